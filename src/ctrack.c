@@ -1,0 +1,159 @@
+#include "ctrack.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ctrack_init(struct ctrack *t, size_t span)
+{
+	uint64_t size = 16;
+
+	memset(t, 0, sizeof(*t));
+	while (size < span)
+		size <<= 1;
+	t->ring = calloc((size_t)size, sizeof(*t->ring));
+	if (!t->ring)
+		return -1;
+	t->mask = size - 1;
+	t->low = t->next = 1;
+	return 0;
+}
+
+static struct ctrack_entry *ctrack_slot(struct ctrack *t, uint64_t tag)
+{
+	return &t->ring[tag & t->mask];
+}
+
+void ctrack_reset(struct ctrack *t)
+{
+	for (uint64_t tag = t->low; tag < t->next; tag++) {
+		struct ctrack_entry *e = ctrack_slot(t, tag);
+
+		free(e->topic);
+		memset(e, 0, sizeof(*e));
+	}
+	t->low = t->next = 1;
+	t->outstanding = 0;
+}
+
+void ctrack_fini(struct ctrack *t)
+{
+	if (!t->ring)
+		return;
+	ctrack_reset(t);
+	free(t->ring);
+	t->ring = NULL;
+}
+
+uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size_t topic_len,
+                    bool deadletter)
+{
+	struct ctrack_entry *e;
+	char *copy;
+
+	if (!ctrack_has_room(t))
+		return 0;
+	copy = malloc(topic_len + 1);
+	if (!copy)
+		return 0;
+	memcpy(copy, topic, topic_len);
+	copy[topic_len] = '\0';
+
+	e = ctrack_slot(t, t->next);
+	e->key_hash = key_hash;
+	e->topic = copy;
+	e->fate = deadletter ? CT_FATE_DEADLETTERED : CT_FATE_FORWARDED;
+	e->deadletter = deadletter;
+	e->returned = false;
+	e->settled = false;
+	t->outstanding++;
+	return t->next++;
+}
+
+/* Frees settled entries at the low end so the ring's span shrinks. */
+static void ctrack_advance(struct ctrack *t)
+{
+	while (t->low < t->next && ctrack_slot(t, t->low)->settled) {
+		memset(ctrack_slot(t, t->low), 0, sizeof(struct ctrack_entry));
+		t->low++;
+	}
+}
+
+static void ctrack_settle(struct ctrack *t, struct ctrack_entry *e, bool ack, struct ctrack_counts *c)
+{
+	if (ack) {
+		switch (e->fate) {
+		case CT_FATE_FORWARDED: c->forwarded++; break;
+		case CT_FATE_DEADLETTERED: c->dead_lettered++; break;
+		case CT_FATE_DROPPED: c->dropped++; break;
+		default: break;
+		}
+	} else {
+		c->nacked++;
+	}
+	free(e->topic);
+	e->topic = NULL;
+	e->settled = true;
+	t->outstanding--;
+}
+
+static int ctrack_resolve(struct ctrack *t, uint64_t tag, bool multiple, bool ack,
+                          struct ctrack_counts *c)
+{
+	int n = 0;
+
+	if (tag >= t->next || tag == 0)
+		return -1;
+	if (multiple) {
+		/* Everything up to `tag` may already be settled one by one. */
+		for (uint64_t i = t->low; i <= tag; i++) {
+			struct ctrack_entry *e = ctrack_slot(t, i);
+
+			if (!e->settled) {
+				ctrack_settle(t, e, ack, c);
+				n++;
+			}
+		}
+	} else {
+		if (tag < t->low || ctrack_slot(t, tag)->settled)
+			return -1;
+		ctrack_settle(t, ctrack_slot(t, tag), ack, c);
+		n = 1;
+	}
+	ctrack_advance(t);
+	return n;
+}
+
+int ctrack_ack(struct ctrack *t, uint64_t tag, bool multiple, struct ctrack_counts *c)
+{
+	return ctrack_resolve(t, tag, multiple, true, c);
+}
+
+int ctrack_nack(struct ctrack *t, uint64_t tag, bool multiple, struct ctrack_counts *c)
+{
+	return ctrack_resolve(t, tag, multiple, false, c);
+}
+
+struct ctrack_entry *ctrack_find_return(struct ctrack *t, uint64_t key_hash)
+{
+	for (uint64_t tag = t->low; tag < t->next; tag++) {
+		struct ctrack_entry *e = ctrack_slot(t, tag);
+
+		if (!e->settled && !e->returned && e->key_hash == key_hash) {
+			e->returned = true;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+uint64_t ctrack_key_hash(const char *exchange, size_t exlen, const char *key, size_t keylen)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < exlen; i++)
+		h = (h ^ (unsigned char)exchange[i]) * 1099511628211ull;
+	h = (h ^ 0xffu) * 1099511628211ull;
+	for (size_t i = 0; i < keylen; i++)
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+	return h;
+}
