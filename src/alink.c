@@ -1,0 +1,515 @@
+#include "alink.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <amqp_tcp_socket.h>
+
+#include "log.h"
+
+#define ALINK_CHANNEL 1
+#define ALINK_FRAME_MAX 131072
+/* A link that stayed up this long starts its next backoff from the minimum. */
+#define ALINK_STABLE_MS 10000
+#define ALINK_TICK_MS 1000
+
+static const char *const state_names[] = { "down", "connecting", "ready", "blocked" };
+
+const char *alink_state_name(enum alink_state s)
+{
+	return state_names[s];
+}
+
+static void alink_set_state(struct alink *a, enum alink_state s)
+{
+	if (a->state == s)
+		return;
+	log_debug("amqp: %s -> %s", state_names[a->state], state_names[s]);
+	a->state = s;
+}
+
+static amqp_bytes_t bytes_of(const char *p, size_t len)
+{
+	amqp_bytes_t b;
+
+	b.bytes = (void *)p;
+	b.len = len;
+	return b;
+}
+
+/* Describes a failed rabbitmq-c RPC in the operator's terms. */
+static void describe_reply(amqp_rpc_reply_t r, char *buf, size_t bufsz)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		snprintf(buf, bufsz, "no error");
+		break;
+	case AMQP_RESPONSE_NONE:
+		snprintf(buf, bufsz, "missing RPC reply");
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(buf, bufsz, "%s", amqp_error_string2(r.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = r.reply.decoded;
+			snprintf(buf, bufsz, "broker closed the connection: %u %.*s", m->reply_code,
+			         (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = r.reply.decoded;
+			snprintf(buf, bufsz, "broker closed the channel: %u %.*s", m->reply_code,
+			         (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		} else {
+			snprintf(buf, bufsz, "unexpected method 0x%08x", r.reply.id);
+		}
+		break;
+	}
+}
+
+static void alink_teardown(struct alink *a)
+{
+	if (a->fd >= 0)
+		loop_fd_del(a->loop, a->fd);
+	a->fd = -1;
+	if (a->conn)
+		amqp_destroy_connection(a->conn);
+	a->conn = NULL;
+	loop_timer_disarm(a->loop, &a->tick_timer);
+	free(a->ret_buf);
+	free(a->ret_body);
+	a->ret_buf = a->ret_body = NULL;
+	a->ret_stage = 0;
+}
+
+static void alink_schedule_retry(struct alink *a)
+{
+	uint32_t delay = backoff_next(&a->backoff);
+
+	log_info("amqp: reconnecting to %s:%d in %u ms", a->cfg->host, a->cfg->port, delay);
+	loop_timer_arm(a->loop, &a->retry_timer, delay);
+}
+
+void alink_fail(struct alink *a, const char *why)
+{
+	bool was_up = a->state == AL_READY || a->state == AL_BLOCKED;
+
+	if (was_up)
+		log_warn("amqp: connection to %s:%d lost: %s", a->cfg->host, a->cfg->port, why);
+	else
+		log_warn("amqp: cannot connect to %s:%d (vhost '%s'): %s", a->cfg->host,
+		         a->cfg->port, a->cfg->vhost, why);
+	if (was_up && loop_now_ms() - a->up_since_ms >= ALINK_STABLE_MS)
+		backoff_reset(&a->backoff);
+	alink_teardown(a);
+	alink_set_state(a, AL_DOWN);
+	if (was_up && a->h.down)
+		a->h.down(a->arg);
+	if (a->wanted)
+		alink_schedule_retry(a);
+}
+
+/* Declares (or, passively, checks) one exchange; fills `err` on failure. */
+static int alink_declare(struct alink *a, const char *name, const char *type, bool declare,
+                         char *err, size_t errsz)
+{
+	/* RabbitMQ reserves "amq." names: they exist and may only be checked. */
+	bool passive = !declare || strncmp(name, "amq.", 4) == 0;
+	char why[512];
+
+	amqp_exchange_declare(a->conn, ALINK_CHANNEL, amqp_cstring_bytes(name),
+	                      amqp_cstring_bytes(type), passive, 1, 0, 0, amqp_empty_table);
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	describe_reply(r, why, sizeof(why));
+	if (passive)
+		snprintf(err, errsz, "exchange '%s' cannot be used (%s)%s", name, why,
+		         declare ? "" : "; create it or set amqp.declare_exchange = true");
+	else
+		snprintf(err, errsz, "declaring %s exchange '%s' failed (%s)", type, name, why);
+	return -1;
+}
+
+/*
+ * Opens the connection, logs in, opens the channel in confirm mode and
+ * declares the exchanges.  Each step is bounded by amqp.connect_timeout.
+ * Returns 0, or -1 with `err` filled (the connection is then torn down by
+ * the caller).
+ */
+static int alink_open(struct alink *a, char *err, size_t errsz)
+{
+	const struct amqp_settings *c = a->cfg;
+	struct timeval tv = { .tv_sec = c->connect_timeout, .tv_usec = 0 };
+	amqp_socket_t *sock;
+	amqp_table_entry_t caps[3], props[2];
+	amqp_table_t caps_table, props_table;
+	amqp_rpc_reply_t r;
+	char why[512];
+	int rc;
+
+	a->conn = amqp_new_connection();
+	if (!a->conn) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	sock = amqp_tcp_socket_new(a->conn);
+	if (!sock) {
+		snprintf(err, errsz, "cannot create a socket");
+		return -1;
+	}
+	rc = amqp_socket_open_noblock(sock, c->host, c->port, &tv);
+	if (rc != AMQP_STATUS_OK) {
+		snprintf(err, errsz, "%s", amqp_error_string2(rc));
+		return -1;
+	}
+	amqp_set_handshake_timeout(a->conn, &tv);
+	amqp_set_rpc_timeout(a->conn, &tv);
+
+	/* Without announcing it, RabbitMQ never sends connection.blocked. */
+	caps[0].key = amqp_cstring_bytes("connection.blocked");
+	caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	caps[0].value.value.boolean = 1;
+	caps[1].key = amqp_cstring_bytes("publisher_confirms");
+	caps[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	caps[1].value.value.boolean = 1;
+	caps[2].key = amqp_cstring_bytes("authentication_failure_close");
+	caps[2].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	caps[2].value.value.boolean = 1;
+	caps_table.num_entries = 3;
+	caps_table.entries = caps;
+	props[0].key = amqp_cstring_bytes("capabilities");
+	props[0].value.kind = AMQP_FIELD_KIND_TABLE;
+	props[0].value.value.table = caps_table;
+	props[1].key = amqp_cstring_bytes("connection_name");
+	props[1].value.kind = AMQP_FIELD_KIND_UTF8;
+	props[1].value.value.bytes = amqp_cstring_bytes(PACKAGE_NAME);
+	props_table.num_entries = 2;
+	props_table.entries = props;
+
+	r = amqp_login_with_properties(a->conn, c->vhost, 0, ALINK_FRAME_MAX, c->heartbeat,
+	                               &props_table, AMQP_SASL_METHOD_PLAIN, c->username,
+	                               c->password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		describe_reply(r, why, sizeof(why));
+		snprintf(err, errsz, "login as '%s' failed: %s", c->username, why);
+		return -1;
+	}
+	amqp_channel_open(a->conn, ALINK_CHANNEL);
+	r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		describe_reply(r, why, sizeof(why));
+		snprintf(err, errsz, "channel.open failed: %s", why);
+		return -1;
+	}
+	amqp_confirm_select(a->conn, ALINK_CHANNEL);
+	r = amqp_get_rpc_reply(a->conn);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		describe_reply(r, why, sizeof(why));
+		snprintf(err, errsz, "confirm.select failed: %s", why);
+		return -1;
+	}
+	if (alink_declare(a, c->exchange, c->exchange_type, c->declare_exchange, err, errsz) != 0)
+		return -1;
+	if (c->dead_letter_exchange &&
+	    alink_declare(a, c->dead_letter_exchange, "topic", c->declare_exchange, err, errsz) != 0)
+		return -1;
+	return 0;
+}
+
+static void alink_on_fd(void *arg, int fd, short revents)
+{
+	struct alink *a = arg;
+
+	(void)fd;
+	if (revents & (POLLIN | POLLERR | POLLHUP))
+		alink_read(a);
+}
+
+static void alink_on_tick(void *arg)
+{
+	struct alink *a = arg;
+
+	/* Reading also sends a heartbeat when one is due and detects a silent broker. */
+	alink_read(a);
+	if (a->state == AL_READY || a->state == AL_BLOCKED)
+		loop_timer_arm(a->loop, &a->tick_timer, ALINK_TICK_MS);
+}
+
+static void alink_connect(struct alink *a)
+{
+	char err[768];
+
+	alink_set_state(a, AL_CONNECTING);
+	if (alink_open(a, err, sizeof(err)) != 0) {
+		alink_fail(a, err);
+		return;
+	}
+	a->fd = amqp_get_sockfd(a->conn);
+	a->next_tag = 1;
+	a->up_since_ms = loop_now_ms();
+	if (loop_fd_add(a->loop, a->fd, POLLIN, alink_on_fd, a) != 0) {
+		alink_fail(a, "too many file descriptors in the event loop");
+		return;
+	}
+	loop_timer_arm(a->loop, &a->tick_timer, ALINK_TICK_MS);
+	alink_set_state(a, AL_READY);
+	log_info("amqp: connected to %s:%d vhost '%s', exchange '%s'", a->cfg->host, a->cfg->port,
+	         a->cfg->vhost, a->cfg->exchange);
+	if (a->h.up)
+		a->h.up(a->arg);
+}
+
+static void alink_on_retry(void *arg)
+{
+	struct alink *a = arg;
+
+	if (a->wanted && a->state == AL_DOWN)
+		alink_connect(a);
+}
+
+int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct bridge_settings *bs,
+               struct loop *loop, const struct alink_handlers *h, void *arg)
+{
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->loop = loop;
+	a->h = *h;
+	a->arg = arg;
+	a->fd = -1;
+	backoff_init(&a->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
+	             (uint64_t)getpid() * 2654435761u ^ loop_now_ms());
+	loop_timer_init(&a->retry_timer, alink_on_retry, a);
+	loop_timer_init(&a->tick_timer, alink_on_tick, a);
+	return 0;
+}
+
+void alink_fini(struct alink *a)
+{
+	loop_timer_disarm(a->loop, &a->retry_timer);
+	alink_teardown(a);
+}
+
+void alink_start(struct alink *a)
+{
+	a->wanted = true;
+	if (a->state == AL_DOWN && !a->retry_timer.armed)
+		alink_connect(a);
+}
+
+void alink_stop(struct alink *a)
+{
+	a->wanted = false;
+	loop_timer_disarm(a->loop, &a->retry_timer);
+	if (a->state == AL_READY || a->state == AL_BLOCKED) {
+		amqp_channel_close(a->conn, ALINK_CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+		log_info("amqp: disconnected from %s:%d", a->cfg->host, a->cfg->port);
+	}
+	alink_teardown(a);
+	alink_set_state(a, AL_DOWN);
+}
+
+bool alink_pending(const struct alink *a)
+{
+	return a->conn && (a->state == AL_READY || a->state == AL_BLOCKED) &&
+	       (amqp_data_in_buffer(a->conn) || amqp_frames_enqueued(a->conn));
+}
+
+static void alink_deliver_return(struct alink *a)
+{
+	a->ret.body = a->ret_body;
+	a->ret.body_len = a->ret_body_len;
+	if (a->h.returned)
+		a->h.returned(a->arg, &a->ret);
+	free(a->ret_buf);
+	free(a->ret_body);
+	a->ret_buf = a->ret_body = NULL;
+	a->ret_stage = 0;
+}
+
+/* Copies a basic.return's fields; its content frames follow. */
+static int alink_begin_return(struct alink *a, const amqp_basic_return_t *m)
+{
+	size_t n = m->reply_text.len + m->exchange.len + m->routing_key.len + 3;
+	char *p = malloc(n);
+
+	if (!p)
+		return -1;
+	a->ret_buf = p;
+	a->ret.reply_code = m->reply_code;
+	a->ret.reply_text = p;
+	memcpy(p, m->reply_text.bytes, m->reply_text.len);
+	p += m->reply_text.len;
+	*p++ = '\0';
+	a->ret.exchange = p;
+	a->ret.exchange_len = m->exchange.len;
+	memcpy(p, m->exchange.bytes, m->exchange.len);
+	p += m->exchange.len;
+	*p++ = '\0';
+	a->ret.routing_key = p;
+	a->ret.routing_key_len = m->routing_key.len;
+	memcpy(p, m->routing_key.bytes, m->routing_key.len);
+	p += m->routing_key.len;
+	*p = '\0';
+	a->ret.delivery_mode = 1;
+	a->ret_stage = 1;
+	return 0;
+}
+
+/* Returns -1 after failing the link. */
+static int alink_on_method(struct alink *a, const amqp_frame_t *f)
+{
+	amqp_method_t m = f->payload.method;
+	char why[512];
+
+	switch (m.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		amqp_basic_ack_t *ack = m.decoded;
+		a->h.ack(a->arg, ack->delivery_tag, ack->multiple);
+		return 0;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		amqp_basic_nack_t *nack = m.decoded;
+		a->h.nack(a->arg, nack->delivery_tag, nack->multiple);
+		return 0;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		if (alink_begin_return(a, m.decoded) != 0) {
+			alink_fail(a, "out of memory for a returned message");
+			return -1;
+		}
+		return 0;
+	case AMQP_CONNECTION_BLOCKED_METHOD: {
+		amqp_connection_blocked_t *b = m.decoded;
+		log_warn("amqp: broker blocked publishing: %.*s", (int)b->reason.len,
+		         (char *)b->reason.bytes);
+		alink_set_state(a, AL_BLOCKED);
+		a->h.blocked(a->arg, true);
+		return 0;
+	}
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		log_info("amqp: broker unblocked publishing");
+		alink_set_state(a, AL_READY);
+		a->h.blocked(a->arg, false);
+		return 0;
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *c = m.decoded;
+		amqp_channel_close_ok_t ok = { 0 };
+		snprintf(why, sizeof(why), "broker closed the channel: %u %.*s", c->reply_code,
+		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
+		amqp_send_method(a->conn, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		alink_fail(a, why);
+		return -1;
+	}
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *c = m.decoded;
+		amqp_connection_close_ok_t ok = { 0 };
+		snprintf(why, sizeof(why), "broker closed the connection: %u %.*s", c->reply_code,
+		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
+		amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		alink_fail(a, why);
+		return -1;
+	}
+	default:
+		log_debug("amqp: ignoring method 0x%08x on channel %u", m.id, f->channel);
+		return 0;
+	}
+}
+
+/* Returns -1 after failing the link. */
+static int alink_on_frame(struct alink *a, const amqp_frame_t *f)
+{
+	if (a->ret_stage == 1) {
+		if (f->frame_type != AMQP_FRAME_HEADER || f->channel != ALINK_CHANNEL) {
+			alink_fail(a, "protocol error: basic.return without a content header");
+			return -1;
+		}
+		const amqp_basic_properties_t *p = f->payload.properties.decoded;
+		if (p && (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG))
+			a->ret.delivery_mode = p->delivery_mode;
+		a->ret_body_len = (size_t)f->payload.properties.body_size;
+		a->ret_body_have = 0;
+		a->ret_body = malloc(a->ret_body_len ? a->ret_body_len : 1);
+		if (!a->ret_body) {
+			alink_fail(a, "out of memory for a returned message");
+			return -1;
+		}
+		if (a->ret_body_len == 0)
+			alink_deliver_return(a);
+		else
+			a->ret_stage = 2;
+		return 0;
+	}
+	if (a->ret_stage == 2) {
+		amqp_bytes_t frag = f->payload.body_fragment;
+		if (f->frame_type != AMQP_FRAME_BODY || f->channel != ALINK_CHANNEL ||
+		    frag.len > a->ret_body_len - a->ret_body_have) {
+			alink_fail(a, "protocol error: malformed content of a returned message");
+			return -1;
+		}
+		memcpy(a->ret_body + a->ret_body_have, frag.bytes, frag.len);
+		a->ret_body_have += frag.len;
+		if (a->ret_body_have == a->ret_body_len)
+			alink_deliver_return(a);
+		return 0;
+	}
+	if (f->frame_type == AMQP_FRAME_METHOD)
+		return alink_on_method(a, f);
+	log_debug("amqp: ignoring frame of type %u on channel %u", f->frame_type, f->channel);
+	return 0;
+}
+
+void alink_read(struct alink *a)
+{
+	struct timeval zero = { 0, 0 };
+	amqp_frame_t f;
+
+	while (a->state == AL_READY || a->state == AL_BLOCKED) {
+		int rc = amqp_simple_wait_frame_noblock(a->conn, &f, &zero);
+
+		if (rc == AMQP_STATUS_TIMEOUT)
+			break;
+		if (rc != AMQP_STATUS_OK) {
+			alink_fail(a, amqp_error_string2(rc));
+			return;
+		}
+		if (alink_on_frame(a, &f) != 0)
+			return;
+	}
+	if (a->conn)
+		amqp_maybe_release_buffers(a->conn);
+}
+
+int alink_publish(struct alink *a, const char *exchange, size_t exlen, const char *key,
+                  size_t keylen, bool persistent, const amqp_table_t *headers,
+                  const void *body, size_t len, uint64_t *tag)
+{
+	amqp_basic_properties_t p;
+	int rc;
+
+	if (a->state != AL_READY)
+		return -1;
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+	p.delivery_mode = persistent ? 2 : 1;
+	if (headers) {
+		p._flags |= AMQP_BASIC_HEADERS_FLAG;
+		p.headers = *headers;
+	}
+	rc = amqp_basic_publish(a->conn, ALINK_CHANNEL, bytes_of(exchange, exlen),
+	                        bytes_of(key, keylen), 1, 0, &p, bytes_of(body, len));
+	if (rc != AMQP_STATUS_OK) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "publish failed: %s", amqp_error_string2(rc));
+		alink_fail(a, why);
+		return -1;
+	}
+	*tag = a->next_tag++;
+	return 0;
+}

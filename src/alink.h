@@ -1,0 +1,114 @@
+/*
+ * alink: the AMQP 0-9-1 side.  One connection, one channel in confirm mode,
+ * driven through its socket by the loop.
+ *
+ * States:  DOWN -> (backoff timer) -> CONNECTING -> READY <-> BLOCKED
+ *          any -> DOWN on a socket error, a missed heartbeat, a channel or
+ *          connection close from the broker, or a protocol violation.
+ *
+ * Establishing the connection (TCP connect, handshake, channel.open,
+ * confirm.select, exchange declarations) is done in one step with
+ * rabbitmq-c's synchronous calls, each bounded by amqp.connect_timeout;
+ * the MQTT side is never connected while this runs.  Once READY, nothing
+ * blocks: frames are read only when the socket is readable or rabbitmq-c
+ * holds buffered data, and publishes never wait for confirms.
+ */
+#ifndef BRIDGE_ALINK_H
+#define BRIDGE_ALINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <amqp.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "loop.h"
+
+enum alink_state {
+	AL_DOWN = 0,
+	AL_CONNECTING,
+	AL_READY,
+	AL_BLOCKED,
+};
+
+/* A basic.return with its content, valid only during the callback. */
+struct alink_return {
+	int reply_code;
+	const char *reply_text;
+	const char *exchange;
+	size_t exchange_len;
+	const char *routing_key;
+	size_t routing_key_len;
+	uint8_t delivery_mode;
+	const void *body;
+	size_t body_len;
+};
+
+struct alink_handlers {
+	void (*up)(void *arg);                   /* READY: publishing may start */
+	void (*down)(void *arg);                 /* every unconfirmed publish is in doubt */
+	void (*blocked)(void *arg, bool blocked);
+	void (*ack)(void *arg, uint64_t tag, bool multiple);
+	void (*nack)(void *arg, uint64_t tag, bool multiple);
+	void (*returned)(void *arg, const struct alink_return *r);
+};
+
+struct alink {
+	enum alink_state state;
+	const struct amqp_settings *cfg;
+	struct loop *loop;
+	struct alink_handlers h;
+	void *arg;
+
+	amqp_connection_state_t conn;
+	int fd;
+	uint64_t next_tag;           /* delivery tag of the next publish */
+	uint64_t up_since_ms;
+	bool wanted;                 /* reconnect after a failure */
+	struct backoff backoff;
+	struct loop_timer retry_timer;
+	struct loop_timer tick_timer;   /* heartbeats and heartbeat timeouts */
+
+	/* A basic.return being assembled from its method, header and body frames. */
+	int ret_stage;               /* 0 none, 1 awaiting header, 2 awaiting body */
+	struct alink_return ret;
+	char *ret_buf;               /* owns the strings and body of `ret` */
+	size_t ret_body_len;
+	size_t ret_body_have;
+	char *ret_body;
+};
+
+int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct bridge_settings *bs,
+               struct loop *loop, const struct alink_handlers *h, void *arg);
+void alink_fini(struct alink *a);
+
+/* Connects now (and keeps reconnecting with backoff until alink_stop). */
+void alink_start(struct alink *a);
+
+/* Closes the connection cleanly (bounded) and stays down. */
+void alink_stop(struct alink *a);
+
+/* Drops the connection as failed and reconnects after a backoff delay. */
+void alink_fail(struct alink *a, const char *why);
+
+/* Whether rabbitmq-c holds received bytes that poll() cannot see. */
+bool alink_pending(const struct alink *a);
+
+/* Processes every complete frame already received; never waits. */
+void alink_read(struct alink *a);
+
+/*
+ * basic.publish with mandatory set.  `headers` may be NULL.  On success
+ * returns 0 and the delivery tag the confirm will carry in *tag.  Returns -1
+ * when the link is not READY or the send failed (the link is then DOWN and
+ * the down handler has run).
+ */
+int alink_publish(struct alink *a, const char *exchange, size_t exlen, const char *key,
+                  size_t keylen, bool persistent, const amqp_table_t *headers,
+                  const void *body, size_t len, uint64_t *tag);
+
+const char *alink_state_name(enum alink_state s);
+
+#endif

@@ -1,0 +1,452 @@
+#include "forward.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "topic.h"
+
+#define WARN_WINDOW_MS 1000
+
+static const char *const HDR_REASON = "x-bridge-reason";
+static const char *const HDR_DETAIL = "x-bridge-detail";
+static const char *const HDR_TOPIC = "x-mqtt-topic";
+static const char *const HDR_EXCHANGE = "x-original-exchange";
+static const char *const HDR_KEY = "x-original-routing-key";
+
+/* At most one per-message warning a second; the rest are counted into the next. */
+static void fw_warn(struct bridge *b, const char *fmt, ...) LOG_PRINTF(2, 3);
+static void fw_warn(struct bridge *b, const char *fmt, ...)
+{
+	uint64_t now = loop_now_ms();
+	char line[1024];
+	va_list ap;
+
+	if (now - b->warn_window_ms < WARN_WINDOW_MS && b->warn_window_ms != 0) {
+		b->warn_suppressed++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (b->warn_suppressed)
+		log_warn("%s (and %" PRIu64 " similar in the last second)", line, b->warn_suppressed);
+	else
+		log_warn("%s", line);
+	b->warn_window_ms = now;
+	b->warn_suppressed = 0;
+}
+
+static bool fw_amqp_ready(const struct bridge *b)
+{
+	return b->amqp.state == AL_READY;
+}
+
+/* The cap: how many tags may be between the oldest unconfirmed and the newest. */
+static bool fw_may_read(void *arg)
+{
+	struct bridge *b = arg;
+
+	return !b->stopping && fw_amqp_ready(b) &&
+	       ctrack_span(&b->track) < (uint64_t)b->cfg->mqtt.inflight_max;
+}
+
+/* The gate of ack-after-forward. */
+static bool fw_may_flush(void *arg)
+{
+	struct bridge *b = arg;
+
+	return ctrack_outstanding(&b->track) == 0;
+}
+
+/*
+ * A new MQTT connection starts only with nothing in flight, so that every
+ * unconfirmed message belongs to the current connection.
+ */
+static bool fw_may_connect(void *arg)
+{
+	struct bridge *b = arg;
+
+	return !b->stopping && fw_amqp_ready(b) && ctrack_outstanding(&b->track) == 0;
+}
+
+static void fw_set_entry(amqp_table_entry_t *e, const char *key, const char *val, size_t len)
+{
+	e->key = amqp_cstring_bytes(key);
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes.bytes = (void *)val;
+	e->value.value.bytes.len = len;
+}
+
+/*
+ * Publishes a copy of a message that cannot reach its exchange to the
+ * dead-letter exchange, with headers naming why.  Returns 0, or -1 when
+ * the AMQP link failed (the MQTT connection is then poisoned).
+ */
+static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, const char *key,
+                          size_t klen, const char *reason, const char *detail, bool persistent,
+                          const void *body, size_t len)
+{
+	const struct amqp_settings *ac = &b->cfg->amqp;
+	amqp_table_entry_t entries[5];
+	amqp_table_t headers;
+	uint64_t tag;
+	int n = 0;
+
+	fw_set_entry(&entries[n++], HDR_REASON, reason, strlen(reason));
+	fw_set_entry(&entries[n++], HDR_DETAIL, detail, strlen(detail));
+	fw_set_entry(&entries[n++], HDR_TOPIC, topic, tlen);
+	fw_set_entry(&entries[n++], HDR_EXCHANGE, ac->exchange, b->exchange_len);
+	if (key)
+		fw_set_entry(&entries[n++], HDR_KEY, key, klen);
+	headers.num_entries = n;
+	headers.entries = entries;
+	if (!key) {
+		key = "";
+		klen = 0;
+	}
+	if (alink_publish(&b->amqp, ac->dead_letter_exchange, b->dlx_len, key, klen, persistent,
+	                  &headers, body, len, &tag) != 0) {
+		mlink_poison(&b->mqtt);
+		return -1;
+	}
+	if (ctrack_add(&b->track, ctrack_key_hash(ac->dead_letter_exchange, b->dlx_len, key, klen),
+	               topic, tlen, true) != tag) {
+		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
+		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
+		return -1;
+	}
+	return 0;
+}
+
+/* A message refused before publishing: dead-letter it or drop and count it. */
+static void fw_undeliverable(struct bridge *b, const struct mosquitto_message *msg, size_t tlen,
+                             const char *key, size_t klen, const char *reason,
+                             const char *detail)
+{
+	const char *dlx = b->cfg->amqp.dead_letter_exchange;
+	/* A body over the broker's limit would be refused on the dead-letter exchange too. */
+	bool keep_body = strcmp(reason, "too-large") != 0;
+
+	if (dlx) {
+		fw_warn(b, "bridge: message on '%s' is undeliverable (%s: %s); sending it to "
+		        "dead-letter exchange '%s'", msg->topic, reason, detail, dlx);
+		fw_dead_letter(b, msg->topic, tlen, key, klen, reason, detail, msg->qos > 0,
+		               keep_body ? msg->payload : NULL, keep_body ? (size_t)msg->payloadlen : 0);
+		return;
+	}
+	b->stats.dropped++;
+	fw_warn(b, "bridge: dropped a message on '%s': %s (%s); no dead-letter exchange is "
+	        "configured", msg->topic, reason, detail);
+}
+
+static void fw_on_message(void *arg, const struct mosquitto_message *msg)
+{
+	struct bridge *b = arg;
+	const struct amqp_settings *ac = &b->cfg->amqp;
+	char key[TOPIC_KEY_MAX + 1], detail[160];
+	size_t tlen = strlen(msg->topic), klen;
+	enum topic_result tr;
+	uint64_t tag;
+
+	b->stats.received++;
+	tr = topic_name_to_key(msg->topic, tlen, b->cfg->bridge.dot_replacement, key, &klen);
+	if (tr != TOPIC_OK) {
+		snprintf(detail, sizeof(detail), "%s", topic_strerror(tr));
+		fw_undeliverable(b, msg, tlen, NULL, 0,
+		                 tr == TOPIC_ERR_TOO_LONG ? "routing-key-too-long" : "invalid-topic",
+		                 detail);
+		return;
+	}
+	if ((int64_t)msg->payloadlen > ac->max_message_size) {
+		snprintf(detail, sizeof(detail), "%d bytes; amqp.max_message_size is %" PRId64,
+		         msg->payloadlen, ac->max_message_size);
+		fw_undeliverable(b, msg, tlen, key, klen, "too-large", detail);
+		return;
+	}
+	if (alink_publish(&b->amqp, ac->exchange, b->exchange_len, key, klen, msg->qos > 0, NULL,
+	                  msg->payload, (size_t)msg->payloadlen, &tag) != 0) {
+		/* Not forwarded, so its PUBACK must never leave. */
+		mlink_poison(&b->mqtt);
+		return;
+	}
+	if (ctrack_add(&b->track, ctrack_key_hash(ac->exchange, b->exchange_len, key, klen),
+	               msg->topic, tlen, false) != tag) {
+		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
+		mlink_poison(&b->mqtt);
+		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
+	}
+}
+
+static void fw_add_counts(struct bridge *b, const struct ctrack_counts *c)
+{
+	b->stats.forwarded += c->forwarded;
+	b->stats.dead_lettered += c->dead_lettered;
+	b->stats.dropped += c->dropped;
+	b->stats.nacked += c->nacked;
+}
+
+static void fw_on_ack(void *arg, uint64_t tag, bool multiple)
+{
+	struct bridge *b = arg;
+	struct ctrack_counts c = { 0 };
+
+	if (ctrack_ack(&b->track, tag, multiple, &c) < 0) {
+		log_error("amqp: basic.ack for unknown delivery tag %" PRIu64, tag);
+		alink_fail(&b->amqp, "protocol error: confirm for an unknown delivery tag");
+		return;
+	}
+	fw_add_counts(b, &c);
+}
+
+static void fw_on_nack(void *arg, uint64_t tag, bool multiple)
+{
+	struct bridge *b = arg;
+	struct ctrack_counts c = { 0 };
+	int n = ctrack_nack(&b->track, tag, multiple, &c);
+
+	if (n < 0) {
+		log_error("amqp: basic.nack for unknown delivery tag %" PRIu64, tag);
+		alink_fail(&b->amqp, "protocol error: nack for an unknown delivery tag");
+		return;
+	}
+	fw_add_counts(b, &c);
+	fw_warn(b, "amqp: RabbitMQ refused %d message(s) (basic.nack, e.g. a full queue with "
+	        "reject-publish); the MQTT broker will redeliver them", n);
+	mlink_drop(&b->mqtt, "RabbitMQ refused a message");
+}
+
+static void fw_on_returned(void *arg, const struct alink_return *r)
+{
+	struct bridge *b = arg;
+	const char *dlx = b->cfg->amqp.dead_letter_exchange;
+	struct ctrack_entry *e;
+	char detail[320];
+
+	e = ctrack_find_return(&b->track, ctrack_key_hash(r->exchange, r->exchange_len,
+	                                                  r->routing_key, r->routing_key_len));
+	if (!e) {
+		log_warn("amqp: a returned message (exchange '%s', routing key '%s') matches no "
+		         "message in flight", r->exchange, r->routing_key);
+		return;
+	}
+	if (e->deadletter || !dlx) {
+		e->fate = CT_FATE_DROPPED;
+		fw_warn(b, "bridge: dropped a message on '%s': exchange '%s' returned it (%d %s)%s",
+		        e->topic, r->exchange, r->reply_code, r->reply_text,
+		        dlx ? "" : "; no dead-letter exchange is configured");
+		return;
+	}
+	/* The dead-letter copy counts once it is confirmed; the original counts nothing. */
+	e->fate = CT_FATE_NONE;
+	snprintf(detail, sizeof(detail), "%d %s", r->reply_code, r->reply_text);
+	fw_warn(b, "bridge: message on '%s' is unroutable on exchange '%s' (%s); sending it to "
+	        "dead-letter exchange '%s'", e->topic, r->exchange, detail, dlx);
+	fw_dead_letter(b, e->topic, strlen(e->topic), r->routing_key, r->routing_key_len,
+	               "unroutable", detail, r->delivery_mode == 2, r->body, r->body_len);
+}
+
+static void fw_on_amqp_up(void *arg)
+{
+	struct bridge *b = arg;
+
+	b->stats.amqp_connects++;
+	ctrack_reset(&b->track);
+	if (!b->stopping)
+		mlink_start(&b->mqtt);
+}
+
+static void fw_on_amqp_down(void *arg)
+{
+	struct bridge *b = arg;
+	size_t n = ctrack_outstanding(&b->track);
+
+	if (mlink_connected(&b->mqtt)) {
+		if (n > 0 || b->mqtt.poisoned) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "the AMQP connection failed with %zu message(s) "
+			         "unconfirmed", n);
+			mlink_drop(&b->mqtt, why);
+		} else {
+			mlink_drain(&b->mqtt);
+		}
+	}
+	/* Every unconfirmed publish is in doubt; the MQTT broker redelivers them. */
+	ctrack_reset(&b->track);
+}
+
+static void fw_on_blocked(void *arg, bool blocked)
+{
+	struct bridge *b = arg;
+
+	if (blocked)
+		mlink_drain(&b->mqtt);
+	else if (!b->stopping)
+		mlink_start(&b->mqtt);
+}
+
+static void fw_on_mqtt_up(void *arg)
+{
+	struct bridge *b = arg;
+
+	b->stats.mqtt_connects++;
+	log_info("bridge: forwarding");
+}
+
+static void fw_on_mqtt_down(void *arg)
+{
+	(void)arg;
+}
+
+void bridge_log_stats(const struct bridge *b)
+{
+	const struct stats *s = &b->stats;
+
+	log_info("stats: received=%" PRIu64 " redelivered=%" PRIu64 " forwarded=%" PRIu64
+	         " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
+	         " mqtt_connects=%" PRIu64 " amqp_connects=%" PRIu64,
+	         s->received, b->mqtt.redelivered, s->forwarded, s->dead_lettered, s->dropped,
+	         s->nacked, s->mqtt_connects, s->amqp_connects);
+}
+
+static void fw_finish(struct bridge *b)
+{
+	if (b->done)
+		return;
+	loop_timer_disarm(&b->loop, &b->drain_timer);
+	alink_stop(&b->amqp);
+	b->done = true;
+	b->loop.stop = true;
+}
+
+static void fw_on_drain_timeout(void *arg)
+{
+	struct bridge *b = arg;
+
+	log_warn("bridge: drain timeout after %d s: %zu message(s) still unconfirmed; the MQTT "
+	         "broker will redeliver them", b->cfg->bridge.drain_timeout,
+	         ctrack_outstanding(&b->track));
+	mlink_drop(&b->mqtt, "drain timeout");
+	fw_finish(b);
+}
+
+static void fw_on_signal(void *arg, int signo)
+{
+	struct bridge *b = arg;
+
+	switch (signo) {
+	case SIGTERM:
+	case SIGINT:
+		if (b->stopping) {
+			log_warn("bridge: second signal: stopping now");
+			mlink_drop(&b->mqtt, "stopping now");
+			fw_finish(b);
+			return;
+		}
+		b->stopping = true;
+		log_info("bridge: shutting down: waiting up to %d s for %zu unconfirmed message(s)",
+		         b->cfg->bridge.drain_timeout, ctrack_outstanding(&b->track));
+		mlink_stop(&b->mqtt);
+		mlink_drain(&b->mqtt);
+		loop_timer_arm(&b->loop, &b->drain_timer, (uint64_t)b->cfg->bridge.drain_timeout * 1000u);
+		break;
+	case SIGUSR1:
+		bridge_log_stats(b);
+		break;
+	case SIGHUP:
+		log_warn("bridge: SIGHUP ignored: this version does not reload its configuration");
+		break;
+	default:
+		break;
+	}
+}
+
+static bool fw_prepare(void *arg)
+{
+	struct bridge *b = arg;
+
+	/* Confirms may sit in rabbitmq-c's buffer where poll() cannot see them. */
+	if (alink_pending(&b->amqp))
+		alink_read(&b->amqp);
+	mlink_prepare(&b->mqtt);
+	if (b->stopping && !mlink_connected(&b->mqtt)) {
+		fw_finish(b);
+		return false;
+	}
+	return alink_pending(&b->amqp);
+}
+
+int bridge_init(struct bridge *b, const struct bridge_config *cfg)
+{
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
+	const struct mlink_handlers mh = {
+		.message = fw_on_message,
+		.may_read = fw_may_read,
+		.may_flush = fw_may_flush,
+		.may_connect = fw_may_connect,
+		.up = fw_on_mqtt_up,
+		.down = fw_on_mqtt_down,
+	};
+	const struct alink_handlers ah = {
+		.up = fw_on_amqp_up,
+		.down = fw_on_amqp_down,
+		.blocked = fw_on_blocked,
+		.ack = fw_on_ack,
+		.nack = fw_on_nack,
+		.returned = fw_on_returned,
+	};
+
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	b->exchange_len = strlen(cfg->amqp.exchange);
+	b->dlx_len = cfg->amqp.dead_letter_exchange ? strlen(cfg->amqp.dead_letter_exchange) : 0;
+	if (loop_init(&b->loop, signals, fw_on_signal, b) != 0) {
+		log_error("bridge: cannot set up signal handling: %s", strerror(errno));
+		return -1;
+	}
+	loop_set_prepare(&b->loop, fw_prepare, b);
+	loop_timer_init(&b->drain_timer, fw_on_drain_timeout, b);
+	/* Each message read may add its own tag and, if returned, a dead-letter copy's. */
+	if (ctrack_init(&b->track, 2 * (size_t)cfg->mqtt.inflight_max + 2) != 0) {
+		log_error("bridge: out of memory");
+		goto fail_loop;
+	}
+	if (alink_init(&b->amqp, &cfg->amqp, &cfg->bridge, &b->loop, &ah, b) != 0)
+		goto fail_track;
+	if (mlink_init(&b->mqtt, &cfg->mqtt, &cfg->bridge, &b->loop, &mh, b) != 0)
+		goto fail_amqp;
+	return 0;
+
+fail_amqp:
+	alink_fini(&b->amqp);
+fail_track:
+	ctrack_fini(&b->track);
+fail_loop:
+	loop_fini(&b->loop);
+	return -1;
+}
+
+int bridge_run(struct bridge *b)
+{
+	log_info("bridge: starting: MQTT %s:%d -> AMQP %s:%d exchange '%s'", b->cfg->mqtt.host,
+	         b->cfg->mqtt.port, b->cfg->amqp.host, b->cfg->amqp.port, b->cfg->amqp.exchange);
+	alink_start(&b->amqp);
+	while (!b->done)
+		loop_run_once(&b->loop);
+	bridge_log_stats(b);
+	log_info("bridge: stopped");
+	return 0;
+}
+
+void bridge_fini(struct bridge *b)
+{
+	mlink_fini(&b->mqtt);
+	alink_fini(&b->amqp);
+	ctrack_fini(&b->track);
+	loop_fini(&b->loop);
+}

@@ -1,0 +1,58 @@
+/*
+ * forward: the bridge itself.  Owns the loop, both links and the confirm
+ * tracker, and holds every policy that connects them:
+ *
+ *  - the gate: PUBACKs are written only while no message read on the MQTT
+ *    connection is unconfirmed (ctrack_outstanding() == 0);
+ *  - the cap: MQTT is read only while fewer than mqtt.inflight_max
+ *    messages are unconfirmed;
+ *  - MQTT is connected only while the AMQP channel is READY (not blocked);
+ *  - a nack, or an AMQP failure with messages unconfirmed, drops the MQTT
+ *    connection without flushing, so the broker redelivers;
+ *  - a message that can never be delivered goes to the dead-letter
+ *    exchange, or is dropped and counted, and then acknowledged;
+ *  - SIGTERM drains: stop reading, wait (bounded) for confirms, flush,
+ *    disconnect both sides.
+ */
+#ifndef BRIDGE_FORWARD_H
+#define BRIDGE_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alink.h"
+#include "config.h"
+#include "ctrack.h"
+#include "loop.h"
+#include "mlink.h"
+#include "stats.h"
+
+struct bridge {
+	const struct bridge_config *cfg;
+	struct loop loop;
+	struct mlink mqtt;
+	struct alink amqp;
+	struct ctrack track;
+	struct stats stats;
+
+	size_t exchange_len;
+	size_t dlx_len;
+	bool stopping;
+	bool done;
+	struct loop_timer drain_timer;
+	uint64_t warn_window_ms;      /* rate limit for per-message warnings */
+	uint64_t warn_suppressed;
+};
+
+/* Sets everything up without connecting.  Returns 0, or -1 after logging why. */
+int bridge_init(struct bridge *b, const struct bridge_config *cfg);
+
+/* Runs until a SIGTERM/SIGINT drain completes.  Returns the exit status. */
+int bridge_run(struct bridge *b);
+
+void bridge_fini(struct bridge *b);
+
+/* Logs the counters as one "stats: ..." line. */
+void bridge_log_stats(const struct bridge *b);
+
+#endif

@@ -1,0 +1,425 @@
+#include "mlink.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mqtt_protocol.h>
+
+#include "log.h"
+
+/* A connection that stayed up this long starts its next backoff from the minimum. */
+#define MLINK_STABLE_MS 10000
+#define MLINK_MISC_MS 1000
+/* How often a wanted connection re-checks whether it may connect. */
+#define MLINK_GATE_POLL_MS 100
+
+static const char *const state_names[] = {
+	"down", "connecting", "subscribing", "active", "draining",
+};
+
+const char *mlink_state_name(enum mlink_state s)
+{
+	return state_names[s];
+}
+
+static void mlink_set_state(struct mlink *m, enum mlink_state s)
+{
+	if (m->state == s)
+		return;
+	log_debug("mqtt: %s -> %s", state_names[m->state], state_names[s]);
+	m->state = s;
+}
+
+bool mlink_connected(const struct mlink *m)
+{
+	return m->state != ML_DOWN;
+}
+
+static void mlink_schedule(struct mlink *m, bool failed)
+{
+	uint32_t delay = 0;
+
+	if (!m->wanted)
+		return;
+	if (failed) {
+		delay = backoff_next(&m->backoff);
+		log_info("mqtt: reconnecting to %s:%d in %u ms", m->cfg->host, m->cfg->port, delay);
+	}
+	loop_timer_arm(m->loop, &m->retry_timer, delay);
+}
+
+/*
+ * The one place a connection ends.  Whatever libmosquitto still has queued
+ * (PUBACKs of unconfirmed messages) is discarded by the next
+ * mosquitto_reconnect_async(), which runs packet__cleanup_all() before it
+ * connects.
+ */
+static void mlink_went_down(struct mlink *m, bool failed)
+{
+	if (m->state == ML_DOWN)
+		return;
+	if (failed && loop_now_ms() - m->up_since_ms >= MLINK_STABLE_MS)
+		backoff_reset(&m->backoff);
+	m->redelivered += m->unflushed;
+	m->unflushed = 0;
+	m->poisoned = false;
+	if (m->fd >= 0)
+		loop_fd_del(m->loop, m->fd);
+	m->fd = -1;
+	loop_timer_disarm(m->loop, &m->misc_timer);
+	mlink_set_state(m, ML_DOWN);
+	if (m->h.down)
+		m->h.down(m->arg);
+	mlink_schedule(m, failed);
+}
+
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
+                       const mosquitto_property *props)
+{
+	struct mlink *m = arg;
+	bool session_present = flags & 1;
+	int mid;
+
+	(void)props;
+	if (rc != 0) {
+		/* libmosquitto closes the connection after this; on_disconnect follows. */
+		log_error("mqtt: %s:%d refused the connection: %s", m->cfg->host, m->cfg->port,
+		          m->cfg->protocol == MQTT_PROTOCOL_5 ? mosquitto_reason_string(rc)
+		                                               : mosquitto_connack_string(rc));
+		return;
+	}
+	log_info("mqtt: connected to %s:%d as '%s' (session %s)", m->cfg->host, m->cfg->port,
+	         m->cfg->client_id, session_present ? "resumed" : "new");
+	if (m->had_session && !session_present)
+		log_warn("mqtt: the broker kept no session for client id '%s'; messages published "
+		         "while the bridge was disconnected were not queued for it (check the "
+		         "broker's persistence and session expiry)", m->cfg->client_id);
+	m->had_session = true;
+	rc = mosquitto_subscribe_multiple(mosq, &mid, (int)m->cfg->n_subscribe, m->cfg->subscribe,
+	                                  1, 0, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_error("mqtt: cannot subscribe: %s", mosquitto_strerror(rc));
+		mlink_poison(m);
+		return;
+	}
+	m->sub_mid = mid;
+	mlink_set_state(m, ML_SUBSCRIBING);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_count,
+                         const int *granted)
+{
+	struct mlink *m = arg;
+	int ok = 0;
+
+	(void)mosq;
+	if (mid != m->sub_mid)
+		return;
+	for (int i = 0; i < qos_count && i < (int)m->cfg->n_subscribe; i++) {
+		const char *f = m->cfg->subscribe[i];
+
+		if (granted[i] >= 0x80) {
+			log_error("mqtt: the broker refused the subscription to '%s' (reason %d)", f,
+			          granted[i]);
+		} else if (granted[i] == 0) {
+			log_warn("mqtt: the broker granted only QoS 0 for '%s': its messages are not "
+			         "redelivered if the bridge fails", f);
+			ok++;
+		} else {
+			ok++;
+		}
+	}
+	if (m->state != ML_SUBSCRIBING)
+		return;
+	mlink_set_state(m, ML_ACTIVE);
+	log_info("mqtt: subscribed to %d of %zu filter(s)", ok, m->cfg->n_subscribe);
+	if (m->h.up)
+		m->h.up(m->arg);
+}
+
+static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg)
+{
+	struct mlink *m = arg;
+
+	(void)mosq;
+	m->unflushed++;
+	if (m->poisoned)
+		return;
+	m->h.message(m->arg, msg);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
+{
+	struct mlink *m = arg;
+
+	(void)mosq;
+	if (m->state == ML_DOWN)
+		return;
+	if (rc == 0)
+		log_info("mqtt: disconnected from %s:%d", m->cfg->host, m->cfg->port);
+	else
+		log_warn("mqtt: connection to %s:%d lost: %s", m->cfg->host, m->cfg->port,
+		         mosquitto_strerror(rc));
+	mlink_went_down(m, rc != 0);
+}
+
+/* Bytes the kernel holds for the socket; 0 on error. */
+static int socket_pending(int fd)
+{
+	int n = 0;
+
+	if (ioctl(fd, FIONREAD, &n) != 0)
+		return 0;
+	return n;
+}
+
+static bool mlink_reading(const struct mlink *m)
+{
+	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
+}
+
+/*
+ * Reads packets while the socket has bytes and the forwarder may take more.
+ * mosquitto_loop_read() handles about one packet per call and says nothing
+ * about whether more are buffered, so FIONREAD decides.
+ */
+static void mlink_read(struct mlink *m)
+{
+	do {
+		int rc = mosquitto_loop_read(m->mosq, 1);
+
+		if (rc != MOSQ_ERR_SUCCESS || m->state == ML_DOWN)
+			return;
+		if (m->poisoned) {
+			mlink_drop(m, "a message could not be forwarded");
+			return;
+		}
+	} while (mlink_reading(m) && m->h.may_read(m->arg) && socket_pending(m->fd) > 0);
+}
+
+static void mlink_on_fd(void *arg, int fd, short revents)
+{
+	struct mlink *m = arg;
+
+	(void)fd;
+	if (m->state == ML_DOWN)
+		return;
+	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN)) {
+		mlink_drop(m, "socket error");
+		return;
+	}
+	if (revents & POLLIN) {
+		if (mlink_reading(m) && m->h.may_read(m->arg))
+			mlink_read(m);
+		else if (revents & (POLLERR | POLLHUP))
+			mlink_drop(m, "connection closed while draining");
+	}
+	/* POLLOUT: mlink_prepare() flushes when the gate is open. */
+}
+
+static void mlink_on_misc(void *arg)
+{
+	struct mlink *m = arg;
+
+	if (m->state == ML_DOWN)
+		return;
+	/* Keepalive: queues PINGREQ, or closes a connection whose broker went silent. */
+	mosquitto_loop_misc(m->mosq);
+	if (m->state != ML_DOWN)
+		loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
+}
+
+static void mlink_connect(struct mlink *m)
+{
+	int rc;
+
+	rc = mosquitto_connect_async(m->mosq, m->cfg->host, m->cfg->port, m->cfg->keepalive);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_warn("mqtt: cannot connect to %s:%d: %s", m->cfg->host, m->cfg->port,
+		         rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		mlink_schedule(m, true);
+		return;
+	}
+	m->fd = mosquitto_socket(m->mosq);
+	if (m->fd < 0 || loop_fd_add(m->loop, m->fd, POLLIN | POLLOUT, mlink_on_fd, m) != 0) {
+		log_error("mqtt: no usable socket after connect");
+		m->fd = -1;
+		mlink_schedule(m, true);
+		return;
+	}
+	m->poisoned = false;
+	m->unflushed = 0;
+	m->up_since_ms = loop_now_ms();
+	mlink_set_state(m, ML_CONNECTING);
+	loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
+}
+
+static void mlink_on_retry(void *arg)
+{
+	struct mlink *m = arg;
+
+	if (!m->wanted || m->state != ML_DOWN)
+		return;
+	if (!m->h.may_connect(m->arg)) {
+		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
+		return;
+	}
+	mlink_connect(m);
+}
+
+/*
+ * MQTT 5 only: libmosquitto sends CONNECT properties only when they were
+ * given to mosquitto_connect_bind_v5(), which connects blocking.  It stores
+ * them before validating its other arguments, so a call with an invalid
+ * keepalive stores the properties without connecting, and every later
+ * mosquitto_connect_async() / reconnect sends them.
+ */
+static int mlink_set_connect_props(struct mlink *m)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+	                                  (uint32_t)m->cfg->session_expiry);
+	if (rc != MOSQ_ERR_SUCCESS)
+		return -1;
+	rc = mosquitto_connect_bind_v5(m->mosq, m->cfg->host, m->cfg->port, 1, NULL, props);
+	mosquitto_property_free_all(&props);
+	return rc == MOSQ_ERR_INVAL ? 0 : -1;
+}
+
+int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
+               struct loop *loop, const struct mlink_handlers *h, void *arg)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->loop = loop;
+	m->h = *h;
+	m->arg = arg;
+	m->fd = -1;
+	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
+	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
+	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
+	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
+
+	/* clean_session false: the broker keeps the session and its unacknowledged messages. */
+	m->mosq = mosquitto_new(cfg->client_id, false, m);
+	if (!m->mosq) {
+		log_error("mqtt: cannot create the client: %s", strerror(errno));
+		return -1;
+	}
+	/* Queued packets are written only by mosquitto_loop_write(): the gate. */
+	mosquitto_threaded_set(m->mosq, true);
+	if (cfg->protocol == MQTT_PROTOCOL_5) {
+		mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+		/* The broker then holds at most inflight_max unacknowledged messages for us. */
+		mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, cfg->inflight_max);
+		if (mlink_set_connect_props(m) != 0) {
+			log_error("mqtt: cannot set the session expiry interval");
+			return -1;
+		}
+	}
+	if (cfg->username &&
+	    mosquitto_username_pw_set(m->mosq, cfg->username, cfg->password) != MOSQ_ERR_SUCCESS) {
+		log_error("mqtt: cannot set the username");
+		return -1;
+	}
+	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+	mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
+	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+	return 0;
+}
+
+void mlink_fini(struct mlink *m)
+{
+	loop_timer_disarm(m->loop, &m->retry_timer);
+	loop_timer_disarm(m->loop, &m->misc_timer);
+	if (m->fd >= 0)
+		loop_fd_del(m->loop, m->fd);
+	m->fd = -1;
+	if (m->mosq)
+		mosquitto_destroy(m->mosq);
+	m->mosq = NULL;
+}
+
+void mlink_start(struct mlink *m)
+{
+	m->wanted = true;
+	if (m->state == ML_DOWN && !m->retry_timer.armed)
+		loop_timer_arm(m->loop, &m->retry_timer, 0);
+}
+
+void mlink_stop(struct mlink *m)
+{
+	m->wanted = false;
+	loop_timer_disarm(m->loop, &m->retry_timer);
+}
+
+void mlink_drain(struct mlink *m)
+{
+	if (m->state == ML_DOWN || m->state == ML_DRAINING)
+		return;
+	log_info("mqtt: draining: no new messages are read; disconnecting once the %s are "
+	         "confirmed", "messages in flight");
+	mlink_set_state(m, ML_DRAINING);
+	m->disconnect_sent = false;
+}
+
+void mlink_poison(struct mlink *m)
+{
+	if (m->state != ML_DOWN)
+		m->poisoned = true;
+}
+
+void mlink_drop(struct mlink *m, const char *why)
+{
+	if (m->state == ML_DOWN)
+		return;
+	log_warn("mqtt: dropping the connection without acknowledging %llu message(s): %s",
+	         (unsigned long long)m->unflushed, why);
+	/*
+	 * Nothing may be written after this point: shutting the socket down makes
+	 * the queued PUBACKs unsendable, and the broker sees the connection end.
+	 */
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	mlink_went_down(m, true);
+}
+
+void mlink_prepare(struct mlink *m)
+{
+	short events = 0;
+	bool flush_ok;
+
+	if (m->state == ML_DOWN)
+		return;
+	if (m->poisoned) {
+		mlink_drop(m, "a message could not be forwarded");
+		return;
+	}
+	flush_ok = m->h.may_flush(m->arg);
+	if (flush_ok && m->state == ML_DRAINING && !m->disconnect_sent) {
+		/* Queued behind the PUBACKs, so it leaves after all of them. */
+		mosquitto_disconnect(m->mosq);
+		m->disconnect_sent = true;
+	}
+	if (flush_ok && mosquitto_want_write(m->mosq)) {
+		if (m->unflushed > 0)
+			backoff_reset(&m->backoff);
+		m->unflushed = 0;
+		mosquitto_loop_write(m->mosq, 1);
+		if (m->state == ML_DOWN)
+			return;
+	}
+	if (mlink_reading(m) && m->h.may_read(m->arg))
+		events |= POLLIN;
+	if (flush_ok && mosquitto_want_write(m->mosq))
+		events |= POLLOUT;
+	loop_fd_events(m->loop, m->fd, events);
+}

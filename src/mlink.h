@@ -1,0 +1,106 @@
+/*
+ * mlink: the MQTT side.  One libmosquitto client in "threaded" mode, driven
+ * by the loop through its socket, so that queued packets (PUBACKs above all)
+ * reach the socket only when mlink_flush() lets them.
+ *
+ * libmosquitto queues the PUBACK of a QoS 1 message before on_message runs;
+ * with mosquitto_threaded_set(true) a queued packet is written only inside
+ * mosquitto_loop_write().  Calling that only when every message read on the
+ * connection is confirmed by RabbitMQ gives ack-after-forward; dropping the
+ * TCP connection without calling it discards the PUBACKs, and the broker
+ * redelivers those messages to the persistent session.
+ *
+ * States:
+ *   DOWN -> (backoff) -> CONNECTING -> SUBSCRIBING -> ACTIVE
+ *   ACTIVE/SUBSCRIBING/CONNECTING -> DRAINING (no more reads; flush and
+ *     DISCONNECT once the gate opens) -> DOWN
+ *   any -> DOWN on a lost connection or mlink_drop() (no flush)
+ */
+#ifndef BRIDGE_MLINK_H
+#define BRIDGE_MLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "loop.h"
+
+enum mlink_state {
+	ML_DOWN = 0,
+	ML_CONNECTING,   /* TCP connect and CONNECT sent, awaiting CONNACK */
+	ML_SUBSCRIBING,  /* SUBSCRIBE sent, awaiting SUBACK; messages may already flow */
+	ML_ACTIVE,
+	ML_DRAINING,     /* reading stopped; DISCONNECT follows the next flush */
+};
+
+struct mlink_handlers {
+	/* A PUBLISH was read.  Its PUBACK is queued and waits for the gate. */
+	void (*message)(void *arg, const struct mosquitto_message *msg);
+	/* Whether more messages may be read now (cap, AMQP state). */
+	bool (*may_read)(void *arg);
+	/* Whether queued PUBACKs may be written now: nothing read is unconfirmed. */
+	bool (*may_flush)(void *arg);
+	/* Whether a (re)connection may start now. */
+	bool (*may_connect)(void *arg);
+	void (*up)(void *arg);       /* subscribed: forwarding */
+	void (*down)(void *arg);     /* the connection is gone */
+};
+
+struct mlink {
+	enum mlink_state state;
+	const struct mqtt_settings *cfg;
+	struct loop *loop;
+	struct mlink_handlers h;
+	void *arg;
+
+	struct mosquitto *mosq;
+	int fd;
+	bool wanted;              /* keep connecting */
+	bool poisoned;            /* a read message can no longer be confirmed: drop, never flush */
+	bool disconnect_sent;     /* DRAINING: DISCONNECT is queued behind the PUBACKs */
+	uint64_t unflushed;       /* messages read since the last flush */
+	uint64_t redelivered;     /* messages given back to the broker by dropping the connection */
+	bool had_session;         /* connected before with this client id */
+	uint64_t up_since_ms;
+	struct backoff backoff;
+	struct loop_timer retry_timer;
+	struct loop_timer misc_timer;   /* keepalive */
+	int sub_mid;
+};
+
+int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
+               struct loop *loop, const struct mlink_handlers *h, void *arg);
+void mlink_fini(struct mlink *m);
+
+/* Keep the session connected: connect now, or after the backoff delay. */
+void mlink_start(struct mlink *m);
+
+/* Stop reading; flush and DISCONNECT cleanly as soon as the gate opens. */
+void mlink_drain(struct mlink *m);
+
+/*
+ * Close the connection now without writing anything queued: every message
+ * read since the last flush is redelivered by the broker.  Reconnects after
+ * a backoff delay unless mlink_drain()/mlink_stop() said otherwise.
+ */
+void mlink_drop(struct mlink *m, const char *why);
+
+/* Stop for good: no reconnection (call mlink_drain() or mlink_drop() first). */
+void mlink_stop(struct mlink *m);
+
+/* Marks the current connection as holding a message that cannot be confirmed. */
+void mlink_poison(struct mlink *m);
+
+/*
+ * Called before each poll: flushes queued packets when the gate is open,
+ * completes a drain, and sets the socket's poll events.
+ */
+void mlink_prepare(struct mlink *m);
+
+bool mlink_connected(const struct mlink *m);
+const char *mlink_state_name(enum mlink_state s);
+
+#endif
