@@ -39,6 +39,7 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
+static void log_emit(enum log_level level, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
 static void log_emit(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];

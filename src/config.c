@@ -1,0 +1,1182 @@
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "topic.h"
+
+/* AMQP 0-9-1 short strings (exchange and vhost names) carry at most 255 bytes. */
+#define SHORTSTR_MAX 255
+/* MQTT strings are length-prefixed with 16 bits. */
+#define MQTT_STR_MAX 65535
+/* Bounds the re-read of a file done to recover a number libconfig mangled. */
+#define SOURCE_MAX (16 * 1024 * 1024)
+
+enum kind {
+	K_STRING,
+	K_INT,          /* stored as int */
+	K_INT64,        /* stored as int64_t */
+	K_BOOL,
+	K_FILTERS,      /* list or array of MQTT topic filters */
+	K_PROTOCOL,     /* "3.1.1" or "5", stored as int */
+	K_LOG_LEVEL,    /* stored as enum log_level */
+};
+
+#define F_REQUIRED 0x1u
+#define F_NONEMPTY 0x2u
+#define F_SECRET   0x4u /* config_print shows only whether it is set */
+#define F_MQTT5    0x8u /* config_print shows it only for MQTT 5 */
+
+enum group_id { G_MQTT, G_AMQP, G_BRIDGE, N_GROUPS };
+
+static const struct group_def {
+	const char *name;
+	bool required;
+} groups[N_GROUPS] = {
+	[G_MQTT] = { "mqtt", true },
+	[G_AMQP] = { "amqp", true },
+	[G_BRIDGE] = { "bridge", false },
+};
+
+enum field_id {
+	MQTT_HOST, MQTT_PORT, MQTT_CLIENT_ID, MQTT_USERNAME, MQTT_PASSWORD,
+	MQTT_KEEPALIVE, MQTT_PROTOCOL, MQTT_SESSION_EXPIRY, MQTT_INFLIGHT_MAX,
+	MQTT_SUBSCRIBE,
+	AMQP_HOST, AMQP_PORT, AMQP_VHOST, AMQP_USERNAME, AMQP_PASSWORD,
+	AMQP_HEARTBEAT, AMQP_CONNECT_TIMEOUT, AMQP_EXCHANGE, AMQP_EXCHANGE_TYPE,
+	AMQP_DECLARE_EXCHANGE, AMQP_DEAD_LETTER_EXCHANGE, AMQP_MAX_MESSAGE_SIZE,
+	BRIDGE_LOG_LEVEL, BRIDGE_DOT_REPLACEMENT, BRIDGE_RECONNECT_MIN_MS,
+	BRIDGE_RECONNECT_MAX_MS, BRIDGE_DRAIN_TIMEOUT,
+	N_FIELDS
+};
+
+/*
+ * An extra rule for a string value: returns NULL when `value` is acceptable,
+ * otherwise the end of a sentence that starts with the setting's name.
+ */
+typedef const char *string_rule(const char *value);
+
+struct field {
+	enum group_id group;
+	const char *name;
+	enum kind kind;
+	unsigned flags;
+	size_t off;                 /* where the value lives in struct bridge_config */
+	size_t off_count;           /* K_FILTERS: where the count lives */
+	int64_t min, max;           /* numbers: the range; strings: max bytes (0: any) */
+	int64_t def;                /* default of a number, bool, protocol or level */
+	const char *def_str;        /* default of a string, NULL for none */
+	const char *const *choices; /* strings: the accepted values, NULL-terminated */
+	string_rule *rule;
+};
+
+static const char *const exchange_types[] = { "topic", "direct", "fanout", "headers", NULL };
+static const char *const level_names[] = { "error", "warning", "info", "debug", NULL };
+static const char *dot_replacement_rule(const char *value);
+
+#define AT(member) offsetof(struct bridge_config, member)
+#define STRING(g, n, fl, member, maxlen, dflt, ch, rl)                           \
+	{ .group = (g), .name = (n), .kind = K_STRING, .flags = (fl), .off = AT(member), \
+	  .max = (maxlen), .def_str = (dflt), .choices = (ch), .rule = (rl) }
+#define NUMBER(g, n, k, fl, member, lo, hi, dflt)                                  \
+	{ .group = (g), .name = (n), .kind = (k), .flags = (fl), .off = AT(member),      \
+	  .min = (lo), .max = (hi), .def = (dflt) }
+#define OTHER(g, n, k, fl, member, dflt)                                           \
+	{ .group = (g), .name = (n), .kind = (k), .flags = (fl), .off = AT(member),      \
+	  .def = (dflt) }
+
+/* The settings, their limits and their defaults, as config.h states them. */
+static const struct field fields[N_FIELDS] = {
+	[MQTT_HOST] = STRING(G_MQTT, "host", F_REQUIRED | F_NONEMPTY, mqtt.host, 0, NULL, NULL, NULL),
+	[MQTT_PORT] = NUMBER(G_MQTT, "port", K_INT, 0, mqtt.port, 1, 65535, 1883),
+	[MQTT_CLIENT_ID] = STRING(G_MQTT, "client_id", F_NONEMPTY, mqtt.client_id, MQTT_STR_MAX,
+	                          "mqtt-amqp-bridge", NULL, NULL),
+	[MQTT_USERNAME] = STRING(G_MQTT, "username", F_NONEMPTY, mqtt.username, MQTT_STR_MAX,
+	                         NULL, NULL, NULL),
+	[MQTT_PASSWORD] = STRING(G_MQTT, "password", F_SECRET, mqtt.password, MQTT_STR_MAX,
+	                         NULL, NULL, NULL),
+	[MQTT_KEEPALIVE] = NUMBER(G_MQTT, "keepalive", K_INT, 0, mqtt.keepalive, 5, 65535, 60),
+	[MQTT_PROTOCOL] = OTHER(G_MQTT, "protocol", K_PROTOCOL, 0, mqtt.protocol, MQTT_PROTOCOL_311),
+	[MQTT_SESSION_EXPIRY] = NUMBER(G_MQTT, "session_expiry", K_INT64, F_MQTT5, mqtt.session_expiry,
+	                               1, 4294967295LL, 86400),
+	[MQTT_INFLIGHT_MAX] = NUMBER(G_MQTT, "inflight_max", K_INT, 0, mqtt.inflight_max, 1, 65535, 1000),
+	[MQTT_SUBSCRIBE] = { .group = G_MQTT, .name = "subscribe", .kind = K_FILTERS,
+	                     .flags = F_REQUIRED, .off = AT(mqtt.subscribe),
+	                     .off_count = AT(mqtt.n_subscribe) },
+
+	[AMQP_HOST] = STRING(G_AMQP, "host", F_REQUIRED | F_NONEMPTY, amqp.host, 0, NULL, NULL, NULL),
+	[AMQP_PORT] = NUMBER(G_AMQP, "port", K_INT, 0, amqp.port, 1, 65535, 5672),
+	[AMQP_VHOST] = STRING(G_AMQP, "vhost", F_NONEMPTY, amqp.vhost, SHORTSTR_MAX, "/", NULL, NULL),
+	[AMQP_USERNAME] = STRING(G_AMQP, "username", F_NONEMPTY, amqp.username, 0, "guest", NULL, NULL),
+	[AMQP_PASSWORD] = STRING(G_AMQP, "password", F_SECRET, amqp.password, 0, "guest", NULL, NULL),
+	[AMQP_HEARTBEAT] = NUMBER(G_AMQP, "heartbeat", K_INT, 0, amqp.heartbeat, 1, 3600, 30),
+	[AMQP_CONNECT_TIMEOUT] = NUMBER(G_AMQP, "connect_timeout", K_INT, 0, amqp.connect_timeout,
+	                                1, 300, 10),
+	[AMQP_EXCHANGE] = STRING(G_AMQP, "exchange", F_NONEMPTY, amqp.exchange, SHORTSTR_MAX,
+	                         "amq.topic", NULL, NULL),
+	[AMQP_EXCHANGE_TYPE] = STRING(G_AMQP, "exchange_type", 0, amqp.exchange_type, 0,
+	                              "topic", exchange_types, NULL),
+	[AMQP_DECLARE_EXCHANGE] = OTHER(G_AMQP, "declare_exchange", K_BOOL, 0, amqp.declare_exchange, true),
+	[AMQP_DEAD_LETTER_EXCHANGE] = STRING(G_AMQP, "dead_letter_exchange", F_NONEMPTY,
+	                                     amqp.dead_letter_exchange, SHORTSTR_MAX, NULL, NULL, NULL),
+	[AMQP_MAX_MESSAGE_SIZE] = NUMBER(G_AMQP, "max_message_size", K_INT64, 0, amqp.max_message_size,
+	                                 1, 536870912, 134217728),
+
+	[BRIDGE_LOG_LEVEL] = OTHER(G_BRIDGE, "log_level", K_LOG_LEVEL, 0, bridge.log_level, LOG_LVL_INFO),
+	[BRIDGE_DOT_REPLACEMENT] = STRING(G_BRIDGE, "dot_replacement", 0, bridge.dot_replacement, 8,
+	                                  ".", NULL, dot_replacement_rule),
+	[BRIDGE_RECONNECT_MIN_MS] = NUMBER(G_BRIDGE, "reconnect_min_ms", K_INT, 0, bridge.reconnect_min_ms,
+	                                   10, 60000, 500),
+	[BRIDGE_RECONNECT_MAX_MS] = NUMBER(G_BRIDGE, "reconnect_max_ms", K_INT, 0, bridge.reconnect_max_ms,
+	                                   10, 600000, 30000),
+	[BRIDGE_DRAIN_TIMEOUT] = NUMBER(G_BRIDGE, "drain_timeout", K_INT, 0, bridge.drain_timeout,
+	                                0, 3600, 10),
+};
+
+/* Where a reported error points: the file's rank of first mention, and the line. */
+struct err_key {
+	unsigned rank;
+	unsigned line;
+};
+
+#define MAX_FILES 16
+
+/* State of one config_load() call. */
+struct loader {
+	const char *path;
+	struct config_errors *errs;
+	unsigned n_failed;          /* errors found, whether or not recording them succeeded */
+	struct err_key *keys;       /* one for each message this call appended */
+	size_t n_keys, cap_keys;
+	const char *files[MAX_FILES];
+	unsigned n_files;
+	const config_setting_t *group[N_GROUPS];
+	const config_setting_t *found[N_FIELDS];
+	bool bad[N_FIELDS];         /* present but rejected */
+	char *src_file;             /* the file last read back by source_number() */
+	char *src;
+};
+
+/* A setting's place in struct bridge_config. */
+
+static void *field_ptr(struct bridge_config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+static const void *field_cptr(const struct bridge_config *cfg, size_t off)
+{
+	return (const char *)cfg + off;
+}
+
+/* Errors */
+
+void config_errors_init(struct config_errors *errs)
+{
+	errs->msg = NULL;
+	errs->n = 0;
+	errs->cap = 0;
+}
+
+void config_errors_free(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	config_errors_init(errs);
+}
+
+/*
+ * Appends "file:line: message" (or "file: message" when line is 0) to the
+ * caller's list, and remembers where it points so the list can be put in
+ * file order.  An allocation failure loses the message but is still
+ * counted, so config_load() fails all the same.
+ */
+static void report(struct loader *ld, const char *file, unsigned line, const char *fmt, ...)
+	LOG_PRINTF(4, 5);
+static void report(struct loader *ld, const char *file, unsigned line, const char *fmt, ...)
+{
+	struct config_errors *errs = ld->errs;
+	char text[1024], *msg;
+	struct err_key *key;
+	unsigned rank;
+	va_list ap;
+	int len;
+
+	ld->n_failed++;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		len = snprintf(NULL, 0, "%s:%u: %s", file, line, text);
+	else
+		len = snprintf(NULL, 0, "%s: %s", file, text);
+	if (len < 0)
+		return;
+	if (errs->n == errs->cap) {
+		size_t cap = errs->cap ? errs->cap * 2 : 8;
+		char **grown = realloc(errs->msg, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return;
+		errs->msg = grown;
+		errs->cap = cap;
+	}
+	if (ld->n_keys == ld->cap_keys) {
+		size_t cap = ld->cap_keys ? ld->cap_keys * 2 : 8;
+
+		key = realloc(ld->keys, cap * sizeof(*key));
+		if (key == NULL)
+			return;
+		ld->keys = key;
+		ld->cap_keys = cap;
+	}
+	msg = malloc((size_t)len + 1);
+	if (msg == NULL)
+		return;
+	if (line > 0)
+		snprintf(msg, (size_t)len + 1, "%s:%u: %s", file, line, text);
+	else
+		snprintf(msg, (size_t)len + 1, "%s: %s", file, text);
+	for (rank = 0; rank < ld->n_files && strcmp(ld->files[rank], file) != 0; rank++)
+		;
+	if (rank == ld->n_files && rank < MAX_FILES)
+		ld->files[ld->n_files++] = file;
+	errs->msg[errs->n++] = msg;
+	ld->keys[ld->n_keys++] = (struct err_key){ rank, line };
+}
+
+/* Puts this call's messages in file order, then line order; stable. */
+static void sort_reports(struct loader *ld)
+{
+	char **msg = ld->errs->msg + ld->errs->n - ld->n_keys;
+
+	for (size_t i = 1; i < ld->n_keys; i++) {
+		struct err_key k = ld->keys[i];
+		char *m = msg[i];
+		size_t j = i;
+
+		for (; j > 0 && (ld->keys[j - 1].rank > k.rank
+		                 || (ld->keys[j - 1].rank == k.rank && ld->keys[j - 1].line > k.line)); j--) {
+			ld->keys[j] = ld->keys[j - 1];
+			msg[j] = msg[j - 1];
+		}
+		ld->keys[j] = k;
+		msg[j] = m;
+	}
+}
+
+/*
+ * Reports a problem with setting `s`.  A setting libconfig gave no line
+ * borrows the line of its parent.
+ */
+static void at_setting(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+	LOG_PRINTF(3, 4);
+static void at_setting(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	const config_setting_t *p = s;
+	const char *file = NULL;
+	unsigned line = 0;
+	char msg[1024];
+	va_list ap;
+
+	while (p != NULL && (line = config_setting_source_line(p)) == 0)
+		p = config_setting_parent(p);
+	if (p != NULL)
+		file = config_setting_source_file(p);
+	if (file == NULL)
+		file = ld->path;
+	if (line == 0)
+		line = 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	report(ld, file, line, "%s", msg);
+}
+
+static void out_of_memory(struct loader *ld)
+{
+	report(ld, ld->path, 0, "out of memory");
+}
+
+/* Names */
+
+static void full_name(char *buf, size_t size, enum field_id id)
+{
+	snprintf(buf, size, "%s.%s", groups[fields[id].group].name, fields[id].name);
+}
+
+/* Optimal string alignment distance, capped: enough to spot typos. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	enum { MAXLEN = 32 };
+	unsigned d[MAXLEN + 1][MAXLEN + 1];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > MAXLEN || lb > MAXLEN)
+		return UINT_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+			    && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+static bool close_enough(const char *typed, const char *known)
+{
+	unsigned limit = strlen(known) <= 4 ? 1 : 2;
+
+	return edit_distance(typed, known) <= limit;
+}
+
+/*
+ * Fills `hint` with " (did you mean 'x'?)" for an unknown `name` inside
+ * group `g` (N_GROUPS: at the top level), or with "" when nothing fits.
+ * Tried in order: a near miss among the group's own settings, then the one
+ * group that has a setting of exactly that name, then (top level) a near
+ * miss among the group names.
+ */
+static void suggest(char *hint, size_t size, const char *name, enum group_id g)
+{
+	char guess[64];
+	int n_exact = 0;
+
+	hint[0] = '\0';
+	if (g != N_GROUPS) {
+		for (int i = 0; i < N_FIELDS; i++) {
+			if (fields[i].group == g && close_enough(name, fields[i].name)) {
+				full_name(guess, sizeof(guess), (enum field_id)i);
+				snprintf(hint, size, " (did you mean '%s'?)", guess);
+				return;
+			}
+		}
+	}
+	for (int i = 0; i < N_FIELDS; i++) {
+		if (fields[i].group != g && strcmp(name, fields[i].name) == 0) {
+			full_name(guess, sizeof(guess), (enum field_id)i);
+			n_exact++;
+		}
+	}
+	if (n_exact == 1) {
+		snprintf(hint, size, " (did you mean '%s'?)", guess);
+		return;
+	}
+	if (g == N_GROUPS) {
+		for (int i = 0; i < N_GROUPS; i++) {
+			if (close_enough(name, groups[i].name)) {
+				snprintf(hint, size, " (did you mean '%s'?)", groups[i].name);
+				return;
+			}
+		}
+	}
+}
+
+/* Numbers */
+
+/*
+ * An integer literal as written in the file.  libconfig 1.5 keeps a literal
+ * without the L suffix in 32 bits by silent truncation (99999999999 is read
+ * as 1215752191, 4294968179 as 883) and saturates one with the suffix, so
+ * the text is read back to use the number actually written.
+ */
+struct literal {
+	bool hex;
+	bool neg;
+	bool overflow;     /* the magnitude does not fit in 64 bits */
+	bool suffix;       /* 'L' */
+	uint64_t mag;
+	char text[40];
+};
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+	       || c == '_' || c == '-' || c == '*';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parses a libconfig integer literal at `p`; returns false if there is none. */
+static bool parse_literal(const char *p, struct literal *lit)
+{
+	const char *start = p;
+	unsigned base = 10;
+	int digit;
+	size_t n;
+
+	memset(lit, 0, sizeof(*lit));
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && hex_digit(p[2]) >= 0) {
+		lit->hex = true;
+		base = 16;
+		p += 2;
+	} else if (*p == '-' || *p == '+') {
+		lit->neg = *p == '-';
+		p++;
+	}
+	if (hex_digit(*p) < 0 || (base == 10 && (*p < '0' || *p > '9')))
+		return false;
+	while ((digit = hex_digit(*p)) >= 0 && (unsigned)digit < base) {
+		if (lit->mag > (UINT64_MAX - (unsigned)digit) / base)
+			lit->overflow = true;
+		else
+			lit->mag = lit->mag * base + (unsigned)digit;
+		p++;
+	}
+	if (*p == 'L') {
+		lit->suffix = true;
+		p++;
+	}
+	if (*p == '.' || *p == 'e' || *p == 'E' || is_name_char(*p))
+		return false;
+	n = (size_t)(p - start);
+	if (n >= sizeof(lit->text))
+		n = sizeof(lit->text) - 4;
+	memcpy(lit->text, start, n);
+	if (n < (size_t)(p - start))
+		memcpy(lit->text + n, "...", 4);
+	else
+		lit->text[n] = '\0';
+	return true;
+}
+
+/* The literal's value, or false when it lies outside int64_t. */
+static bool literal_value(const struct literal *lit, int64_t *v)
+{
+	if (lit->overflow)
+		return false;
+	if (lit->neg) {
+		if (lit->mag > (uint64_t)INT64_MAX + 1)
+			return false;
+		*v = lit->mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)lit->mag;
+		return true;
+	}
+	if (lit->mag > (uint64_t)INT64_MAX)
+		return false;
+	*v = (int64_t)lit->mag;
+	return true;
+}
+
+/* The value libconfig 1.5 stores for the literal, to recognise it. */
+static int64_t literal_as_libconfig(const struct literal *lit)
+{
+	uint64_t bits = lit->neg ? 0 - lit->mag : lit->mag;
+	int64_t v;
+
+	if (lit->suffix) {
+		if (lit->hex)    /* strtoull, saturating */
+			return lit->overflow ? -1 : (int64_t)bits;
+		if (!literal_value(lit, &v))    /* atoll, saturating */
+			return lit->neg ? INT64_MIN : INT64_MAX;
+		return v;
+	}
+	if (lit->hex)    /* strtoul, saturating, then truncated to int */
+		return lit->overflow ? -1 : (int32_t)(uint32_t)bits;
+	if (!literal_value(lit, &v))    /* strtol, saturating, then truncated */
+		return lit->neg ? 0 : -1;
+	return (int32_t)(uint32_t)bits;
+}
+
+/* Reads the whole of `file` into ld->src, keeping the last one read. */
+static const char *source_text(struct loader *ld, const char *file)
+{
+	FILE *fp;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (ld->src_file != NULL && strcmp(ld->src_file, file) == 0)
+		return ld->src;
+	free(ld->src_file);
+	free(ld->src);
+	ld->src_file = NULL;
+	ld->src = NULL;
+	fp = fopen(file, "r");
+	if (fp == NULL)
+		return NULL;
+	for (;;) {
+		size_t got;
+
+		if (cap - len < 4096) {
+			char *grown;
+
+			cap = cap ? cap * 2 : 8192;
+			if (cap > SOURCE_MAX || (grown = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = grown;
+		}
+		got = fread(buf + len, 1, cap - len - 1, fp);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(fp))
+		goto fail;
+	fclose(fp);
+	buf[len] = '\0';
+	ld->src_file = strdup(file);
+	if (ld->src_file == NULL) {
+		free(buf);
+		return NULL;
+	}
+	ld->src = buf;
+	return buf;
+fail:
+	fclose(fp);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Finds the literal of the integer setting `s` in its file: the first
+ * "name = literal" (or "name : literal") whose name starts on the setting's
+ * line and whose literal libconfig would have read as the stored value.
+ */
+static bool source_number(struct loader *ld, const config_setting_t *s, int64_t stored,
+                          struct literal *lit)
+{
+	const char *file = config_setting_source_file(s);
+	const char *name = config_setting_name(s);
+	unsigned line = config_setting_source_line(s);
+	const char *text, *p;
+	size_t name_len;
+
+	if (file == NULL || name == NULL || line == 0 || (text = source_text(ld, file)) == NULL)
+		return false;
+	name_len = strlen(name);
+	for (p = text; line > 1; line--) {
+		p = strchr(p, '\n');
+		if (p == NULL)
+			return false;
+		p++;
+	}
+	for (; *p != '\0' && *p != '\n'; p++) {
+		const char *q;
+
+		if (strncmp(p, name, name_len) != 0 || (p > text && is_name_char(p[-1])))
+			continue;
+		q = p + name_len;
+		if (is_name_char(*q))
+			continue;
+		while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+			q++;
+		if (*q != '=' && *q != ':')
+			continue;
+		q++;
+		while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+			q++;
+		if (parse_literal(q, lit) && literal_as_libconfig(lit) == stored)
+			return true;
+	}
+	return false;
+}
+
+/* Settings */
+
+static void type_error(struct loader *ld, const config_setting_t *s, const char *full,
+                       const char *what)
+{
+	at_setting(ld, s, "'%s' must be %s", full, what);
+}
+
+static bool string_of(struct loader *ld, const config_setting_t *s, const char *full,
+                      const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		type_error(ld, s, full, "a string (in double quotes)");
+		return false;
+	}
+	*out = config_setting_get_string(s);
+	return true;
+}
+
+static void replace_string(struct loader *ld, char **slot, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL) {
+		out_of_memory(ld);
+		return;
+	}
+	free(*slot);
+	*slot = copy;
+}
+
+static bool in_choices(const char *const *choices, const char *value)
+{
+	for (size_t i = 0; choices[i] != NULL; i++)
+		if (strcmp(choices[i], value) == 0)
+			return true;
+	return false;
+}
+
+static void list_choices(char *buf, size_t size, const char *const *choices)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; choices[i] != NULL && used < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", choices[i]);
+}
+
+static bool load_string(struct loader *ld, const struct field *f, const config_setting_t *s,
+                        const char *full, struct bridge_config *cfg)
+{
+	const char *v, *why;
+	size_t len;
+
+	if (!string_of(ld, s, full, &v))
+		return false;
+	len = strlen(v);
+	if (len == 0 && (f->flags & F_NONEMPTY)) {
+		at_setting(ld, s, "'%s' must not be empty", full);
+		return false;
+	}
+	if (f->max > 0 && len > (size_t)f->max) {
+		at_setting(ld, s, "'%s' must be at most %" PRId64 " bytes long (it has %zu)",
+		           full, f->max, len);
+		return false;
+	}
+	if (f->choices != NULL && !in_choices(f->choices, v)) {
+		char list[128];
+
+		list_choices(list, sizeof(list), f->choices);
+		at_setting(ld, s, "'%s' must be one of %s (not \"%s\")", full, list, v);
+		return false;
+	}
+	if (f->rule != NULL && (why = f->rule(v)) != NULL) {
+		at_setting(ld, s, "'%s' %s", full, why);
+		return false;
+	}
+	replace_string(ld, field_ptr(cfg, f->off), v);
+	return true;
+}
+
+static bool load_number(struct loader *ld, const struct field *f, const config_setting_t *s,
+                        const char *full, struct bridge_config *cfg)
+{
+	struct literal lit;
+	int64_t v, stored;
+	bool exact = true;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		stored = config_setting_get_int(s);
+		break;
+	case CONFIG_TYPE_INT64:
+		stored = config_setting_get_int64(s);
+		break;
+	default:
+		type_error(ld, s, full, "an integer");
+		return false;
+	}
+	v = stored;
+	if (source_number(ld, s, stored, &lit))
+		exact = literal_value(&lit, &v);
+	if (!exact || v < f->min || v > f->max) {
+		if (exact)
+			at_setting(ld, s, "'%s' must be between %" PRId64 " and %" PRId64 " (not %" PRId64 ")",
+			           full, f->min, f->max, v);
+		else
+			at_setting(ld, s, "'%s' must be between %" PRId64 " and %" PRId64 " (not %s)",
+			           full, f->min, f->max, lit.text);
+		return false;
+	}
+	if (f->kind == K_INT64)
+		*(int64_t *)field_ptr(cfg, f->off) = v;
+	else
+		*(int *)field_ptr(cfg, f->off) = (int)v;
+	return true;
+}
+
+static bool load_bool(struct loader *ld, const struct field *f, const config_setting_t *s,
+                      const char *full, struct bridge_config *cfg)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		type_error(ld, s, full, "true or false");
+		return false;
+	}
+	*(bool *)field_ptr(cfg, f->off) = config_setting_get_bool(s) != 0;
+	return true;
+}
+
+static bool load_protocol(struct loader *ld, const struct field *f, const config_setting_t *s,
+                          const char *full, struct bridge_config *cfg)
+{
+	const char *v;
+	int proto;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		type_error(ld, s, full, "\"3.1.1\" or \"5\" (a string, in double quotes)");
+		return false;
+	}
+	v = config_setting_get_string(s);
+	if (strcmp(v, "3.1.1") == 0) {
+		proto = MQTT_PROTOCOL_311;
+	} else if (strcmp(v, "5") == 0) {
+		proto = MQTT_PROTOCOL_5;
+	} else {
+		at_setting(ld, s, "'%s' must be \"3.1.1\" or \"5\" (not \"%s\")", full, v);
+		return false;
+	}
+	*(int *)field_ptr(cfg, f->off) = proto;
+	return true;
+}
+
+static bool load_log_level(struct loader *ld, const struct field *f, const config_setting_t *s,
+                           const char *full, struct bridge_config *cfg)
+{
+	enum log_level level;
+	const char *v;
+
+	if (!string_of(ld, s, full, &v))
+		return false;
+	if (log_level_parse(v, &level) != 0) {
+		char list[128];
+
+		list_choices(list, sizeof(list), level_names);
+		at_setting(ld, s, "'%s' must be one of %s (not \"%s\")", full, list, v);
+		return false;
+	}
+	*(enum log_level *)field_ptr(cfg, f->off) = level;
+	return true;
+}
+
+static bool load_filters(struct loader *ld, const struct field *f, const config_setting_t *s,
+                         const char *full, struct bridge_config *cfg)
+{
+	int type = config_setting_type(s);
+	int n = config_setting_length(s);
+	char **vec;
+	size_t count = 0;
+	bool ok = true;
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		type_error(ld, s, full, "a list of topic filters, e.g. [\"sensors/#\"]");
+		return false;
+	}
+	if (n == 0) {
+		at_setting(ld, s, "'%s' must name at least one topic filter", full);
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		enum topic_result r;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			at_setting(ld, e, "'%s[%d]' must be a string (in double quotes)", full, i);
+			ok = false;
+			continue;
+		}
+		r = topic_filter_check(config_setting_get_string(e));
+		if (r != TOPIC_OK) {
+			at_setting(ld, e, "'%s[%d]' is not a valid MQTT topic filter (\"%.200s\": %s)",
+			           full, i, config_setting_get_string(e), topic_strerror(r));
+			ok = false;
+		}
+	}
+	if (!ok)
+		return false;
+	vec = calloc((size_t)n, sizeof(*vec));
+	if (vec == NULL) {
+		out_of_memory(ld);
+		return false;
+	}
+	for (; count < (size_t)n; count++) {
+		vec[count] = strdup(config_setting_get_string(config_setting_get_elem(s, (unsigned)count)));
+		if (vec[count] == NULL) {
+			while (count > 0)
+				free(vec[--count]);
+			free(vec);
+			out_of_memory(ld);
+			return false;
+		}
+	}
+	*(char ***)field_ptr(cfg, f->off) = vec;
+	*(size_t *)field_ptr(cfg, f->off_count) = count;
+	return true;
+}
+
+static bool load_field(struct loader *ld, enum field_id id, const config_setting_t *s,
+                       struct bridge_config *cfg)
+{
+	const struct field *f = &fields[id];
+	char full[64];
+
+	full_name(full, sizeof(full), id);
+	switch (f->kind) {
+	case K_STRING:
+		return load_string(ld, f, s, full, cfg);
+	case K_INT:
+	case K_INT64:
+		return load_number(ld, f, s, full, cfg);
+	case K_BOOL:
+		return load_bool(ld, f, s, full, cfg);
+	case K_FILTERS:
+		return load_filters(ld, f, s, full, cfg);
+	case K_PROTOCOL:
+		return load_protocol(ld, f, s, full, cfg);
+	case K_LOG_LEVEL:
+		return load_log_level(ld, f, s, full, cfg);
+	}
+	return false;
+}
+
+static const char *dot_replacement_rule(const char *value)
+{
+	if (strpbrk(value, "/+#*") != NULL)
+		return "must not contain '/', '+', '#' or '*'";
+	/* Any other text with a '.' would split one MQTT level into several AMQP words. */
+	if (strchr(value, '.') != NULL && strcmp(value, ".") != 0)
+		return "must be \".\" or contain no '.'";
+	return NULL;
+}
+
+static void set_defaults(struct loader *ld, struct bridge_config *cfg)
+{
+	for (int i = 0; i < N_FIELDS; i++) {
+		const struct field *f = &fields[i];
+
+		switch (f->kind) {
+		case K_STRING:
+			if (f->def_str != NULL)
+				replace_string(ld, field_ptr(cfg, f->off), f->def_str);
+			break;
+		case K_INT:
+		case K_PROTOCOL:
+			*(int *)field_ptr(cfg, f->off) = (int)f->def;
+			break;
+		case K_INT64:
+			*(int64_t *)field_ptr(cfg, f->off) = f->def;
+			break;
+		case K_BOOL:
+			*(bool *)field_ptr(cfg, f->off) = f->def != 0;
+			break;
+		case K_LOG_LEVEL:
+			*(enum log_level *)field_ptr(cfg, f->off) = (enum log_level)f->def;
+			break;
+		case K_FILTERS:
+			break;
+		}
+	}
+}
+
+/* Sorts the top-level settings into groups; reports unknown names. */
+static void scan_root(struct loader *ld, const config_setting_t *root)
+{
+	int n = config_setting_length(root);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int g;
+
+		for (g = 0; g < N_GROUPS; g++)
+			if (strcmp(name, groups[g].name) == 0)
+				break;
+		if (g == N_GROUPS) {
+			char hint[96];
+
+			suggest(hint, sizeof(hint), name, N_GROUPS);
+			at_setting(ld, s, "unknown setting '%s'%s", name, hint);
+		} else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+			at_setting(ld, s, "'%s' must be a group: %s = { ... };", name, name);
+		} else {
+			ld->group[g] = s;
+		}
+	}
+	for (int g = 0; g < N_GROUPS; g++) {
+		if (groups[g].required && config_setting_get_member(root, groups[g].name) == NULL)
+			report(ld, ld->path, 1, "missing required group '%s'", groups[g].name);
+	}
+}
+
+/* Matches a group's members to fields; reports unknown names. */
+static void scan_group(struct loader *ld, enum group_id g)
+{
+	const config_setting_t *grp = ld->group[g];
+	int n = config_setting_length(grp);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *name = config_setting_name(s);
+		int id;
+
+		for (id = 0; id < N_FIELDS; id++)
+			if (fields[id].group == g && strcmp(name, fields[id].name) == 0)
+				break;
+		if (id == N_FIELDS) {
+			char hint[96];
+
+			suggest(hint, sizeof(hint), name, g);
+			at_setting(ld, s, "unknown setting '%s.%s'%s", groups[g].name, name, hint);
+		} else {
+			ld->found[id] = s;
+		}
+	}
+}
+
+static bool usable(const struct loader *ld, enum field_id id)
+{
+	return !ld->bad[id];
+}
+
+/* Rules that involve more than one setting. */
+static void check_relations(struct loader *ld, const struct bridge_config *cfg)
+{
+	const config_setting_t *s;
+
+	if ((s = ld->found[MQTT_PASSWORD]) != NULL && ld->found[MQTT_USERNAME] == NULL)
+		at_setting(ld, s, "'mqtt.password' is set but 'mqtt.username' is not");
+
+	if ((s = ld->found[MQTT_SESSION_EXPIRY]) != NULL && usable(ld, MQTT_PROTOCOL)
+	    && cfg->mqtt.protocol != MQTT_PROTOCOL_5)
+		at_setting(ld, s, "'mqtt.session_expiry' is only meaningful for MQTT 5 "
+		           "(mqtt.protocol = \"5\")");
+
+	if (usable(ld, BRIDGE_RECONNECT_MIN_MS) && usable(ld, BRIDGE_RECONNECT_MAX_MS)
+	    && cfg->bridge.reconnect_max_ms < cfg->bridge.reconnect_min_ms) {
+		s = ld->found[BRIDGE_RECONNECT_MAX_MS];
+		if (s == NULL)
+			s = ld->found[BRIDGE_RECONNECT_MIN_MS];
+		at_setting(ld, s, "'bridge.reconnect_max_ms' (%d) must not be less than "
+		           "'bridge.reconnect_min_ms' (%d)",
+		           cfg->bridge.reconnect_max_ms, cfg->bridge.reconnect_min_ms);
+	}
+
+	if ((s = ld->found[AMQP_DEAD_LETTER_EXCHANGE]) != NULL && usable(ld, AMQP_DEAD_LETTER_EXCHANGE)
+	    && usable(ld, AMQP_EXCHANGE) && cfg->amqp.dead_letter_exchange != NULL
+	    && cfg->amqp.exchange != NULL && strcmp(cfg->amqp.dead_letter_exchange, cfg->amqp.exchange) == 0)
+		at_setting(ld, s, "'amqp.dead_letter_exchange' must differ from 'amqp.exchange'");
+}
+
+/*
+ * Reports a file that cannot be opened (or is a directory) with the reason,
+ * which config_read_file() does not give.
+ */
+static bool readable(struct loader *ld)
+{
+	struct stat st;
+	FILE *fp = fopen(ld->path, "r");
+
+	if (fp == NULL) {
+		report(ld, ld->path, 0, "cannot read: %s", strerror(errno));
+		return false;
+	}
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(fp);
+		report(ld, ld->path, 0, "cannot read: %s", strerror(EISDIR));
+		return false;
+	}
+	fclose(fp);
+	return true;
+}
+
+static void parse_error(struct loader *ld, const config_t *lc)
+{
+	const char *file = config_error_file(lc);
+	const char *text = config_error_text(lc);
+	unsigned line;
+
+	if (config_error_type(lc) == CONFIG_ERR_FILE_IO) {
+		report(ld, ld->path, 0, "cannot read: %s", text ? text : "I/O error");
+		return;
+	}
+	if (file == NULL)
+		file = ld->path;
+	line = config_error_line(lc) > 0 ? (unsigned)config_error_line(lc) : 1;
+	if (text == NULL || strcmp(text, "syntax error") == 0)
+		report(ld, file, line, "syntax error");
+	else
+		report(ld, file, line, "syntax error: %s", text);
+}
+
+/* Reads every setting into `work`, which holds the defaults. */
+static void load_all(struct loader *ld, const config_t *lc, struct bridge_config *work)
+{
+	scan_root(ld, config_root_setting(lc));
+	for (int g = 0; g < N_GROUPS; g++)
+		if (ld->group[g] != NULL)
+			scan_group(ld, (enum group_id)g);
+	for (int id = 0; id < N_FIELDS; id++) {
+		const struct field *f = &fields[id];
+
+		if (ld->found[id] != NULL) {
+			ld->bad[id] = !load_field(ld, (enum field_id)id, ld->found[id], work);
+		} else if ((f->flags & F_REQUIRED) && ld->group[f->group] != NULL) {
+			char full[64];
+
+			full_name(full, sizeof(full), (enum field_id)id);
+			at_setting(ld, ld->group[f->group], "missing required setting '%s'", full);
+			ld->bad[id] = true;
+		}
+	}
+	check_relations(ld, work);
+}
+
+int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs)
+{
+	struct loader ld;
+	struct bridge_config work;
+	config_t lc;
+
+	memset(&ld, 0, sizeof(ld));
+	memset(&work, 0, sizeof(work));
+	memset(cfg, 0, sizeof(*cfg));
+	ld.path = path;
+	ld.errs = errs;
+
+	if (readable(&ld)) {
+		config_init(&lc);
+		if (config_read_file(&lc, path) != CONFIG_TRUE) {
+			parse_error(&ld, &lc);
+		} else {
+			set_defaults(&ld, &work);
+			replace_string(&ld, &work.path, path);
+			load_all(&ld, &lc, &work);
+		}
+		config_destroy(&lc);
+	}
+
+	sort_reports(&ld);
+	free(ld.keys);
+	free(ld.src_file);
+	free(ld.src);
+	if (ld.n_failed > 0) {
+		config_free(&work);
+		return -1;
+	}
+	*cfg = work;
+	return 0;
+}
+
+void config_free(struct bridge_config *cfg)
+{
+	for (int i = 0; i < N_FIELDS; i++) {
+		const struct field *f = &fields[i];
+
+		if (f->kind == K_STRING) {
+			char **slot = field_ptr(cfg, f->off);
+
+			free(*slot);
+		} else if (f->kind == K_FILTERS) {
+			char **vec = *(char ***)field_ptr(cfg, f->off);
+			size_t n = *(size_t *)field_ptr(cfg, f->off_count);
+
+			for (size_t j = 0; j < n; j++)
+				free(vec[j]);
+			free(vec);
+		}
+	}
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Printing */
+
+static void print_quoted(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\x%02x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+void config_print(const struct bridge_config *cfg, FILE *out)
+{
+	if (cfg->path != NULL)
+		fprintf(out, "# configuration from %s\n", cfg->path);
+	for (int i = 0; i < N_FIELDS; i++) {
+		const struct field *f = &fields[i];
+		char full[64];
+
+		full_name(full, sizeof(full), (enum field_id)i);
+		fprintf(out, "%s = ", full);
+		if ((f->flags & F_MQTT5) && cfg->mqtt.protocol != MQTT_PROTOCOL_5) {
+			fputs("(MQTT 5 only)\n", out);
+			continue;
+		}
+		switch (f->kind) {
+		case K_STRING: {
+			const char *v = *(char *const *)field_cptr(cfg, f->off);
+
+			if (v == NULL)
+				fputs("(unset)", out);
+			else if (f->flags & F_SECRET)
+				fputs("(set)", out);
+			else
+				print_quoted(out, v);
+			break;
+		}
+		case K_INT:
+			fprintf(out, "%d", *(const int *)field_cptr(cfg, f->off));
+			break;
+		case K_INT64:
+			fprintf(out, "%" PRId64, *(const int64_t *)field_cptr(cfg, f->off));
+			break;
+		case K_BOOL:
+			fputs(*(const bool *)field_cptr(cfg, f->off) ? "true" : "false", out);
+			break;
+		case K_PROTOCOL:
+			fputs(*(const int *)field_cptr(cfg, f->off) == MQTT_PROTOCOL_5 ? "\"5\"" : "\"3.1.1\"",
+			      out);
+			break;
+		case K_LOG_LEVEL: {
+			enum log_level level = *(const enum log_level *)field_cptr(cfg, f->off);
+
+			print_quoted(out, level <= LOG_LVL_DEBUG ? level_names[level] : "?");
+			break;
+		}
+		case K_FILTERS: {
+			char *const *vec = *(char **const *)field_cptr(cfg, f->off);
+			size_t n = *(const size_t *)field_cptr(cfg, f->off_count);
+
+			fputc('[', out);
+			for (size_t j = 0; j < n; j++) {
+				if (j > 0)
+					fputs(", ", out);
+				print_quoted(out, vec[j]);
+			}
+			fputc(']', out);
+			break;
+		}
+		}
+		fputc('\n', out);
+	}
+}

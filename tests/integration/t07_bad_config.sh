@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# t07_bad_config.sh: the configuration check (-t) of the real binary, with no
+# brokers.  Every tests/unit/conf/bad-*.conf must be refused with status 1
+# and a "FILE:LINE: " message on stderr; the sample configuration must pass;
+# a missing file and an unknown option must be refused.
+#
+# Environment:
+#   BUILD_DIR   where the binary was built (default: the repository root)
+#   BRIDGE_BIN  the binary (default: $BUILD_DIR/mqtt-amqp-bridge)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$root}
+BRIDGE_BIN=${BRIDGE_BIN:-$BUILD_DIR/mqtt-amqp-bridge}
+conf_dir=$root/tests/unit/conf
+sample=$root/etc/mqtt-amqp-bridge.conf
+
+passed=0
+failed=0
+status=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/t07.XXXXXX")
+trap 'rm -rf -- "$tmp"' EXIT
+
+pass() {
+	passed=$((passed + 1))
+	printf 'ok   %s\n' "$*"
+}
+
+fail() {
+	failed=$((failed + 1))
+	printf 'FAIL %s\n' "$*"
+}
+
+finish() {
+	printf '%d passed, %d failed\n' "$passed" "$failed"
+	if ((failed > 0)); then
+		exit 1
+	fi
+	exit 0
+}
+
+# run ARG...: runs the bridge (bounded in time, so a binary that starts
+# instead of checking cannot hang the test); sets $status and leaves the
+# output in $tmp/out and $tmp/err.
+run() {
+	status=0
+	timeout 30 "$BRIDGE_BIN" "$@" </dev/null >"$tmp/out" 2>"$tmp/err" || status=$?
+}
+
+# has_error_line FILE: true if stderr has a line "FILE:<digits>: ...".
+has_error_line() {
+	local file=$1 line rest
+
+	while IFS= read -r line; do
+		[[ $line == "$file:"* ]] || continue
+		rest=${line#"$file:"}
+		if [[ $rest =~ ^[0-9]+:\  ]]; then
+			return 0
+		fi
+	done <"$tmp/err"
+	return 1
+}
+
+# stderr_excerpt: the first lines of stderr, for a failure message.
+stderr_excerpt() {
+	head -n 3 "$tmp/err" | tr '\n' '|'
+}
+
+if [[ ! -x $BRIDGE_BIN ]]; then
+	fail "binary $BRIDGE_BIN is missing or not executable"
+	finish
+fi
+
+shopt -s nullglob
+bad_files=("$conf_dir"/bad-*.conf)
+shopt -u nullglob
+if ((${#bad_files[@]} == 0)); then
+	fail "no bad-*.conf files under $conf_dir"
+fi
+
+for f in "${bad_files[@]}"; do
+	name=${f##*/}
+	run -t -c "$f"
+	if ((status != 1)); then
+		fail "$name: exit status $status, wanted 1 ($(stderr_excerpt))"
+	elif ! has_error_line "$f"; then
+		fail "$name: no \"$f:LINE: \" line on stderr ($(stderr_excerpt))"
+	else
+		pass "$name: refused with status 1 and $(grep -c '' "$tmp/err") error line(s)"
+	fi
+done
+
+run -t -c "$sample"
+if ((status != 0)); then
+	fail "sample config: exit status $status, wanted 0 ($(stderr_excerpt))"
+elif has_error_line "$sample"; then
+	fail "sample config: status 0 but errors on stderr ($(stderr_excerpt))"
+else
+	pass "sample config: passes -t"
+fi
+
+full=$conf_dir/good-full.conf
+run -t -c "$full"
+if ((status != 0)); then
+	fail "good-full.conf: exit status $status, wanted 0 ($(stderr_excerpt))"
+elif grep -q -e 'mqtt-secret' -e 'amqp-secret' "$tmp/out" "$tmp/err"; then
+	fail "good-full.conf: -t shows a password in clear"
+else
+	pass "good-full.conf: passes -t without showing its passwords"
+fi
+
+missing=$tmp/does-not-exist.conf
+run -t -c "$missing"
+if ((status != 1)); then
+	fail "missing config file: exit status $status, wanted 1 ($(stderr_excerpt))"
+elif ! grep -q -F -- "$missing" "$tmp/err"; then
+	fail "missing config file: stderr does not name $missing ($(stderr_excerpt))"
+else
+	pass "missing config file: refused with status 1, naming the file"
+fi
+
+run --nope -t -c "$sample"
+if ((status != 2)); then
+	fail "unknown option --nope: exit status $status, wanted 2 (usage error)"
+else
+	pass "unknown option --nope: refused with status 2"
+fi
+
+finish

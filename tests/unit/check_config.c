@@ -1,0 +1,821 @@
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "topic.h"
+
+#ifndef TEST_CONF_DIR
+#error "TEST_CONF_DIR must name the directory of the test configuration files"
+#endif
+
+#define SAMPLE_CONF TEST_CONF_DIR "/../../../etc/mqtt-amqp-bridge.conf"
+
+static char *conf_path(const char *name)
+{
+	static char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", TEST_CONF_DIR, name);
+	return path;
+}
+
+/* Fills the struct with junk, as config_load() must not need it initialised. */
+static void scribble(struct bridge_config *cfg)
+{
+	memset(cfg, 0xA5, sizeof(*cfg));
+}
+
+/* After a failed load the struct must hold nothing: all pointers NULL. */
+static void assert_empty(const struct bridge_config *cfg)
+{
+	ck_assert_ptr_null(cfg->path);
+	ck_assert_ptr_null(cfg->mqtt.host);
+	ck_assert_ptr_null(cfg->mqtt.client_id);
+	ck_assert_ptr_null(cfg->mqtt.subscribe);
+	ck_assert_uint_eq(cfg->mqtt.n_subscribe, 0);
+	ck_assert_ptr_null(cfg->amqp.host);
+	ck_assert_ptr_null(cfg->amqp.vhost);
+	ck_assert_ptr_null(cfg->amqp.username);
+	ck_assert_ptr_null(cfg->amqp.password);
+	ck_assert_ptr_null(cfg->amqp.exchange);
+	ck_assert_ptr_null(cfg->amqp.exchange_type);
+	ck_assert_ptr_null(cfg->bridge.dot_replacement);
+}
+
+static void dump_errors(const struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "  got: %s\n", errs->msg[i]);
+}
+
+/*
+ * Loads `path`, insists that it fails with exactly the messages `want`
+ * (each the part after the path: ":LINE: message"), in that order.
+ */
+static void expect_errors(const char *path, const char *const *want, size_t n_want)
+{
+	struct bridge_config cfg;
+	struct config_errors errs;
+	char expected[2048];
+
+	config_errors_init(&errs);
+	scribble(&cfg);
+	ck_assert_int_eq(config_load(path, &cfg, &errs), -1);
+	assert_empty(&cfg);
+	if (errs.n != n_want)
+		dump_errors(&errs);
+	ck_assert_uint_eq(errs.n, n_want);
+	for (size_t i = 0; i < n_want; i++) {
+		snprintf(expected, sizeof(expected), "%s%s", path, want[i]);
+		ck_assert_str_eq(errs.msg[i], expected);
+	}
+	config_errors_free(&errs);
+	config_free(&cfg);
+}
+
+static void expect_error(const char *path, const char *want)
+{
+	expect_errors(path, &want, 1);
+}
+
+/* Loads `path`, which must succeed without a single error. */
+static void load_ok(const char *path, struct bridge_config *cfg)
+{
+	struct config_errors errs;
+	int rc;
+
+	config_errors_init(&errs);
+	scribble(cfg);
+	rc = config_load(path, cfg, &errs);
+	if (rc != 0 || errs.n != 0)
+		dump_errors(&errs);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(errs.n, 0);
+	config_errors_free(&errs);
+}
+
+/* Each of these files holds exactly one error. */
+static const struct {
+	const char *file;
+	const char *msg;
+} single[] = {
+	{ "bad-unknown-setting.conf", ":5: unknown setting 'mqtt.keepalve' (did you mean 'mqtt.keepalive'?)" },
+	{ "bad-unknown-top.conf", ":9: unknown setting 'log_level' (did you mean 'bridge.log_level'?)" },
+	{ "bad-unknown-group.conf", ":9: unknown setting 'tls'" },
+	{ "bad-group-type.conf", ":9: 'bridge' must be a group: bridge = { ... };" },
+	{ "bad-missing-mqtt.conf", ":1: missing required group 'mqtt'" },
+	{ "bad-missing-amqp.conf", ":1: missing required group 'amqp'" },
+	{ "bad-missing-host.conf", ":2: missing required setting 'mqtt.host'" },
+	{ "bad-missing-amqp-host.conf", ":6: missing required setting 'amqp.host'" },
+	{ "bad-missing-subscribe.conf", ":2: missing required setting 'mqtt.subscribe'" },
+	{ "bad-subscribe-empty.conf", ":4: 'mqtt.subscribe' must name at least one topic filter" },
+	{ "bad-subscribe-type.conf",
+	  ":4: 'mqtt.subscribe' must be a list of topic filters, e.g. [\"sensors/#\"]" },
+	{ "bad-subscribe-element.conf", ":5: 'mqtt.subscribe[1]' must be a string (in double quotes)" },
+	{ "bad-empty-host.conf", ":3: 'mqtt.host' must not be empty" },
+	{ "bad-port-range.conf", ":5: 'mqtt.port' must be between 1 and 65535 (not 70000)" },
+	{ "bad-port-type.conf", ":8: 'amqp.port' must be an integer" },
+	{ "bad-port-float.conf", ":5: 'mqtt.port' must be an integer" },
+	{ "bad-port-overflow.conf", ":5: 'mqtt.port' must be between 1 and 65535 (not 4294968179)" },
+	{ "bad-keepalive-range.conf", ":5: 'mqtt.keepalive' must be between 5 and 65535 (not 2)" },
+	{ "bad-inflight-range.conf", ":5: 'mqtt.inflight_max' must be between 1 and 65535 (not 0)" },
+	{ "bad-protocol.conf", ":5: 'mqtt.protocol' must be \"3.1.1\" or \"5\" (not \"4\")" },
+	{ "bad-session-expiry-311.conf",
+	  ":5: 'mqtt.session_expiry' is only meaningful for MQTT 5 (mqtt.protocol = \"5\")" },
+	{ "bad-session-expiry-range.conf",
+	  ":6: 'mqtt.session_expiry' must be between 1 and 4294967295 (not 4294967296)" },
+	{ "bad-password-no-username.conf", ":5: 'mqtt.password' is set but 'mqtt.username' is not" },
+	{ "bad-username-empty.conf", ":5: 'mqtt.username' must not be empty" },
+	{ "bad-vhost-empty.conf", ":8: 'amqp.vhost' must not be empty" },
+	{ "bad-heartbeat-range.conf", ":8: 'amqp.heartbeat' must be between 1 and 3600 (not 0)" },
+	{ "bad-connect-timeout-range.conf",
+	  ":8: 'amqp.connect_timeout' must be between 1 and 300 (not 301)" },
+	{ "bad-exchange-long.conf", ":8: 'amqp.exchange' must be at most 255 bytes long (it has 256)" },
+	{ "bad-exchange-empty.conf", ":8: 'amqp.exchange' must not be empty" },
+	{ "bad-exchange-type.conf",
+	  ":9: 'amqp.exchange_type' must be one of topic, direct, fanout, headers (not \"tpoic\")" },
+	{ "bad-declare-type.conf", ":8: 'amqp.declare_exchange' must be true or false" },
+	{ "bad-dead-letter-long.conf",
+	  ":8: 'amqp.dead_letter_exchange' must be at most 255 bytes long (it has 300)" },
+	{ "bad-dead-letter-same.conf", ":9: 'amqp.dead_letter_exchange' must differ from 'amqp.exchange'" },
+	{ "bad-max-message-size.conf",
+	  ":8: 'amqp.max_message_size' must be between 1 and 536870912 (not 536870913)" },
+	{ "bad-max-message-size-int64.conf",
+	  ":8: 'amqp.max_message_size' must be between 1 and 536870912 (not 1099511627776)" },
+	{ "bad-log-level.conf",
+	  ":10: 'bridge.log_level' must be one of error, warning, info, debug (not \"verbose\")" },
+	{ "bad-dot-replacement.conf",
+	  ":10: 'bridge.dot_replacement' must not contain '/', '+', '#' or '*'" },
+	{ "bad-dot-replacement-long.conf",
+	  ":10: 'bridge.dot_replacement' must be at most 8 bytes long (it has 9)" },
+	{ "bad-reconnect-order.conf",
+	  ":11: 'bridge.reconnect_max_ms' (1000) must not be less than 'bridge.reconnect_min_ms' (5000)" },
+	{ "bad-reconnect-min-range.conf",
+	  ":10: 'bridge.reconnect_min_ms' must be between 10 and 60000 (not 5)" },
+	{ "bad-drain-timeout-range.conf",
+	  ":10: 'bridge.drain_timeout' must be between 0 and 3600 (not -1)" },
+	{ "bad-syntax.conf", ":4: syntax error" },
+	{ "bad-duplicate.conf", ":6: syntax error: duplicate setting name" },
+};
+
+#define N_SINGLE (sizeof(single) / sizeof(single[0]))
+
+/* Files checked by their own tests below rather than through `single`. */
+static const char *const own_tests[] = {
+	"bad-subscribe-filter.conf",
+	"bad-many.conf",
+};
+
+START_TEST(test_single_error)
+{
+	expect_error(conf_path(single[_i].file), single[_i].msg);
+}
+END_TEST
+
+START_TEST(test_subscribe_filter)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want),
+	         ":5: 'mqtt.subscribe[1]' is not a valid MQTT topic filter (\"sensors/#/temp\": %s)",
+	         topic_strerror(TOPIC_ERR_BAD_FILTER));
+	expect_error(conf_path("bad-subscribe-filter.conf"), want);
+}
+END_TEST
+
+START_TEST(test_many_errors)
+{
+	char filter_msg[256];
+	const char *want[] = {
+		":2: missing required setting 'mqtt.host'",
+		":3: unknown setting 'mqtt.hots' (did you mean 'mqtt.host'?)",
+		":4: 'mqtt.port' must be between 1 and 65535 (not 0)",
+		":5: 'mqtt.keepalive' must be an integer",
+		":7: 'mqtt.session_expiry' is only meaningful for MQTT 5 (mqtt.protocol = \"5\")",
+		":8: 'mqtt.password' is set but 'mqtt.username' is not",
+		filter_msg,
+		":11: missing required setting 'amqp.host'",
+		":12: 'amqp.port' must be between 1 and 65535 (not 99999999999)",
+		":13: 'amqp.exchange_type' must be one of topic, direct, fanout, headers (not \"fanout \")",
+		":14: 'amqp.max_message_size' must be between 1 and 536870912 (not 0)",
+		":17: 'bridge.log_level' must be one of error, warning, info, debug (not \"trace\")",
+		":18: 'bridge.dot_replacement' must not contain '/', '+', '#' or '*'",
+		":20: 'bridge.reconnect_max_ms' (1000) must not be less than 'bridge.reconnect_min_ms' (2000)",
+		":21: 'bridge.drain_timeout' must be between 0 and 3600 (not 3601)",
+		":23: unknown setting 'extra'",
+	};
+
+	snprintf(filter_msg, sizeof(filter_msg),
+	         ":9: 'mqtt.subscribe[0]' is not a valid MQTT topic filter (\"a/+b\": %s)",
+	         topic_strerror(TOPIC_ERR_BAD_FILTER));
+	expect_errors(conf_path("bad-many.conf"), want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+/* Every bad-*.conf is exercised by some test, and each fails to load. */
+START_TEST(test_all_bad_files_covered)
+{
+	DIR *dir = opendir(TEST_CONF_DIR);
+	struct dirent *d;
+	size_t n_bad = 0;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((d = readdir(dir)) != NULL) {
+		size_t len = strlen(d->d_name);
+		bool covered = false;
+
+		if (strncmp(d->d_name, "bad-", 4) != 0 || len < 9
+		    || strcmp(d->d_name + len - 5, ".conf") != 0)
+			continue;
+		n_bad++;
+		for (size_t i = 0; i < N_SINGLE && !covered; i++)
+			covered = strcmp(single[i].file, d->d_name) == 0;
+		for (size_t i = 0; i < sizeof(own_tests) / sizeof(own_tests[0]) && !covered; i++)
+			covered = strcmp(own_tests[i], d->d_name) == 0;
+		ck_assert_msg(covered, "%s has no test", d->d_name);
+	}
+	closedir(dir);
+	ck_assert_uint_eq(n_bad, N_SINGLE + sizeof(own_tests) / sizeof(own_tests[0]));
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct bridge_config cfg;
+
+	load_ok(conf_path("good-minimal.conf"), &cfg);
+	ck_assert_str_eq(cfg.path, conf_path("good-minimal.conf"));
+	ck_assert_str_eq(cfg.mqtt.host, "127.0.0.1");
+	ck_assert_int_eq(cfg.mqtt.port, 1883);
+	ck_assert_str_eq(cfg.mqtt.client_id, "mqtt-amqp-bridge");
+	ck_assert_ptr_null(cfg.mqtt.username);
+	ck_assert_ptr_null(cfg.mqtt.password);
+	ck_assert_int_eq(cfg.mqtt.keepalive, 60);
+	ck_assert_int_eq(cfg.mqtt.protocol, MQTT_PROTOCOL_311);
+	ck_assert_int_eq(cfg.mqtt.session_expiry, 86400);
+	ck_assert_int_eq(cfg.mqtt.inflight_max, 1000);
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 1);
+	ck_assert_str_eq(cfg.mqtt.subscribe[0], "sensors/#");
+
+	ck_assert_str_eq(cfg.amqp.host, "127.0.0.1");
+	ck_assert_int_eq(cfg.amqp.port, 5672);
+	ck_assert_str_eq(cfg.amqp.vhost, "/");
+	ck_assert_str_eq(cfg.amqp.username, "guest");
+	ck_assert_str_eq(cfg.amqp.password, "guest");
+	ck_assert_int_eq(cfg.amqp.heartbeat, 30);
+	ck_assert_int_eq(cfg.amqp.connect_timeout, 10);
+	ck_assert_str_eq(cfg.amqp.exchange, "amq.topic");
+	ck_assert_str_eq(cfg.amqp.exchange_type, "topic");
+	ck_assert(cfg.amqp.declare_exchange);
+	ck_assert_ptr_null(cfg.amqp.dead_letter_exchange);
+	ck_assert_int_eq(cfg.amqp.max_message_size, 134217728);
+
+	ck_assert_int_eq(cfg.bridge.log_level, LOG_LVL_INFO);
+	ck_assert_str_eq(cfg.bridge.dot_replacement, ".");
+	ck_assert_int_eq(cfg.bridge.reconnect_min_ms, 500);
+	ck_assert_int_eq(cfg.bridge.reconnect_max_ms, 30000);
+	ck_assert_int_eq(cfg.bridge.drain_timeout, 10);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_every_setting)
+{
+	struct bridge_config cfg;
+
+	load_ok(conf_path("good-full.conf"), &cfg);
+	ck_assert_str_eq(cfg.mqtt.host, "mqtt.example.net");
+	ck_assert_int_eq(cfg.mqtt.port, 8883);
+	ck_assert_str_eq(cfg.mqtt.client_id, "bridge-7");
+	ck_assert_str_eq(cfg.mqtt.username, "bridge");
+	ck_assert_str_eq(cfg.mqtt.password, "mqtt-secret");
+	ck_assert_int_eq(cfg.mqtt.keepalive, 120);
+	ck_assert_int_eq(cfg.mqtt.protocol, MQTT_PROTOCOL_5);
+	/* Written without the L suffix: libconfig alone would read -1. */
+	ck_assert_int_eq(cfg.mqtt.session_expiry, 4294967295LL);
+	ck_assert_int_eq(cfg.mqtt.inflight_max, 65535);
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 2);
+	ck_assert_str_eq(cfg.mqtt.subscribe[0], "$share/bridges/sensors/+/temp");
+	ck_assert_str_eq(cfg.mqtt.subscribe[1], "alarms/#");
+
+	ck_assert_str_eq(cfg.amqp.host, "rabbit.example.net");
+	ck_assert_int_eq(cfg.amqp.port, 5671);
+	ck_assert_str_eq(cfg.amqp.vhost, "iot");
+	ck_assert_str_eq(cfg.amqp.username, "bridge");
+	ck_assert_str_eq(cfg.amqp.password, "amqp-secret");
+	ck_assert_int_eq(cfg.amqp.heartbeat, 3600);
+	ck_assert_int_eq(cfg.amqp.connect_timeout, 1);
+	ck_assert_str_eq(cfg.amqp.exchange, "telemetry");
+	ck_assert_str_eq(cfg.amqp.exchange_type, "headers");
+	ck_assert(!cfg.amqp.declare_exchange);
+	ck_assert_str_eq(cfg.amqp.dead_letter_exchange, "telemetry.dlx");
+	ck_assert_int_eq(cfg.amqp.max_message_size, 536870912);
+
+	ck_assert_int_eq(cfg.bridge.log_level, LOG_LVL_DEBUG);
+	ck_assert_str_eq(cfg.bridge.dot_replacement, "_");
+	ck_assert_int_eq(cfg.bridge.reconnect_min_ms, 10);
+	ck_assert_int_eq(cfg.bridge.reconnect_max_ms, 600000);
+	ck_assert_int_eq(cfg.bridge.drain_timeout, 0);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_sample_config)
+{
+	struct bridge_config cfg;
+
+	load_ok(SAMPLE_CONF, &cfg);
+	ck_assert_str_eq(cfg.mqtt.host, "127.0.0.1");
+	ck_assert_str_eq(cfg.amqp.host, "127.0.0.1");
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 1);
+	ck_assert_str_eq(cfg.mqtt.subscribe[0], "sensors/#");
+	ck_assert_str_eq(cfg.amqp.exchange, "telemetry");
+	ck_assert_str_eq(cfg.amqp.exchange_type, "topic");
+	ck_assert(cfg.amqp.declare_exchange);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), ": cannot read: %s", strerror(ENOENT));
+	expect_error(conf_path("no-such-file.conf"), want);
+}
+END_TEST
+
+START_TEST(test_directory)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), ": cannot read: %s", strerror(EISDIR));
+	expect_error(TEST_CONF_DIR, want);
+}
+END_TEST
+
+/* Earlier messages in the list are kept; new ones are appended. */
+START_TEST(test_errors_appended)
+{
+	struct bridge_config cfg;
+	struct config_errors errs;
+	char want[1024];
+
+	config_errors_init(&errs);
+	scribble(&cfg);
+	ck_assert_int_eq(config_load(conf_path("bad-port-range.conf"), &cfg, &errs), -1);
+	ck_assert_int_eq(config_load(conf_path("bad-missing-mqtt.conf"), &cfg, &errs), -1);
+	ck_assert_uint_eq(errs.n, 2);
+	snprintf(want, sizeof(want), "%s:1: missing required group 'mqtt'",
+	         conf_path("bad-missing-mqtt.conf"));
+	ck_assert_str_eq(errs.msg[1], want);
+	snprintf(want, sizeof(want), "%s:5: 'mqtt.port' must be between 1 and 65535 (not 70000)",
+	         conf_path("bad-port-range.conf"));
+	ck_assert_str_eq(errs.msg[0], want);
+	/* A good file loads even when the list already holds errors. */
+	ck_assert_int_eq(config_load(conf_path("good-minimal.conf"), &cfg, &errs), 0);
+	ck_assert_uint_eq(errs.n, 2);
+	config_free(&cfg);
+	config_errors_free(&errs);
+	ck_assert_ptr_null(errs.msg);
+	ck_assert_uint_eq(errs.n, 0);
+}
+END_TEST
+
+START_TEST(test_free_is_safe)
+{
+	struct bridge_config cfg;
+	struct config_errors errs;
+
+	memset(&cfg, 0, sizeof(cfg));
+	config_free(&cfg);
+	load_ok(conf_path("good-full.conf"), &cfg);
+	config_free(&cfg);
+	config_free(&cfg);
+	assert_empty(&cfg);
+	config_errors_init(&errs);
+	config_errors_free(&errs);
+}
+END_TEST
+
+static char *print_to_string(const struct bridge_config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(out);
+	config_print(cfg, out);
+	fclose(out);
+	return buf;
+}
+
+START_TEST(test_print_hides_secrets)
+{
+	struct bridge_config cfg;
+	char *text;
+
+	load_ok(conf_path("good-full.conf"), &cfg);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_null(strstr(text, "mqtt-secret"));
+	ck_assert_ptr_null(strstr(text, "amqp-secret"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.password = (set)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.password = (set)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.username = \"bridge\"\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.protocol = \"5\"\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.session_expiry = 4294967295\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\nmqtt.subscribe = [\"$share/bridges/sensors/+/temp\", \"alarms/#\"]\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.declare_exchange = false\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nbridge.log_level = \"debug\"\n"));
+	free(text);
+	config_free(&cfg);
+
+	load_ok(conf_path("good-minimal.conf"), &cfg);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_null(strstr(text, "amqp.password = \""));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.username = \"guest\"\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.password = (set)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.password = (unset)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.dead_letter_exchange = (unset)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.session_expiry = (MQTT 5 only)\n"));
+	free(text);
+	config_free(&cfg);
+}
+END_TEST
+
+/*
+ * Configuration files written by the tests to a temporary directory.  The
+ * fixture runs in the parent process, so the directory is removed even when
+ * a test fails.
+ */
+static char tmpdir[64];
+
+static void tmp_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_config.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		exit(EXIT_FAILURE);
+	}
+}
+
+static void tmp_teardown(void)
+{
+	const char *names[] = { "t.conf", "t2.conf" };
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+		unlink(path);
+	}
+	if (rmdir(tmpdir) != 0)
+		perror(tmpdir);
+}
+
+/*
+ * Writes the minimal configuration plus the lines given and returns its
+ * path; line 4 holds the first extra mqtt line.
+ */
+static const char *write_conf(const char *mqtt_extra, const char *amqp_extra)
+{
+	static char path[128];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "mqtt = {\n\thost = \"127.0.0.1\";\n\tsubscribe = [ \"a/#\" ];\n%s};\n"
+	            "amqp = {\n\thost = \"127.0.0.1\";\n%s};\n", mqtt_extra, amqp_extra);
+	ck_assert_int_eq(fclose(fp), 0);
+	return path;
+}
+
+/* Writes `text` as the whole file and returns its path. */
+static const char *write_raw(const char *text)
+{
+	static char path[128];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	return path;
+}
+
+START_TEST(test_numbers_in_range)
+{
+	struct bridge_config cfg;
+
+	load_ok(write_conf("\tport = 0x50;\n\tkeepalive = 65535L;\n\tprotocol = \"5\";\n"
+	                   "\tsession_expiry = 1;\n",
+	                   "\tport = 65535;\n\tmax_message_size = 536870912;\n"), &cfg);
+	ck_assert_int_eq(cfg.mqtt.port, 80);
+	ck_assert_int_eq(cfg.mqtt.keepalive, 65535);
+	ck_assert_int_eq(cfg.mqtt.session_expiry, 1);
+	ck_assert_int_eq(cfg.amqp.port, 65535);
+	ck_assert_int_eq(cfg.amqp.max_message_size, 536870912);
+	config_free(&cfg);
+
+	/* Not confused by the same name in a comment. */
+	load_ok(write_conf("\tport = 80; # port = 4294967376\n", ""), &cfg);
+	ck_assert_int_eq(cfg.mqtt.port, 80);
+	config_free(&cfg);
+
+	load_ok(write_conf("\tprotocol = \"5\";\n\tsession_expiry = 0xFFFFFFFF;\n", ""), &cfg);
+	ck_assert_int_eq(cfg.mqtt.session_expiry, 4294967295LL);
+	config_free(&cfg);
+}
+END_TEST
+
+/* Numbers libconfig 1.5 would silently truncate to 32 bits are refused. */
+START_TEST(test_numbers_truncated)
+{
+	expect_error(write_conf("\tkeepalive = 4294967356;\n", ""),
+	             ":4: 'mqtt.keepalive' must be between 5 and 65535 (not 4294967356)");
+	expect_error(write_conf("\tport =\n\t\t4294968179;\n", ""),
+	             ":4: 'mqtt.port' must be between 1 and 65535 (not 4294968179)");
+	expect_error(write_conf("\tport = 0x100000050;\n", ""),
+	             ":4: 'mqtt.port' must be between 1 and 65535 (not 4294967376)");
+	expect_error(write_conf("\tprotocol = \"5\";\n\tsession_expiry = 4294967296;\n", ""),
+	             ":5: 'mqtt.session_expiry' must be between 1 and 4294967295 (not 4294967296)");
+	expect_error(write_conf("", "\tconnect_timeout = -4294967286;\n"),
+	             ":7: 'amqp.connect_timeout' must be between 1 and 300 (not -4294967286)");
+}
+END_TEST
+
+START_TEST(test_numbers_beyond_int64)
+{
+	expect_error(write_conf("\tport = 99999999999999999999;\n", ""),
+	             ":4: 'mqtt.port' must be between 1 and 65535 (not 99999999999999999999)");
+	expect_error(write_conf("", "\tmax_message_size = 99999999999999999999L;\n"),
+	             ":7: 'amqp.max_message_size' must be between 1 and 536870912 (not 99999999999999999999L)");
+	expect_error(write_conf("", "\tmax_message_size = -9223372036854775808L;\n"),
+	             ":7: 'amqp.max_message_size' must be between 1 and 536870912 (not -9223372036854775808)");
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+	struct bridge_config cfg;
+	char long_id[70000];
+
+	/* An empty password is a password; a dot replacement may be empty or "." only. */
+	load_ok(write_conf("\tusername = \"u\";\n\tpassword = \"\";\n", "\tpassword = \"\";\n"), &cfg);
+	ck_assert_str_eq(cfg.mqtt.password, "");
+	ck_assert_str_eq(cfg.amqp.password, "");
+	config_free(&cfg);
+
+	expect_error(write_conf("", "\texchange = \"amq.direct\";\n\tdead_letter_exchange = \"\";\n"),
+	             ":8: 'amqp.dead_letter_exchange' must not be empty");
+	expect_error(write_conf("\tclient_id = \"\";\n", ""),
+	             ":4: 'mqtt.client_id' must not be empty");
+	expect_error(write_conf("", "\tvhost = 127;\n"),
+	             ":7: 'amqp.vhost' must be a string (in double quotes)");
+	expect_error(write_conf("\tprotocol = 5;\n", ""),
+	             ":4: 'mqtt.protocol' must be \"3.1.1\" or \"5\" (a string, in double quotes)");
+
+	memset(long_id, 'c', sizeof(long_id) - 1);
+	long_id[65536] = '\0';
+	{
+		char extra[sizeof(long_id) + 32];
+
+		snprintf(extra, sizeof(extra), "\tclient_id = \"%s\";\n", long_id);
+		expect_error(write_conf(extra, ""),
+		             ":4: 'mqtt.client_id' must be at most 65535 bytes long (it has 65536)");
+	}
+}
+END_TEST
+
+START_TEST(test_dot_replacement)
+{
+	struct bridge_config cfg;
+	const char *path;
+	FILE *fp;
+
+	path = write_conf("", "");
+	fp = fopen(path, "a");
+	ck_assert_ptr_nonnull(fp);
+	fputs("bridge = {\n\tdot_replacement = \"_.\";\n};\n", fp);
+	fclose(fp);
+	expect_error(path, ":9: 'bridge.dot_replacement' must be \".\" or contain no '.'");
+
+	path = write_raw("mqtt = { host = \"h\"; subscribe = [\"a\"]; };\namqp = { host = \"h\"; };\n"
+	                 "bridge = { dot_replacement = \"\"; log_level = \"error\"; };\n");
+	load_ok(path, &cfg);
+	ck_assert_str_eq(cfg.bridge.dot_replacement, "");
+	ck_assert_int_eq(cfg.bridge.log_level, LOG_LVL_ERROR);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_reconnect_min_above_default_max)
+{
+	const char *path = write_conf("", "");
+	FILE *fp = fopen(path, "a");
+
+	ck_assert_ptr_nonnull(fp);
+	fputs("bridge = {\n\treconnect_min_ms = 40000;\n};\n", fp);
+	fclose(fp);
+	expect_error(path, ":9: 'bridge.reconnect_max_ms' (30000) must not be less than "
+	                   "'bridge.reconnect_min_ms' (40000)");
+}
+END_TEST
+
+/* "\t# name = value;" -> "\tname = value;", for a commented-out setting. */
+static bool uncomment(char *line)
+{
+	char *p = line, *q;
+
+	while (*p == '\t' || *p == ' ')
+		p++;
+	if (strncmp(p, "# ", 2) != 0)
+		return false;
+	for (q = p + 2; (*q >= 'a' && *q <= 'z') || *q == '_'; q++)
+		;
+	if (q == p + 2 || strncmp(q, " = ", 3) != 0 || strstr(q, ";\n") == NULL)
+		return false;
+	memmove(p, p + 2, strlen(p + 2) + 1);
+	return true;
+}
+
+/*
+ * The sample with every commented-out setting enabled: the values it shows
+ * are valid and are the defaults, and the one it warns about
+ * (session_expiry with MQTT 3.1.1) is refused.
+ */
+START_TEST(test_sample_commented_defaults)
+{
+	char path[128], *line = NULL, want[256];
+	size_t cap = 0;
+	unsigned lineno = 0, expiry_line = 0, n_uncommented = 0;
+	FILE *in = fopen(SAMPLE_CONF, "r"), *out;
+	struct bridge_config cfg, def;
+
+	ck_assert_ptr_nonnull(in);
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	out = fopen(path, "w");
+	ck_assert_ptr_nonnull(out);
+	while (getline(&line, &cap, in) > 0) {
+		lineno++;
+		if (uncomment(line)) {
+			n_uncommented++;
+			if (strstr(line, "session_expiry") != NULL)
+				expiry_line = lineno;
+		}
+		fputs(line, out);
+	}
+	free(line);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+	ck_assert_uint_ge(n_uncommented, 20);
+	ck_assert_uint_ne(expiry_line, 0);
+
+	snprintf(want, sizeof(want),
+	         ":%u: 'mqtt.session_expiry' is only meaningful for MQTT 5 (mqtt.protocol = \"5\")",
+	         expiry_line);
+	expect_error(path, want);
+
+	/* Without that line, it loads and agrees with the built-in defaults. */
+	in = fopen(path, "r");
+	ck_assert_ptr_nonnull(in);
+	snprintf(path, sizeof(path), "%s/t2.conf", tmpdir);
+	out = fopen(path, "w");
+	ck_assert_ptr_nonnull(out);
+	line = NULL;
+	lineno = 0;
+	while (getline(&line, &cap, in) > 0)
+		if (++lineno != expiry_line)
+			fputs(line, out);
+	free(line);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+
+	load_ok(path, &cfg);
+	load_ok(conf_path("good-minimal.conf"), &def);
+	ck_assert_int_eq(cfg.mqtt.port, def.mqtt.port);
+	ck_assert_str_eq(cfg.mqtt.client_id, def.mqtt.client_id);
+	ck_assert_int_eq(cfg.mqtt.keepalive, def.mqtt.keepalive);
+	ck_assert_int_eq(cfg.mqtt.protocol, def.mqtt.protocol);
+	ck_assert_int_eq(cfg.mqtt.inflight_max, def.mqtt.inflight_max);
+	ck_assert_int_eq(cfg.amqp.port, def.amqp.port);
+	ck_assert_str_eq(cfg.amqp.vhost, def.amqp.vhost);
+	ck_assert_str_eq(cfg.amqp.username, def.amqp.username);
+	ck_assert_str_eq(cfg.amqp.password, def.amqp.password);
+	ck_assert_int_eq(cfg.amqp.heartbeat, def.amqp.heartbeat);
+	ck_assert_int_eq(cfg.amqp.connect_timeout, def.amqp.connect_timeout);
+	ck_assert_int_eq(cfg.amqp.max_message_size, def.amqp.max_message_size);
+	ck_assert_int_eq(cfg.bridge.log_level, def.bridge.log_level);
+	ck_assert_str_eq(cfg.bridge.dot_replacement, def.bridge.dot_replacement);
+	ck_assert_int_eq(cfg.bridge.reconnect_min_ms, def.bridge.reconnect_min_ms);
+	ck_assert_int_eq(cfg.bridge.reconnect_max_ms, def.bridge.reconnect_max_ms);
+	ck_assert_int_eq(cfg.bridge.drain_timeout, def.bridge.drain_timeout);
+	config_free(&cfg);
+	config_free(&def);
+}
+END_TEST
+
+START_TEST(test_unknown_setting_hints)
+{
+	const char *want[] = {
+		":1: missing required group 'amqp'",
+		":4: unknown setting 'mqtt.log_level' (did you mean 'bridge.log_level'?)",
+		":5: unknown setting 'mqtt.prot' (did you mean 'mqtt.port'?)",
+		":6: unknown setting 'mqtt.verbose'",
+		":8: unknown setting 'amqpp' (did you mean 'amqp'?)",
+		":9: unknown setting 'host'",
+	};
+	const char *path = write_raw("mqtt = {\n\thost = \"h\";\n\tsubscribe = [\"a\"];\n"
+	                             "\tlog_level = \"debug\";\n\tprot = 1;\n\tverbose = true;\n};\n"
+	                             "amqpp = { host = \"h\"; };\nhost = \"h\";\n");
+
+	expect_errors(path, want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+/* A rule across settings is not applied to a value already refused. */
+START_TEST(test_relations_skip_refused_values)
+{
+	const char *want[] = {
+		":4: 'mqtt.protocol' must be \"3.1.1\" or \"5\" (not \"6\")",
+		":11: 'bridge.reconnect_min_ms' must be between 10 and 60000 (not 70000)",
+	};
+	const char *path = write_conf("\tprotocol = \"6\";\n\tsession_expiry = 60;\n", "");
+	FILE *fp = fopen(path, "a");
+
+	ck_assert_ptr_nonnull(fp);
+	fputs("bridge = {\n\treconnect_min_ms = 70000;\n\treconnect_max_ms = 1000;\n};\n", fp);
+	fclose(fp);
+	expect_errors(path, want, 2);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+	const struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{ "subscribe_filter", test_subscribe_filter },
+		{ "many_errors", test_many_errors },
+		{ "all_bad_files_covered", test_all_bad_files_covered },
+		{ "defaults", test_defaults },
+		{ "every_setting", test_every_setting },
+		{ "sample_config", test_sample_config },
+		{ "missing_file", test_missing_file },
+		{ "directory", test_directory },
+		{ "errors_appended", test_errors_appended },
+		{ "free_is_safe", test_free_is_safe },
+		{ "print_hides_secrets", test_print_hides_secrets },
+	};
+	const struct {
+		const char *name;
+		const TTest *test;
+	} tmp_cases[] = {
+		{ "numbers_in_range", test_numbers_in_range },
+		{ "numbers_truncated", test_numbers_truncated },
+		{ "numbers_beyond_int64", test_numbers_beyond_int64 },
+		{ "strings", test_strings },
+		{ "dot_replacement", test_dot_replacement },
+		{ "reconnect_min_above_default_max", test_reconnect_min_above_default_max },
+		{ "relations_skip_refused_values", test_relations_skip_refused_values },
+		{ "sample_commented_defaults", test_sample_commented_defaults },
+		{ "unknown_setting_hints", test_unknown_setting_hints },
+	};
+
+	tc = tcase_create("single_error");
+	tcase_add_loop_test(tc, test_single_error, 0, (int)N_SINGLE);
+	suite_add_tcase(s, tc);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tc = tcase_create(cases[i].name);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	for (size_t i = 0; i < sizeof(tmp_cases) / sizeof(tmp_cases[0]); i++) {
+		tc = tcase_create(tmp_cases[i].name);
+		tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+		tcase_add_test(tc, tmp_cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
