@@ -33,6 +33,7 @@ void ctrack_reset(struct ctrack *t)
 	}
 	t->low = t->next = 1;
 	t->outstanding = 0;
+	t->outstanding_bytes = 0;
 }
 
 void ctrack_fini(struct ctrack *t)
@@ -45,7 +46,7 @@ void ctrack_fini(struct ctrack *t)
 }
 
 uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size_t topic_len,
-                    bool deadletter)
+                    size_t bytes, bool deadletter)
 {
 	struct ctrack_entry *e;
 	char *copy;
@@ -61,11 +62,13 @@ uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size
 	e = ctrack_slot(t, t->next);
 	e->key_hash = key_hash;
 	e->topic = copy;
+	e->bytes = bytes;
 	e->fate = deadletter ? CT_FATE_DEADLETTERED : CT_FATE_FORWARDED;
 	e->deadletter = deadletter;
 	e->returned = false;
 	e->settled = false;
 	t->outstanding++;
+	t->outstanding_bytes += bytes;
 	return t->next++;
 }
 
@@ -94,6 +97,7 @@ static void ctrack_settle(struct ctrack *t, struct ctrack_entry *e, bool ack, st
 	e->topic = NULL;
 	e->settled = true;
 	t->outstanding--;
+	t->outstanding_bytes -= e->bytes;
 }
 
 static int ctrack_resolve(struct ctrack *t, uint64_t tag, bool multiple, bool ack,

@@ -29,6 +29,7 @@ enum ctrack_fate {
 struct ctrack_entry {
 	uint64_t key_hash;      /* of exchange and routing key, to match returns */
 	char *topic;            /* the MQTT topic, owned */
+	size_t bytes;           /* payload size, released when settled */
 	unsigned char fate;
 	bool deadletter;        /* a copy sent to the dead-letter exchange */
 	bool returned;
@@ -48,6 +49,7 @@ struct ctrack {
 	uint64_t low;           /* lowest tag not yet settled */
 	uint64_t next;          /* tag the next publish gets */
 	size_t outstanding;
+	uint64_t outstanding_bytes;
 };
 
 /* Room for at least `span` tags between the oldest unsettled and the newest. */
@@ -68,6 +70,12 @@ static inline size_t ctrack_outstanding(const struct ctrack *t)
 	return t->outstanding;
 }
 
+/* Payload bytes published and not yet confirmed. */
+static inline uint64_t ctrack_outstanding_bytes(const struct ctrack *t)
+{
+	return t->outstanding_bytes;
+}
+
 /* Whether one more publish fits in the ring. */
 static inline bool ctrack_has_room(const struct ctrack *t)
 {
@@ -75,11 +83,12 @@ static inline bool ctrack_has_room(const struct ctrack *t)
 }
 
 /*
- * Records the publish that got tag `t->next`.  Returns that tag, or 0 when the
- * ring is full or memory ran out (the caller must not have published).
+ * Records the publish of `bytes` payload bytes that got tag `t->next`.
+ * Returns that tag, or 0 when the ring is full or memory ran out (the caller
+ * must not have published).
  */
 uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size_t topic_len,
-                    bool deadletter);
+                    size_t bytes, bool deadletter);
 
 /*
  * basic.ack / basic.nack.  Settles `tag` (and with `multiple` every smaller

@@ -11,6 +11,13 @@
 #include "topic.h"
 
 #define WARN_WINDOW_MS 1000
+/*
+ * Reading also pauses while this many payload bytes are unconfirmed.  The
+ * kernel's socket buffers on both ends hold that much, so a publish never
+ * waits for a RabbitMQ that stopped reading (a lone message larger than
+ * this still goes out when nothing else is in flight).
+ */
+#define FW_INFLIGHT_BYTES_MAX (4u << 20)
 
 static const char *const HDR_REASON = "x-bridge-reason";
 static const char *const HDR_DETAIL = "x-bridge-detail";
@@ -46,13 +53,14 @@ static bool fw_amqp_ready(const struct bridge *b)
 	return b->amqp.state == AL_READY;
 }
 
-/* The cap: how many tags may be between the oldest unconfirmed and the newest. */
+/* The cap: how many tags may be between the oldest unconfirmed and the newest, and how many bytes. */
 static bool fw_may_read(void *arg)
 {
 	struct bridge *b = arg;
 
 	return !b->stopping && fw_amqp_ready(b) &&
-	       ctrack_span(&b->track) < (uint64_t)b->cfg->mqtt.inflight_max;
+	       ctrack_span(&b->track) < (uint64_t)b->cfg->mqtt.inflight_max &&
+	       ctrack_outstanding_bytes(&b->track) < FW_INFLIGHT_BYTES_MAX;
 }
 
 /* The gate of ack-after-forward. */
@@ -115,7 +123,7 @@ static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, cons
 		return -1;
 	}
 	if (ctrack_add(&b->track, ctrack_key_hash(ac->dead_letter_exchange, b->dlx_len, key, klen),
-	               topic, tlen, true) != tag) {
+	               topic, tlen, len, true) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
 		return -1;
@@ -175,7 +183,7 @@ static void fw_on_message(void *arg, const struct mosquitto_message *msg)
 		return;
 	}
 	if (ctrack_add(&b->track, ctrack_key_hash(ac->exchange, b->exchange_len, key, klen),
-	               msg->topic, tlen, false) != tag) {
+	               msg->topic, tlen, (size_t)msg->payloadlen, false) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		mlink_poison(&b->mqtt);
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");

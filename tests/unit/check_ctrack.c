@@ -16,7 +16,7 @@ static uint64_t hash_of(const char *key)
 /* Publishes one message with routing key `key` and the MQTT topic `topic`. */
 static uint64_t add(struct ctrack *t, const char *key, const char *topic)
 {
-	return ctrack_add(t, hash_of(key), topic, strlen(topic), false);
+	return ctrack_add(t, hash_of(key), topic, strlen(topic), 0, false);
 }
 
 /* Publishes n messages with distinct topics "t<tag>", all with routing key "k". */
@@ -309,11 +309,11 @@ START_TEST(test_fates)
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
 	/* 1: forwarded; 2: a dead-letter copy; 3 and 4: returned. */
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t/1", 3, false), 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "t/2", 3, true), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "t/3", 3, false), 3);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "t/4", 3, false), 4);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("e"), "t/5", 3, true), 5);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t/1", 3, 0, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "t/2", 3, 0, true), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "t/3", 3, 0, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "t/4", 3, 0, false), 4);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("e"), "t/5", 3, 0, true), 5);
 
 	e = ctrack_find_return(&t, hash_of("c"));
 	ck_assert_ptr_nonnull(e);
@@ -358,10 +358,10 @@ START_TEST(test_fates_multiple)
 	struct ctrack_entry *e;
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, false), 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, true), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, false), 3);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, false), 4);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, true), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, false), 4);
 	e = ctrack_find_return(&t, hash_of("a"));
 	e->fate = CT_FATE_NONE;
 	e = ctrack_find_return(&t, hash_of("a"));
@@ -446,11 +446,11 @@ START_TEST(test_topic_copy)
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
 	/* Only topic_len bytes are taken, and they are copied. */
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), buf, 12, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), buf, 12, 0, false), 1);
 	memset(buf, '!', sizeof(buf) - 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "", 0, false), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "x", 1, false), 3);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "y", 1, false), 4);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "", 0, 0, false), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "x", 1, 0, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "y", 1, 0, false), 4);
 
 	e = ctrack_find_return(&t, hash_of("a"));
 	ck_assert_ptr_nonnull(e);
@@ -655,7 +655,7 @@ START_TEST(test_wrap_around_random)
 			uint64_t tag;
 
 			topic_of(m.next, topic, sizeof(topic));
-			tag = ctrack_add(&t, key_of(m.next), topic, strlen(topic), dl);
+			tag = ctrack_add(&t, key_of(m.next), topic, strlen(topic), 0, dl);
 			if (span >= RING_MIN) {
 				ck_assert_uint_eq(tag, 0);
 			} else {
@@ -786,6 +786,27 @@ START_TEST(test_key_hash)
 }
 END_TEST
 
+START_TEST(test_bytes)
+{
+	struct ctrack t;
+	struct ctrack_counts c = { 0 };
+
+	ck_assert_int_eq(ctrack_init(&t, 16), 0);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t/1", 3, 100, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "t/2", 3, 2000, false), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "t/3", 3, 30000, true), 3);
+	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 32100);
+	ck_assert_int_eq(ctrack_ack(&t, 2, false, &c), 1);
+	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 30100);
+	ck_assert_int_eq(ctrack_nack(&t, 3, true, &c), 2);
+	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 0);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "t/4", 3, 7, false), 4);
+	ctrack_reset(&t);
+	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 0);
+	ctrack_fini(&t);
+}
+END_TEST
+
 static Suite *ctrack_suite(void)
 {
 	Suite *s = suite_create("ctrack");
@@ -812,6 +833,7 @@ static Suite *ctrack_suite(void)
 		{ "wrap_around_random", test_wrap_around_random },
 		{ "reset", test_reset },
 		{ "key_hash", test_key_hash },
+		{ "bytes", test_bytes },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
