@@ -17,6 +17,7 @@
 /* A link that stayed up this long starts its next backoff from the minimum. */
 #define ALINK_STABLE_MS 10000
 #define ALINK_TICK_MS 1000
+#define ALINK_CLOSE_MS 2000
 
 static const char *const state_names[] = { "down", "connecting", "ready", "blocked" };
 
@@ -301,14 +302,20 @@ void alink_start(struct alink *a)
 		alink_connect(a);
 }
 
-void alink_stop(struct alink *a)
+void alink_stop(struct alink *a, bool graceful)
 {
 	a->wanted = false;
 	loop_timer_disarm(a->loop, &a->retry_timer);
 	if (a->state == AL_READY || a->state == AL_BLOCKED) {
-		amqp_channel_close(a->conn, ALINK_CHANNEL, AMQP_REPLY_SUCCESS);
-		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
-		log_info("amqp: disconnected from %s:%d", a->cfg->host, a->cfg->port);
+		if (graceful) {
+			struct timeval tv = { ALINK_CLOSE_MS / 1000, (ALINK_CLOSE_MS % 1000) * 1000 };
+
+			amqp_set_rpc_timeout(a->conn, &tv);
+			amqp_channel_close(a->conn, ALINK_CHANNEL, AMQP_REPLY_SUCCESS);
+			amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+		}
+		log_info("amqp: disconnected from %s:%d%s", a->cfg->host, a->cfg->port,
+		         graceful ? "" : " (without the close handshake)");
 	}
 	alink_teardown(a);
 	alink_set_state(a, AL_DOWN);

@@ -87,8 +87,12 @@ void alink_fini(struct alink *a);
 /* Connects now (and keeps reconnecting with backoff until alink_stop). */
 void alink_start(struct alink *a);
 
-/* Closes the connection cleanly (bounded) and stays down. */
-void alink_stop(struct alink *a);
+/*
+ * Stays down from now on.  With `graceful`, closes the channel and the
+ * connection with the close handshakes, each bounded by ALINK_CLOSE_MS;
+ * otherwise (a broker that stopped answering) just closes the socket.
+ */
+void alink_stop(struct alink *a, bool graceful);
 
 /* Drops the connection as failed and reconnects after a backoff delay. */
 void alink_fail(struct alink *a, const char *why);

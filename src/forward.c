@@ -322,12 +322,17 @@ void bridge_log_stats(const struct bridge *b)
 	         s->nacked, s->mqtt_connects, s->amqp_connects);
 }
 
-static void fw_finish(struct bridge *b)
+/*
+ * Ends the run.  `graceful` closes AMQP with its handshakes; after a drain
+ * timeout RabbitMQ is not answering, and waiting for it would only delay
+ * the exit.
+ */
+static void fw_finish(struct bridge *b, bool graceful)
 {
 	if (b->done)
 		return;
 	loop_timer_disarm(&b->loop, &b->drain_timer);
-	alink_stop(&b->amqp);
+	alink_stop(&b->amqp, graceful);
 	b->done = true;
 	b->loop.stop = true;
 }
@@ -340,7 +345,7 @@ static void fw_on_drain_timeout(void *arg)
 	         "broker will redeliver them", b->cfg->bridge.drain_timeout,
 	         ctrack_outstanding(&b->track));
 	mlink_drop(&b->mqtt, "drain timeout");
-	fw_finish(b);
+	fw_finish(b, false);
 }
 
 static void fw_on_signal(void *arg, int signo)
@@ -353,7 +358,7 @@ static void fw_on_signal(void *arg, int signo)
 		if (b->stopping) {
 			log_warn("bridge: second signal: stopping now");
 			mlink_drop(&b->mqtt, "stopping now");
-			fw_finish(b);
+			fw_finish(b, false);
 			return;
 		}
 		b->stopping = true;
@@ -383,7 +388,7 @@ static bool fw_prepare(void *arg)
 		alink_read(&b->amqp);
 	mlink_prepare(&b->mqtt);
 	if (b->stopping && !mlink_connected(&b->mqtt)) {
-		fw_finish(b);
+		fw_finish(b, ctrack_outstanding(&b->track) == 0);
 		return false;
 	}
 	return alink_pending(&b->amqp);

@@ -17,6 +17,8 @@
 #define MLINK_MISC_MS 1000
 /* How often a wanted connection re-checks whether it may connect. */
 #define MLINK_GATE_POLL_MS 100
+/* How long a clean close waits for the broker to close its side. */
+#define MLINK_LINGER_MS 2000
 
 static const char *const state_names[] = {
 	"down", "connecting", "subscribing", "active", "draining",
@@ -37,7 +39,56 @@ static void mlink_set_state(struct mlink *m, enum mlink_state s)
 
 bool mlink_connected(const struct mlink *m)
 {
-	return m->state != ML_DOWN;
+	return m->state != ML_DOWN || m->linger_fd >= 0;
+}
+
+static void mlink_linger_end(struct mlink *m)
+{
+	if (m->linger_fd < 0)
+		return;
+	loop_fd_del(m->loop, m->linger_fd);
+	loop_timer_disarm(m->loop, &m->linger_timer);
+	close(m->linger_fd);
+	m->linger_fd = -1;
+}
+
+static void mlink_on_linger_fd(void *arg, int fd, short revents)
+{
+	struct mlink *m = arg;
+	char buf[16384];
+	ssize_t n;
+
+	(void)revents;
+	/* What arrives now are messages never acknowledged: the broker redelivers them. */
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		mlink_linger_end(m);
+}
+
+static void mlink_on_linger_timeout(void *arg)
+{
+	struct mlink *m = arg;
+
+	log_debug("mqtt: the broker did not close the connection within %d ms", MLINK_LINGER_MS);
+	mlink_linger_end(m);
+}
+
+/*
+ * A clean close: closing a TCP socket whose receive queue still holds data
+ * (the broker keeps sending PUBLISHes) makes the kernel send RST, and the
+ * broker then discards the PUBACKs and DISCONNECT it has not processed yet.
+ * So the bridge keeps a duplicate of the socket, half-closes it after
+ * DISCONNECT, and reads until the broker closes its side.
+ */
+static void mlink_linger_begin(struct mlink *m)
+{
+	shutdown(m->linger_fd, SHUT_WR);
+	if (loop_fd_add(m->loop, m->linger_fd, POLLIN, mlink_on_linger_fd, m) != 0) {
+		mlink_linger_end(m);
+		return;
+	}
+	loop_timer_arm(m->loop, &m->linger_timer, MLINK_LINGER_MS);
 }
 
 static void mlink_schedule(struct mlink *m, bool failed)
@@ -71,6 +122,12 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
+	if (m->linger_fd >= 0) {
+		if (failed)
+			mlink_linger_end(m);
+		else
+			mlink_linger_begin(m);
+	}
 	loop_timer_disarm(m->loop, &m->misc_timer);
 	mlink_set_state(m, ML_DOWN);
 	if (m->h.down)
@@ -265,7 +322,8 @@ static void mlink_on_retry(void *arg)
 
 	if (!m->wanted || m->state != ML_DOWN)
 		return;
-	if (!m->h.may_connect(m->arg)) {
+	/* A new connection would take the session over before the old one closed. */
+	if (m->linger_fd >= 0 || !m->h.may_connect(m->arg)) {
 		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
 		return;
 	}
@@ -302,8 +360,10 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	m->h = *h;
 	m->arg = arg;
 	m->fd = -1;
+	m->linger_fd = -1;
 	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
 	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
+	loop_timer_init(&m->linger_timer, mlink_on_linger_timeout, m);
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
 
@@ -338,6 +398,7 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 
 void mlink_fini(struct mlink *m)
 {
+	mlink_linger_end(m);
 	loop_timer_disarm(m->loop, &m->retry_timer);
 	loop_timer_disarm(m->loop, &m->misc_timer);
 	if (m->fd >= 0)
@@ -405,6 +466,8 @@ void mlink_prepare(struct mlink *m)
 	}
 	flush_ok = m->h.may_flush(m->arg);
 	if (flush_ok && m->state == ML_DRAINING && !m->disconnect_sent) {
+		/* libmosquitto closes its socket once DISCONNECT is written; keep it open. */
+		m->linger_fd = dup(m->fd);
 		/* Queued behind the PUBACKs, so it leaves after all of them. */
 		mosquitto_disconnect(m->mosq);
 		m->disconnect_sent = true;

@@ -61,6 +61,8 @@ struct mlink {
 	bool wanted;              /* keep connecting */
 	bool poisoned;            /* a read message can no longer be confirmed: drop, never flush */
 	bool disconnect_sent;     /* DRAINING: DISCONNECT is queued behind the PUBACKs */
+	int linger_fd;            /* after DISCONNECT: read until the broker closes */
+	struct loop_timer linger_timer;
 	uint64_t unflushed;       /* messages read since the last flush */
 	uint64_t redelivered;     /* messages given back to the broker by dropping the connection */
 	bool had_session;         /* connected before with this client id */
@@ -100,6 +102,7 @@ void mlink_poison(struct mlink *m);
  */
 void mlink_prepare(struct mlink *m);
 
+/* Whether a connection exists, or a clean close is still completing. */
 bool mlink_connected(const struct mlink *m);
 const char *mlink_state_name(enum mlink_state s);
 
