@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <amqp_tcp_socket.h>
+#include <linux/sockios.h>
 
 #include "log.h"
 
@@ -319,6 +321,15 @@ void alink_stop(struct alink *a, bool graceful)
 	}
 	alink_teardown(a);
 	alink_set_state(a, AL_DOWN);
+}
+
+size_t alink_send_queue(const struct alink *a)
+{
+	int n = 0;
+
+	if (a->fd < 0 || ioctl(a->fd, SIOCOUTQ, &n) != 0 || n < 0)
+		return 0;
+	return (size_t)n;
 }
 
 bool alink_pending(const struct alink *a)

@@ -100,6 +100,12 @@ void alink_fail(struct alink *a, const char *why);
 /* Whether rabbitmq-c holds received bytes that poll() cannot see. */
 bool alink_pending(const struct alink *a);
 
+/*
+ * Bytes written to the socket that RabbitMQ's kernel has not acknowledged
+ * (SIOCOUTQ).  It grows only when RabbitMQ stops reading; 0 when down.
+ */
+size_t alink_send_queue(const struct alink *a);
+
 /* Processes every complete frame already received; never waits. */
 void alink_read(struct alink *a);
 

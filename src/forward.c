@@ -12,12 +12,16 @@
 
 #define WARN_WINDOW_MS 1000
 /*
- * Reading also pauses while this many payload bytes are unconfirmed.  The
- * kernel's socket buffers on both ends hold that much, so a publish never
- * waits for a RabbitMQ that stopped reading (a lone message larger than
- * this still goes out when nothing else is in flight).
+ * rabbitmq-c's basic.publish waits (up to the heartbeat timeout) when the
+ * socket's send buffer is full, which happens when RabbitMQ stops reading.
+ * Reading from MQTT therefore pauses while more than FW_SEND_QUEUE_MAX bytes
+ * sit unacknowledged in that socket, so the next publish always finds room
+ * (a lone message larger than the kernel's send buffer still may not).  The
+ * ioctl is skipped while so little is unconfirmed that the queue cannot be
+ * that long: FW_FRAME_OVERHEAD bounds the framing one message adds.
  */
-#define FW_INFLIGHT_BYTES_MAX (4u << 20)
+#define FW_SEND_QUEUE_MAX (64u << 10)
+#define FW_FRAME_OVERHEAD 512u
 
 static const char *const HDR_REASON = "x-bridge-reason";
 static const char *const HDR_DETAIL = "x-bridge-detail";
@@ -53,14 +57,29 @@ static bool fw_amqp_ready(const struct bridge *b)
 	return b->amqp.state == AL_READY;
 }
 
-/* The cap: how many tags may be between the oldest unconfirmed and the newest, and how many bytes. */
+/* Whether RabbitMQ's kernel takes what the bridge writes (see FW_SEND_QUEUE_MAX). */
+static bool fw_amqp_draining(const struct bridge *b)
+{
+	uint64_t bound = ctrack_outstanding_bytes(&b->track) +
+	                 (uint64_t)ctrack_outstanding(&b->track) * FW_FRAME_OVERHEAD;
+
+	return bound < FW_SEND_QUEUE_MAX || alink_send_queue(&b->amqp) < FW_SEND_QUEUE_MAX;
+}
+
+/*
+ * The cap.  PUBACKs leave only when nothing is unconfirmed, so a crash
+ * redelivers everything read since the last flush: reading pauses once
+ * inflight_max messages were read since then, until RabbitMQ has confirmed
+ * them all.  (A window that slid with each confirm would let a steady
+ * stream run for thousands of messages without ever reaching a flush.)
+ */
 static bool fw_may_read(void *arg)
 {
 	struct bridge *b = arg;
+	uint64_t cap = (uint64_t)b->cfg->mqtt.inflight_max;
 
-	return !b->stopping && fw_amqp_ready(b) &&
-	       ctrack_span(&b->track) < (uint64_t)b->cfg->mqtt.inflight_max &&
-	       ctrack_outstanding_bytes(&b->track) < FW_INFLIGHT_BYTES_MAX;
+	return !b->stopping && fw_amqp_ready(b) && b->mqtt.unflushed < cap &&
+	       ctrack_span(&b->track) < 2 * cap && fw_amqp_draining(b);
 }
 
 /* The gate of ack-after-forward. */

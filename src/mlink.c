@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -225,16 +224,6 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	mlink_went_down(m, rc != 0);
 }
 
-/* Bytes the kernel holds for the socket; 0 on error. */
-static int socket_pending(int fd)
-{
-	int n = 0;
-
-	if (ioctl(fd, FIONREAD, &n) != 0)
-		return 0;
-	return n;
-}
-
 static bool mlink_reading(const struct mlink *m)
 {
 	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
@@ -242,21 +231,26 @@ static bool mlink_reading(const struct mlink *m)
 
 /*
  * Reads packets while the socket has bytes and the forwarder may take more.
- * mosquitto_loop_read() handles about one packet per call and says nothing
- * about whether more are buffered, so FIONREAD decides.
+ * mosquitto_loop_read() handles about one packet per call and returns
+ * success both after a packet and when the socket ran dry; only errno tells
+ * them apart.  A stale EAGAIN left by a callback just ends the batch early:
+ * poll() reports the socket readable again.
  */
 static void mlink_read(struct mlink *m)
 {
 	do {
-		int rc = mosquitto_loop_read(m->mosq, 1);
+		int rc;
 
+		errno = 0;
+		rc = mosquitto_loop_read(m->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS || m->state == ML_DOWN)
 			return;
 		if (m->poisoned) {
 			mlink_drop(m, "a message could not be forwarded");
 			return;
 		}
-	} while (mlink_reading(m) && m->h.may_read(m->arg) && socket_pending(m->fd) > 0);
+	} while (errno != EAGAIN && errno != EWOULDBLOCK && mlink_reading(m) &&
+	         m->h.may_read(m->arg));
 }
 
 static void mlink_on_fd(void *arg, int fd, short revents)
@@ -472,13 +466,16 @@ void mlink_prepare(struct mlink *m)
 		mosquitto_disconnect(m->mosq);
 		m->disconnect_sent = true;
 	}
-	if (flush_ok && mosquitto_want_write(m->mosq)) {
+	if (flush_ok) {
+		/* Everything read so far is confirmed (QoS 0 messages queue no PUBACK). */
 		if (m->unflushed > 0)
 			backoff_reset(&m->backoff);
 		m->unflushed = 0;
-		mosquitto_loop_write(m->mosq, 1);
-		if (m->state == ML_DOWN)
-			return;
+		if (mosquitto_want_write(m->mosq)) {
+			mosquitto_loop_write(m->mosq, 1);
+			if (m->state == ML_DOWN)
+				return;
+		}
 	}
 	if (mlink_reading(m) && m->h.may_read(m->arg))
 		events |= POLLIN;

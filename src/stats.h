@@ -7,8 +7,7 @@
 #include <stdint.h>
 
 struct stats {
-	uint64_t received;        /* PUBLISH packets read from MQTT */
-	uint64_t redelivered;     /* of those, with the DUP flag set */
+	uint64_t received;        /* PUBLISH packets read from MQTT (redeliveries: mlink.redelivered) */
 	uint64_t forwarded;       /* confirmed by RabbitMQ on the main exchange */
 	uint64_t dead_lettered;   /* confirmed on the dead-letter exchange */
 	uint64_t dropped;         /* undeliverable and no dead-letter exchange (or it refused too) */
