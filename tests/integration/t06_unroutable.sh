@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# t06_unroutable.sh: messages no queue binding matches.  With a dead-letter
+# exchange they arrive there with the bridge's headers (x-bridge-reason
+# unroutable, x-mqtt-topic, x-original-exchange, x-original-routing-key);
+# without one they are dropped and counted.  Either way they do not stall
+# the routable messages behind them.
+set -uo pipefail
+# shellcheck source=SCRIPTDIR/../lib/brokers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
+
+ORPHAN='orphan/dev%d/x'
+export BR_SUBSCRIBE='"fleet/#", "orphan/#"'
+
+mab_init t06
+mosq_start || fail "mosquitto did not start"
+sink_setup_main
+sink setup -q dlq -x dlx --declare-exchange -k '#' || fail "cannot set up the dead-letter queue"
+
+# 1. With a dead-letter exchange.
+bridge_conf "$MAB_TMP/dlx.conf" bridge-t06 'dead_letter_exchange = "dlx";'
+bridge_start "$MAB_TMP/dlx.conf"
+pub -s 0 -n 200 -t "$ORPHAN" -T 10 -z 64 -i pub-t06a >/dev/null || fail "mab-pub (unroutable) failed"
+pub -s 1000 -n 300 -T 10 -z 64 -i pub-t06b >/dev/null || fail "mab-pub (routable) failed"
+sink_expect "dead-lettered" -q dlq -s 0 -n 200 -t "$ORPHAN" -T 10 -i 30 \
+	--dead-letter unroutable --orig-exchange telemetry
+sink_expect "routable" -q sink -s 1000 -n 300 -T 10 -i 30
+bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
+stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)
+mab_log "bridge: $stats"
+[[ $(stats_field dead_lettered) == 200 ]] || fail "expected dead_lettered=200: $stats"
+[[ $(stats_field forwarded) == 300 ]] || fail "expected forwarded=300: $stats"
+[[ $(stats_field dropped) == 0 ]] || fail "expected dropped=0: $stats"
+
+# 2. Without one.
+bridge_conf "$MAB_TMP/nodlx.conf" bridge-t06
+bridge_start "$MAB_TMP/nodlx.conf"
+pub -s 2000 -n 100 -t "$ORPHAN" -T 10 -z 64 -i pub-t06c >/dev/null || fail "mab-pub (unroutable) failed"
+pub -s 3000 -n 300 -T 10 -z 64 -i pub-t06d >/dev/null || fail "mab-pub (routable) failed"
+sink_expect "routable after dropped" -q sink -s 3000 -n 300 -T 10 -i 30
+bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
+stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)
+mab_log "bridge: $stats"
+[[ $(stats_field dropped) == 100 ]] || fail "expected dropped=100: $stats"
+[[ $(stats_field dead_lettered) == 0 ]] || fail "expected dead_lettered=0: $stats"
+depth=$(rabbit_queue_depth "$MAB_VHOST" dlq)
+[[ $depth == 0 ]] || fail "$depth message(s) reached the dead-letter queue without a dead-letter exchange"
+pass "dead-lettered 200, dropped 100, routable 600 delivered"

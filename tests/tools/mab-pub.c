@@ -1,0 +1,332 @@
+/*
+ * mab-pub: publishes numbered test messages (see payload.h) to an MQTT
+ * broker on 127.0.0.1 and waits until the broker has acknowledged them.
+ *
+ * Exit status: 0 when every message was published (and, at QoS 1,
+ * acknowledged) within the time limit; 1 on a broker or time-out failure;
+ * 2 on a usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "payload.h"
+
+#define PROG "mab-pub"
+#define HOST "127.0.0.1"
+#define TOPIC_BUF 1024
+
+struct pub_state {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool connected;
+	int connack;            /* -1 until the first CONNACK */
+	uint64_t done;          /* on_publish callbacks */
+	uint64_t connects;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: " PROG " -p PORT -n COUNT [options]\n"
+		"  -p, --port PORT        MQTT broker port on " HOST " (required)\n"
+		"  -n, --count N          messages to publish (required, 1..100000000)\n"
+		"  -s, --start S          first sequence number (default 0)\n"
+		"  -t, --topic PATTERN    topic pattern with one %%d (default \"fleet/dev%%d/temp\")\n"
+		"  -T, --topics K         distinct topics: %%d is seq %% K (default 1)\n"
+		"  -q, --qos 0|1          QoS (default 1)\n"
+		"  -z, --size MIN         payload size in bytes (default 64, at least %d)\n"
+		"  -Z, --size-max MAX     sizes vary between MIN and MAX (default MIN)\n"
+		"  -b, --big EVERY:SIZE   every EVERY-th message has SIZE bytes instead\n"
+		"  -r, --rate R           at most R messages per second (default 0: no limit)\n"
+		"  -i, --id CLIENT_ID     client id (default " PROG "-PID)\n"
+		"  -w, --timeout SECONDS  limit for connecting and acknowledgements (default 120)\n"
+		"  -S, --stamp            carry the send time in each payload (size >= %d)\n"
+		"  -h, --help\n",
+		PAYLOAD_MIN, PAYLOAD_MIN_STAMPED);
+}
+
+/* Strict integer parsing: the whole string, base 10, within [min, max]. */
+static int parse_ll(const char *s, long long min, long long max, const char *opt, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, PROG ": %s: expected an integer in [%lld, %lld], got '%s'\n",
+			opt, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+	struct pub_state *st = obj;
+
+	(void)mosq;
+	pthread_mutex_lock(&st->lock);
+	st->connack = rc;
+	st->connected = rc == 0;
+	if (rc == 0)
+		st->connects++;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+	struct pub_state *st = obj;
+
+	(void)mosq;
+	(void)rc;
+	pthread_mutex_lock(&st->lock);
+	st->connected = false;
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+	struct pub_state *st = obj;
+
+	(void)mosq;
+	(void)mid;
+	pthread_mutex_lock(&st->lock);
+	st->done++;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void deadline_in(struct timespec *ts, long long seconds)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)seconds;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "start", required_argument, NULL, 's' },
+		{ "topic", required_argument, NULL, 't' },
+		{ "topics", required_argument, NULL, 'T' },
+		{ "qos", required_argument, NULL, 'q' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "size-max", required_argument, NULL, 'Z' },
+		{ "big", required_argument, NULL, 'b' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "timeout", required_argument, NULL, 'w' },
+		{ "stamp", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long long port = 0, count = 0, start = 0, topics = 1, qos = 1, size = 64, size_max = -1;
+	long long big_every = 0, big_size = 0, rate = 0, timeout = 120;
+	const char *pattern = "fleet/dev%d/temp";
+	char idbuf[64];
+	const char *id = NULL;
+	bool stamp = false;
+	struct pub_state st = { .connack = -1 };
+	struct mosquitto *mosq = NULL;
+	unsigned char *buf = NULL;
+	char topic[TOPIC_BUF];
+	struct timespec dl;
+	uint64_t t0;
+	int c, rc, status = 1;
+
+	while ((c = getopt_long(argc, argv, "p:n:s:t:T:q:z:Z:b:r:i:w:Sh", opts, NULL)) != -1) {
+		int bad = 0;
+
+		switch (c) {
+		case 'p': bad = parse_ll(optarg, 1, 65535, "--port", &port); break;
+		case 'n': bad = parse_ll(optarg, 1, 100000000, "--count", &count); break;
+		case 's': bad = parse_ll(optarg, 0, 1LL << 53, "--start", &start); break;
+		case 't': pattern = optarg; break;
+		case 'T': bad = parse_ll(optarg, 1, 100000000, "--topics", &topics); break;
+		case 'q': bad = parse_ll(optarg, 0, 1, "--qos", &qos); break;
+		case 'z': bad = parse_ll(optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size", &size); break;
+		case 'Z': bad = parse_ll(optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size-max", &size_max); break;
+		case 'b': {
+			char every[32];
+			const char *colon = strchr(optarg, ':');
+
+			if (!colon || (size_t)(colon - optarg) >= sizeof(every)) {
+				fprintf(stderr, PROG ": --big: expected EVERY:SIZE, got '%s'\n", optarg);
+				bad = -1;
+				break;
+			}
+			memcpy(every, optarg, (size_t)(colon - optarg));
+			every[colon - optarg] = '\0';
+			bad = parse_ll(every, 1, 100000000, "--big EVERY", &big_every);
+			if (!bad)
+				bad = parse_ll(colon + 1, PAYLOAD_MIN, PAYLOAD_MAX, "--big SIZE", &big_size);
+			break;
+		}
+		case 'r': bad = parse_ll(optarg, 0, 10000000, "--rate", &rate); break;
+		case 'i': id = optarg; break;
+		case 'w': bad = parse_ll(optarg, 1, 86400, "--timeout", &timeout); break;
+		case 'S': stamp = true; break;
+		case 'h': usage(stdout); return 0;
+		default: bad = -1; break;
+		}
+		if (bad) {
+			fprintf(stderr, "try '" PROG " --help'\n");
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "try '" PROG " --help'\n");
+		return 2;
+	}
+	if (port == 0 || count == 0) {
+		fprintf(stderr, PROG ": --port and --count are required\n");
+		fprintf(stderr, "try '" PROG " --help'\n");
+		return 2;
+	}
+	if (size_max < 0)
+		size_max = size;
+	if (size_max < size) {
+		fprintf(stderr, PROG ": --size-max %lld is below --size %lld\n", size_max, size);
+		return 2;
+	}
+	if (stamp && (size < PAYLOAD_MIN_STAMPED || (big_every && big_size < PAYLOAD_MIN_STAMPED))) {
+		fprintf(stderr, PROG ": --stamp needs every size >= %d\n", PAYLOAD_MIN_STAMPED);
+		return 2;
+	}
+	if (payload_topic_check(pattern) != 0 || payload_topic(pattern, (uint64_t)topics, 0, topic, sizeof(topic)) < 1) {
+		fprintf(stderr, PROG ": --topic: bad pattern '%s' (one %%d at most, %%%% for '%%')\n", pattern);
+		return 2;
+	}
+	if (!id) {
+		snprintf(idbuf, sizeof(idbuf), PROG "-%ld-%lld", (long)getpid(), start);
+		id = idbuf;
+	}
+
+	buf = malloc((size_t)(big_size > size_max ? big_size : size_max));
+	if (!buf) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	pthread_mutex_init(&st.lock, NULL);
+	pthread_cond_init(&st.cond, NULL);
+	mosquitto_lib_init();
+	mosq = mosquitto_new(id, true, &st);
+	if (!mosq) {
+		fprintf(stderr, PROG ": mosquitto_new: %s\n", strerror(errno));
+		goto out;
+	}
+	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	/* The default window of 20 unacknowledged messages limits a QoS 1
+	 * publisher to a few thousand messages per second. */
+	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
+	mosquitto_connect_callback_set(mosq, on_connect);
+	mosquitto_disconnect_callback_set(mosq, on_disconnect);
+	mosquitto_publish_callback_set(mosq, on_publish);
+	mosquitto_reconnect_delay_set(mosq, 1, 2, false);
+
+	rc = mosquitto_connect(mosq, HOST, (int)port, 60);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		fprintf(stderr, PROG ": connect to %s:%lld: %s\n", HOST, port,
+			rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		goto out;
+	}
+	rc = mosquitto_loop_start(mosq);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		fprintf(stderr, PROG ": loop_start: %s\n", mosquitto_strerror(rc));
+		goto out;
+	}
+	deadline_in(&dl, timeout);
+	pthread_mutex_lock(&st.lock);
+	while (st.connack < 0)
+		if (pthread_cond_timedwait(&st.cond, &st.lock, &dl) == ETIMEDOUT)
+			break;
+	rc = st.connack;
+	pthread_mutex_unlock(&st.lock);
+	if (rc != 0) {
+		fprintf(stderr, PROG ": %s\n", rc < 0 ? "no CONNACK in time" : mosquitto_connack_string(rc));
+		goto stop;
+	}
+
+	t0 = now_ns(CLOCK_MONOTONIC);
+	for (long long i = 0; i < count; i++) {
+		uint64_t seq = (uint64_t)(start + i);
+		size_t sz = payload_size_for(seq, (size_t)size, (size_t)size_max,
+					     (uint64_t)big_every, (size_t)big_size);
+
+		if (rate > 0) {
+			uint64_t due = t0 + (uint64_t)i * 1000000000u / (uint64_t)rate;
+			uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+			if (due > now) {
+				struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000u),
+						       .tv_nsec = (long)((due - now) % 1000000000u) };
+				nanosleep(&ts, NULL);
+			}
+		}
+		payload_topic(pattern, (uint64_t)topics, seq, topic, sizeof(topic));
+		payload_make(seq, sz, buf);
+		if (stamp)
+			payload_stamp(buf, sz, now_ns(CLOCK_REALTIME));
+		/* QoS 1 messages are queued by the library even while it
+		 * reconnects; a QoS 0 message needs a connection. */
+		for (;;) {
+			rc = mosquitto_publish(mosq, NULL, topic, (int)sz, buf, (int)qos, false);
+			if (rc == MOSQ_ERR_SUCCESS)
+				break;
+			if (rc != MOSQ_ERR_NO_CONN || now_ns(CLOCK_MONOTONIC) - t0 > (uint64_t)timeout * 1000000000u) {
+				fprintf(stderr, PROG ": publish seq %" PRIu64 ": %s\n", seq, mosquitto_strerror(rc));
+				goto stop;
+			}
+			usleep(10000);
+		}
+	}
+
+	deadline_in(&dl, timeout);
+	pthread_mutex_lock(&st.lock);
+	while (st.done < (uint64_t)count)
+		if (pthread_cond_timedwait(&st.cond, &st.lock, &dl) == ETIMEDOUT)
+			break;
+	if (st.done >= (uint64_t)count) {
+		status = 0;
+	} else {
+		fprintf(stderr, PROG ": only %" PRIu64 " of %lld messages acknowledged within %lld s\n",
+			st.done, count, timeout);
+	}
+	pthread_mutex_unlock(&st.lock);
+	if (status == 0)
+		printf("published %lld\n", count);
+
+stop:
+	mosquitto_disconnect(mosq);
+	mosquitto_loop_stop(mosq, status != 0);
+out:
+	if (mosq)
+		mosquitto_destroy(mosq);
+	mosquitto_lib_cleanup();
+	free(buf);
+	return status;
+}
