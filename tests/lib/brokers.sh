@@ -156,7 +156,9 @@ mab_trap() {
 
 mab__cleanup() {
 	local rc=$? i
-	trap - EXIT INT TERM
+	# A second signal must not cut the cleanup short and leave processes behind.
+	trap '' INT TERM
+	trap - EXIT
 	for ((i = ${#MAB_CLEANUP[@]} - 1; i >= 0; i--)); do
 		eval "${MAB_CLEANUP[i]}" || true
 	done

@@ -241,8 +241,9 @@ int main(int argc, char **argv)
 	}
 	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
 	/* The default window of 20 unacknowledged messages limits a QoS 1
-	 * publisher to a few thousand messages per second. */
-	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
+	 * publisher to a few thousand messages per second; a much larger one
+	 * makes libmosquitto walk its whole in-flight list on every PUBACK. */
+	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, 1000);
 	mosquitto_connect_callback_set(mosq, on_connect);
 	mosquitto_disconnect_callback_set(mosq, on_disconnect);
 	mosquitto_publish_callback_set(mosq, on_publish);
