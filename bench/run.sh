@@ -1,0 +1,744 @@
+#!/usr/bin/env bash
+# run.sh: the bridge's throughput, latency and footprint against RabbitMQ's
+# own publish-with-confirms ceiling, on private brokers on 127.0.0.1.
+#
+# One run starts its own RabbitMQ and mosquitto (tests/lib/brokers.sh) and
+# measures, with QoS 1 messages of BENCH_SIZE bytes:
+#   a. RabbitMQ's ceiling: mab-blast publishing N persistent messages with
+#      confirms (window = the bridge's inflight_max) while mab-sink consumes
+#      them;
+#   b. backlog: N messages queued by mosquitto for the bridge's persistent
+#      session while it is stopped; time from starting the bridge (and from
+#      its "mqtt: connected" and "bridge: forwarding" lines) until the sink
+#      has all N;
+#   c. live: the bridge running, publishers sending N as fast as they can;
+#      time from the first publish until the sink has all N;
+#   d. latency: BENCH_LAT_N stamped messages at BENCH_LAT_RATE msg/s; p50,
+#      p90, p99 and max from the sink;
+#   e. the bridge's peak RSS (VmHWM) and CPU time per message in each phase,
+#      next to mosquitto's, RabbitMQ's, the tools' and the whole machine's.
+# a, b and c are repeated BENCH_REPEAT times, each ratio taken against the
+# ceiling measured just before it, because the machines are shared and
+# noisy.  Once, for reference: mab-blast with no consumer, then the sink
+# draining that queue alone.
+#
+# It prints a markdown table with medians, ranges and the targets
+# (throughput ratio >= 0.7 of the ceiling, RSS < 8 MiB) marked met or not
+# met.  Performance numbers never fail the run; lost or corrupted messages,
+# a tool failing or a process dying do (exit 1); duplicates are counted and
+# reported, since delivery is at least once.  Every step is bounded in
+# time and every process is stopped by its PID.
+#
+# Environment:
+#   BUILD_DIR          build tree (default: <repository>/build)
+#   BENCH_N            messages per throughput measurement (default 100000)
+#   BENCH_REPEAT       rounds of a, b and c (default 3)
+#   BENCH_SIZE         payload bytes (default 100, at least 24)
+#   BENCH_INFLIGHT     the bridge's mqtt.inflight_max and mab-blast's window
+#                      (default 1000, the bridge's default)
+#   BENCH_MOSQ_INFLIGHT  mosquitto's max_inflight_messages (default 1000, as
+#                      brokers.sh sets it)
+#   BENCH_LAT_N        messages in the latency phase (default 10000)
+#   BENCH_LAT_RATE     their rate in msg/s (default 1000)
+#   BENCH_TIMEOUT      limit in seconds for each step (default 300)
+#   BENCH_PREFETCH     the sink's prefetch (default 1000)
+#   BENCH_PUB_STREAMS  concurrent publishers for the backlog and live phases
+#                      (default 4)
+#   BENCH_PUB_CHUNK    messages per mab-pub process (default 2500; see
+#                      pub_chunks for why not all N in one)
+#   BENCH_MOSQ_DEBUG=1 keep mosquitto's per-packet debug log (brokers.sh
+#                      default); otherwise it logs errors to information only
+#   BENCH_PROFILE=1    at the end, one more live run of BENCH_PROFILE_N
+#                      messages (default 20000) with `strace -c` attached to
+#                      the bridge, and one with `perf stat`; reports syscalls
+#                      and CPU per message
+#   MAB_KEEP_TMP=1     keep the work directory (it is kept on failure anyway)
+
+# brokers.sh is not written for set -e (grep -c finding nothing, say), so
+# failures are checked where they matter.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export BUILD_DIR=${BUILD_DIR:-$root/build}
+# shellcheck source=SCRIPTDIR/../tests/lib/brokers.sh
+source "$root/tests/lib/brokers.sh"
+
+N=${BENCH_N:-100000}
+REPEAT=${BENCH_REPEAT:-3}
+SIZE=${BENCH_SIZE:-100}
+INFLIGHT=${BENCH_INFLIGHT:-1000}
+MOSQ_INFLIGHT=${BENCH_MOSQ_INFLIGHT:-1000}
+LAT_N=${BENCH_LAT_N:-10000}
+LAT_RATE=${BENCH_LAT_RATE:-1000}
+TIMEOUT=${BENCH_TIMEOUT:-300}
+PREFETCH=${BENCH_PREFETCH:-1000}
+PUB_STREAMS=${BENCH_PUB_STREAMS:-4}
+PUB_CHUNK=${BENCH_PUB_CHUNK:-2500}
+PROFILE=${BENCH_PROFILE:-0}
+PROFILE_N=${BENCH_PROFILE_N:-20000}
+RSS_TARGET_KB=8192
+RATIO_TARGET=0.7
+CLIENT_ID=mab-bench
+QUEUE=bench
+
+# check_int NAME VALUE MIN MAX: a usage error unless VALUE is an integer in range.
+check_int() {
+	if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < $3 || $2 > $4)); then
+		echo "run.sh: $1 must be an integer in [$3, $4], got '$2'" >&2
+		exit 2
+	fi
+}
+check_int BENCH_N "$N" 1 10000000
+check_int BENCH_REPEAT "$REPEAT" 1 20
+check_int BENCH_SIZE "$SIZE" 24 1048576
+check_int BENCH_INFLIGHT "$INFLIGHT" 1 65535
+check_int BENCH_MOSQ_INFLIGHT "$MOSQ_INFLIGHT" 0 65535
+check_int BENCH_LAT_N "$LAT_N" 1 10000000
+check_int BENCH_LAT_RATE "$LAT_RATE" 1 1000000
+check_int BENCH_TIMEOUT "$TIMEOUT" 10 86400
+check_int BENCH_PREFETCH "$PREFETCH" 1 65535
+check_int BENCH_PUB_STREAMS "$PUB_STREAMS" 1 16
+check_int BENCH_PUB_CHUNK "$PUB_CHUNK" 1 10000000
+check_int BENCH_PROFILE_N "$PROFILE_N" 1 10000000
+for v in BENCH_MOSQ_DEBUG BENCH_PROFILE; do
+	case ${!v:-0} in
+	0 | 1) ;;
+	*) echo "run.sh: $v must be 0 or 1" >&2; exit 2 ;;
+	esac
+done
+
+MAB_BLAST=$BUILD_DIR/bench/mab-blast
+if [[ ! -x $MAB_BLAST ]]; then
+	echo "run.sh: $MAB_BLAST is missing (run make in $BUILD_DIR, or set BUILD_DIR)" >&2
+	exit 77
+fi
+
+# ---------------------------------------------------------------------------
+# Background jobs: every tool runs as a job whose PID, exit status, end time
+# and CPU times are recorded under $MAB_TMP/job.NAME; the trap stops a job
+# still running, by its PID.
+
+now() {
+	date +%s.%N
+}
+
+# job_start NAME COMMAND...: runs COMMAND in the background.  COMMAND is an
+# executable (so that the recorded PID is its own) or a function that writes
+# the PID of the child it waits for to $JOB_DIR/cur.
+job_start() {
+	local name=$1 d=$MAB_TMP/job.$1
+	shift
+	rm -rf "$d"
+	mkdir -p "$d"
+	(
+		JOB_DIR=$d "$@" >"$d/out" 2>"$d/err" </dev/null &
+		echo "$!" >"$d/pid"
+		rc=0
+		wait "$!" || rc=$?
+		now >"$d/end"
+		times >"$d/times"
+		echo "$rc" >"$d/rc"
+	) &
+	echo "$!" >"$d/wrapper"
+	mab_on_exit "job__stop $d"
+	# Polled finely: wait_until's 0.2 s steps would skew start times.
+	local i
+	for ((i = 0; i < 1000; i++)); do
+		[[ -s $d/pid ]] && return 0
+		sleep 0.01
+	done
+	fail "job $name did not start"
+}
+
+job__stop() {
+	local pid
+	[[ -e $1/rc ]] && return 0
+	pid=$(cat "$1/pid" 2>/dev/null) && mab_kill_pid "$pid" 5
+	pid=$(cat "$1/cur" 2>/dev/null) && mab_kill_pid "$pid" 5
+	pid=$(cat "$1/wrapper" 2>/dev/null) && mab_wait_gone "$pid" 5
+	return 0
+}
+
+# job_wait NAME SECONDS: waits for the job to end; prints its exit status
+# (124 after stopping it on time-out).
+job_wait() {
+	local d=$MAB_TMP/job.$1
+	if ! wait_until "$2" test -e "$d/rc"; then
+		job__stop "$d"
+		wait_until 10 test -e "$d/rc" || true
+		echo 124
+		return 0
+	fi
+	wait "$(cat "$d/wrapper")" 2>/dev/null || true
+	cat "$d/rc"
+}
+
+job_out() { cat "$MAB_TMP/job.$1/out"; }
+job_end() { cat "$MAB_TMP/job.$1/end"; }
+
+# job_cpu NAME: the job's user+system CPU seconds (from the shell's `times`).
+job_cpu() {
+	awk 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		printf "%.3f", t
+	}' "$MAB_TMP/job.$1/times"
+}
+
+# job_must NAME SECONDS WHAT: waits for the job; fails the run unless it
+# exited 0.
+job_must() {
+	local rc
+	rc=$(job_wait "$1" "$2")
+	if [[ $rc != 0 ]]; then
+		echo "----- $1 (exit $rc):" >&2
+		cat "$MAB_TMP/job.$1/out" "$MAB_TMP/job.$1/err" >&2
+		fail "$3"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Measurements
+
+# ticks PID: user+system clock ticks of PID (0 if it is gone).
+ticks() {
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# machine_ticks: "busy iowait total" clock ticks of the whole machine.
+machine_ticks() {
+	awk '$1 == "cpu" {
+		t = 0
+		for (i = 2; i <= NF; i++) t += $i
+		print t - $5 - $6, $6, t
+		exit
+	}' /proc/stat
+}
+
+declare -A SNAP
+
+# snap LABEL: records the time and the CPU counters under LABEL.
+snap() {
+	local busy iowait total
+	read -r busy iowait total < <(machine_ticks)
+	SNAP[$1.t]=$(now)
+	SNAP[$1.bridge]=$(ticks "$BRIDGE_PID")
+	SNAP[$1.mosq]=$(ticks "$MOSQ_PID")
+	SNAP[$1.rabbit]=$(ticks "$RABBIT_PID")
+	SNAP[$1.busy]=$busy
+	SNAP[$1.iowait]=$iowait
+	SNAP[$1.total]=$total
+}
+
+# busy_pct FROM TO: how busy all CPUs were between two snapshots, in %.
+busy_pct() {
+	awk -v b0="${SNAP[$1.busy]}" -v b1="${SNAP[$2.busy]}" \
+		-v t0="${SNAP[$1.total]}" -v t1="${SNAP[$2.total]}" \
+		'BEGIN { printf "%.0f", (t1 > t0 ? (b1 - b0) * 100 / (t1 - t0) : 0) }'
+}
+
+# rate COUNT T0 T1: messages per second.
+rate() {
+	awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", (b > a ? n / (b - a) : 0) }'
+}
+
+# us_of SECONDS COUNT: microseconds per item.
+us_of() {
+	awk -v s="$1" -v n="$2" 'BEGIN { printf "%.1f", s * 1e6 / n }'
+}
+
+# secs T0 T1: T1 - T0 with two decimals.
+secs() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# field NAME LINE: the value of NAME=VALUE in LINE.
+field() {
+	sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
+}
+
+# sink_start NAME START COUNT [ARGS...]: the sink reading queue $QUEUE of
+# vhost $MAB_VHOST in the background.
+sink_start() {
+	local name=$1 start=$2 count=$3
+	shift 3
+	job_start "$name" "$MAB_SINK" consume -p "$RABBIT_PORT" -V "$MAB_VHOST" -q "$QUEUE" \
+		-s "$start" -n "$count" -f "$PREFETCH" -i 60 -w "$TIMEOUT" "$@"
+}
+
+# sink_check NAME: waits for the sink and sets SINK_LINE to its summary
+# line.  Fails the run on any loss or damaged message.  Duplicates are
+# allowed (delivery is at least once): late ones from an earlier range show
+# as "unexpected", which mab-sink counts as a failure; both are added to
+# DUPLICATES instead.
+DUPLICATES=0
+sink_check() {
+	local rc d=$MAB_TMP/job.$1 lost bad_p bad_k dup unexp
+	rc=$(job_wait "$1" "$((TIMEOUT + 30))")
+	SINK_LINE=$(head -n 1 "$d/out")
+	lost=$(field lost "$SINK_LINE")
+	bad_p=$(field bad_payload "$SINK_LINE")
+	bad_k=$(field bad_key "$SINK_LINE")
+	dup=$(field duplicates "$SINK_LINE")
+	unexp=$(field unexpected "$SINK_LINE")
+	if [[ $rc != 0 && ! ($lost == 0 && $bad_p == 0 && $bad_k == 0) ]]; then
+		echo "----- $1 (exit $rc):" >&2
+		cat "$d/out" "$d/err" >&2
+		fail "sink $1: messages lost or damaged"
+	fi
+	DUPLICATES=$((DUPLICATES + ${dup:-0} + ${unexp:-0}))
+	if [[ $rc != 0 ]]; then
+		mab_log "sink $1: $SINK_LINE (duplicates are allowed)"
+	fi
+}
+
+# pub_start NAME ARGS...: one mab-pub in the background.
+pub_start() {
+	local name=$1
+	shift
+	job_start "$name" "$MAB_PUB" -p "$MQTT_PORT" -z "$SIZE" -w "$TIMEOUT" "$@"
+}
+
+# pub_chunks START COUNT: publishes START..START+COUNT-1 with one mab-pub
+# process (and connection) per PUB_CHUNK messages, one after the other.
+# libmosquitto 2.0.11 walks its whole list of unacknowledged messages on
+# every PUBACK (message__release_to_inflight), so one mab-pub queueing all
+# N at once spends O(N^2) time there: 100,000 take it over 20 s.
+pub_chunks() {
+	local start=$1 count=$2 n rc
+	while ((count > 0)); do
+		n=$((count < PUB_CHUNK ? count : PUB_CHUNK))
+		"$MAB_PUB" -p "$MQTT_PORT" -z "$SIZE" -w "$TIMEOUT" -s "$start" -n "$n" &
+		echo "$!" >"$JOB_DIR/cur"
+		rc=0
+		wait "$!" || rc=$?
+		((rc == 0)) || return "$rc"
+		start=$((start + n))
+		count=$((count - n))
+	done
+}
+
+# pubs_start NAME START COUNT: PUB_STREAMS concurrent pub_chunks jobs
+# NAME.1.. sharing START..START+COUNT-1.
+pubs_start() {
+	local name=$1 start=$2 count=$3 k n
+	for ((k = 1; k <= PUB_STREAMS; k++)); do
+		n=$((k * count / PUB_STREAMS - (k - 1) * count / PUB_STREAMS))
+		job_start "$name.$k" pub_chunks "$((start + (k - 1) * count / PUB_STREAMS))" "$n"
+	done
+}
+
+# pubs_wait NAME WHAT: waits for every stream; fails the run unless all
+# succeeded.  Sets PUBS_END (the last one's end) and PUBS_CPU (CPU seconds).
+pubs_wait() {
+	local k end
+	PUBS_END=0
+	PUBS_CPU=0
+	for ((k = 1; k <= PUB_STREAMS; k++)); do
+		job_must "$1.$k" "$((TIMEOUT + 30))" "$2"
+		end=$(job_end "$1.$k")
+		PUBS_END=$(awk -v a="$PUBS_END" -v b="$end" 'BEGIN { printf "%.6f", (a > b ? a : b) }')
+		PUBS_CPU=$(awk -v a="$PUBS_CPU" -v b="$(job_cpu "$1.$k")" 'BEGIN { printf "%.3f", a + b }')
+	done
+}
+
+# bridge_must_live WHEN: fails the run if the bridge is gone.
+bridge_must_live() {
+	mab_alive "$BRIDGE_PID" || fail "the bridge (pid $BRIDGE_PID) died during $1"
+}
+
+# log_stamp LINE: the bridge's log time stamp of LINE as seconds since the
+# epoch; nothing for an empty LINE.
+log_stamp() {
+	local stamp=${1%% *}
+	[[ -n $stamp ]] || return 0
+	date -d "${stamp/T/ }" +%s.%N
+}
+
+
+# ratio A B: A / B with two decimals.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
+}
+
+# met VALUE TARGET OP: "met" or "not met" (OP is ">=" or "<").
+met() {
+	if awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { exit !(op == ">=" ? a >= b : a < b) }'; then
+		echo met
+	else
+		echo "not met"
+	fi
+}
+
+# median VALUES...: the median; min_max VALUES...: "min–max".
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1; if ($1 !~ /^[0-9]+$/) frac = 1 }
+		END {
+			m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+			printf (frac ? "%.2f\n" : "%.0f\n"), m
+		}'
+}
+min_max() {
+	printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "–" hi }'
+}
+# stat_of VALUES...: "median (min–max)", or the value alone for one.
+stat_of() {
+	if (($# == 1)); then
+		echo "$1"
+	else
+		echo "$(median "$@") ($(min_max "$@"))"
+	fi
+}
+
+declare -A ACC
+
+# acc PHASE FROM TO: adds the CPU ticks between two snapshots to PHASE's
+# totals (and the machine's busy and total ticks).
+acc() {
+	local who
+	for who in bridge mosq rabbit busy iowait total; do
+		ACC[$1.$who]=$((${ACC[$1.$who]:-0} + ${SNAP[$3.$who]} - ${SNAP[$2.$who]}))
+	done
+}
+
+# acc_add PHASE WHO SECONDS: adds a tool's CPU seconds to PHASE's totals.
+acc_add() {
+	ACC[$1.$2]=$(awk -v a="${ACC[$1.$2]:-0}" -v b="$3" 'BEGIN { printf "%.3f", a + b }')
+}
+
+# per_msg PHASE WHO COUNT: CPU µs per message (ticks for processes read
+# from /proc, seconds for tools).
+per_msg() {
+	local v=${ACC[$1.$2]:-0}
+	case $2 in
+	bridge | mosq | rabbit) awk -v t="$v" -v n="$3" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }' ;;
+	*) us_of "$v" "$3" ;;
+	esac
+}
+
+# phase_busy PHASE: how busy all CPUs were during PHASE, and how much of
+# the time they waited for the disk, in %.
+phase_busy() {
+	awk -v b="${ACC[$1.busy]:-0}" -v w="${ACC[$1.iowait]:-0}" -v t="${ACC[$1.total]:-0}" \
+		'BEGIN { if (t > 0) printf "%.0f %% (iowait %.0f %%)", b * 100 / t, w * 100 / t; else printf "0 %%" }'
+}
+
+# hwm_read: records the bridge's VmHWM (kB), keeping the largest seen.
+HWM_KB=0
+hwm_read() {
+	local kb
+	kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$BRIDGE_PID/status" 2>/dev/null)
+	[[ $kb =~ ^[0-9]+$ ]] || fail "cannot read the bridge's VmHWM"
+	((kb > HWM_KB)) && HWM_KB=$kb
+	return 0
+}
+
+# stop_bridge WHEN: reads VmHWM, then stops the bridge; fails the run unless
+# it exits 0.  BRIDGE_PID becomes 0 so that a reused PID is never read.
+stop_bridge() {
+	bridge_must_live "$1"
+	hwm_read
+	bridge_stop 60 || fail "the bridge did not stop cleanly (exit $?)"
+	BRIDGE_PID=0
+}
+
+# ---------------------------------------------------------------------------
+# Brokers and set-up
+
+mab_init bench
+HZ=$(getconf CLK_TCK)
+mab_log "N=$N x $REPEAT, size=$SIZE, inflight_max=$INFLIGHT, latency: $LAT_N at $LAT_RATE msg/s; work directory $MAB_TMP"
+
+# shellcheck disable=SC2119 # no extra configuration lines
+mosq_start || fail "mosquitto did not start"
+# brokers.sh logs every packet (log_type all), which makes the broker, not
+# the bridge, the measured bottleneck; log_type lines add up, so the line
+# itself is replaced.
+mosq_edit=("s/^max_inflight_messages .*/max_inflight_messages $MOSQ_INFLIGHT/")
+if [[ ${BENCH_MOSQ_DEBUG:-0} != 1 ]]; then
+	mosq_edit+=('s/^log_type all$/log_type error\nlog_type warning\nlog_type notice\nlog_type information/')
+fi
+for e in "${mosq_edit[@]}"; do
+	sed -i "$e" "$MOSQ_DIR/mosquitto.conf" || fail "cannot edit $MOSQ_DIR/mosquitto.conf"
+done
+mosq_restart || fail "mosquitto did not restart"
+BRIDGE_PID=0
+
+BLAST_VHOST=bench-blast
+BRIDGE_VHOST=bench-bridge
+for MAB_VHOST in "$BLAST_VHOST" "$BRIDGE_VHOST"; do
+	new_vhost "$MAB_VHOST" || fail "cannot create vhost $MAB_VHOST"
+	sink setup -q "$QUEUE" -x telemetry --declare-exchange -k 'fleet.#' >/dev/null ||
+		fail "sink setup failed in vhost $MAB_VHOST"
+done
+blast_args=(-p "$RABBIT_PORT" -V "$BLAST_VHOST" -x telemetry -q "$QUEUE" -k 'fleet.#'
+	-z "$SIZE" -W "$INFLIGHT" -w "$TIMEOUT")
+
+conf=$MAB_TMP/bridge.conf
+MAB_VHOST=$BRIDGE_VHOST
+BR_INFLIGHT=$INFLIGHT BR_SUBSCRIBE='"fleet/#"' BR_LOG_LEVEL=info bridge_conf "$conf" "$CLIENT_ID"
+# The persistent session the backlog is queued for.
+bridge_start "$conf"
+stop_bridge "the first start"
+
+# Other work on the machine skews every number; say how much there was.
+snap idle0
+sleep 2
+snap idle1
+IDLE_BUSY=$(busy_pct idle0 idle1)
+mab_log "machine CPU busy with the brokers idle: $IDLE_BUSY %"
+
+# ---------------------------------------------------------------------------
+# Reference, once: RabbitMQ with no consumer, then the sink alone
+
+MAB_VHOST=$BLAST_VHOST
+mab_log "reference: mab-blast $N with no consumer, then the sink draining them alone"
+job_start blast-ref "$MAB_BLAST" -n "$N" "${blast_args[@]}"
+job_must blast-ref "$((TIMEOUT + 30))" "mab-blast failed"
+CEIL_NOCONS=$(field msgs_per_s "$(job_out blast-ref)")
+t0=$(now)
+sink_start sink-ref 0 "$N" --quiet
+sink_check sink-ref
+SINK_ALONE=$(rate "$N" "$t0" "$(job_end sink-ref)")
+SINK_ALONE_CPU=$(job_cpu sink-ref)
+mab_log "reference: no consumer $CEIL_NOCONS msg/s; sink alone $SINK_ALONE msg/s"
+
+# ---------------------------------------------------------------------------
+# Rounds of a, b and c
+
+CEIL=() CEIL_E2E=() BACK=() BACK_CONN=() BACK_FWD=() LIVE=() LIVE_PUB=() INGEST=()
+R_BACK=() R_LIVE=() SINK_LOAD=()
+SINKS=()
+base=0
+for ((r = 1; r <= REPEAT; r++)); do
+	# a. The ceiling
+	MAB_VHOST=$BLAST_VHOST
+	mab_log "round $r/$REPEAT: a. ceiling: mab-blast $N with the sink consuming"
+	sink_start "sink-a$r" 0 "$N" --quiet
+	sleep 0.5
+	snap a0
+	job_start "blast-a$r" "$MAB_BLAST" -n "$N" "${blast_args[@]}"
+	job_must "blast-a$r" "$((TIMEOUT + 30))" "mab-blast failed"
+	sink_check "sink-a$r"
+	snap a1
+	acc a a0 a1
+	acc_add a blast "$(job_cpu "blast-a$r")"
+	acc_add a sink "$(job_cpu "sink-a$r")"
+	line=$(job_out "blast-a$r")
+	ceiling=$(field msgs_per_s "$line")
+	CEIL+=("$ceiling")
+	CEIL_E2E+=("$(rate "$N" "${SNAP[a0.t]}" "$(job_end "sink-a$r")")")
+	SINKS+=("round $r ceiling: $SINK_LINE")
+	mab_log "round $r: a. $line"
+
+	# b. Backlog: queue N for the stopped bridge's session, then start it.
+	MAB_VHOST=$BRIDGE_VHOST
+	mab_log "round $r: b. backlog: queueing $N for the stopped bridge"
+	t0=$(now)
+	pubs_start "pub-b$r" "$base" "$N"
+	pubs_wait "pub-b$r" "publishing the backlog failed"
+	INGEST+=("$(rate "$N" "$t0" "$PUBS_END")")
+	sink_start "sink-b$r" "$base" "$N"
+	sleep 0.5
+	before_fwd=$(grep -c 'bridge: forwarding' "$BRIDGE_LOG")
+	before_conn=$(grep -c 'mqtt: connected to' "$BRIDGE_LOG")
+	# The stopped bridge's CPU reads as 0.  No waiting for "bridge:
+	# forwarding": the broker may send SUBACK only after the backlog.
+	snap b0
+	NOWAIT=1 bridge_start "$conf"
+	sink_check "sink-b$r"
+	bridge_must_live "the backlog phase"
+	snap b1
+	acc b b0 b1
+	acc_add b sink "$(job_cpu "sink-b$r")"
+	SINKS+=("round $r backlog: $SINK_LINE")
+	t_end=$(job_end "sink-b$r")
+	t_fwd=$(log_stamp "$(grep 'bridge: forwarding' "$BRIDGE_LOG" | sed -n "$((before_fwd + 1))p")")
+	t_conn=$(log_stamp "$(grep 'mqtt: connected to' "$BRIDGE_LOG" | sed -n "$((before_conn + 1))p")")
+	[[ -n $t_conn ]] || fail "no 'mqtt: connected' line from the bridge"
+	[[ -n $t_fwd ]] || t_fwd=$t_conn
+	backlog=$(rate "$N" "${SNAP[b0.t]}" "$t_end")
+	BACK+=("$backlog")
+	BACK_CONN+=("$(rate "$N" "$t_conn" "$t_end")")
+	BACK_FWD+=("$(rate "$N" "$t_fwd" "$t_end")")
+	R_BACK+=("$(ratio "$backlog" "$ceiling")")
+	mab_log "round $r: b. $(secs "${SNAP[b0.t]}" "$t_end") s from start, $(secs "$t_conn" "$t_end") s from the MQTT connection: $backlog msg/s"
+	base=$((base + N))
+
+	# c. Live
+	mab_log "round $r: c. live: publishing $N as fast as possible"
+	sink_start "sink-c$r" "$base" "$N"
+	sleep 0.5
+	snap c0
+	pubs_start "pub-c$r" "$base" "$N"
+	pubs_wait "pub-c$r" "the live publishers failed"
+	sink_check "sink-c$r"
+	bridge_must_live "the live phase"
+	snap c1
+	acc c c0 c1
+	acc_add c pub "$PUBS_CPU"
+	acc_add c sink "$(job_cpu "sink-c$r")"
+	SINKS+=("round $r live: $SINK_LINE")
+	t_end=$(job_end "sink-c$r")
+	live=$(rate "$N" "${SNAP[c0.t]}" "$t_end")
+	LIVE+=("$live")
+	LIVE_PUB+=("$(rate "$N" "${SNAP[c0.t]}" "$PUBS_END")")
+	R_LIVE+=("$(ratio "$live" "$ceiling")")
+	# A single-threaded sink near 100 % of a CPU would be the bottleneck.
+	SINK_LOAD+=("$(awk -v c="$(job_cpu "sink-c$r")" -v a="${SNAP[c0.t]}" -v b="$t_end" \
+		'BEGIN { printf "%.0f", c * 100 / (b - a) }')")
+	mab_log "round $r: c. $(secs "${SNAP[c0.t]}" "$t_end") s (publishers done after $(secs "${SNAP[c0.t]}" "$PUBS_END") s): $live msg/s"
+	base=$((base + N))
+
+	if ((r < REPEAT)); then
+		stop_bridge "round $r"
+	fi
+done
+
+# ---------------------------------------------------------------------------
+# d. Latency, on the bridge of the last round
+
+mab_log "d. latency: $LAT_N at $LAT_RATE msg/s"
+sink_start sink-d "$base" "$LAT_N" --latency
+sleep 0.5
+snap d0
+pub_start pub-d -n "$LAT_N" -s "$base" -r "$LAT_RATE" --stamp -i mab-bench-pub-d
+job_must pub-d "$((TIMEOUT + 30))" "the latency publisher failed"
+sink_check sink-d
+bridge_must_live "the latency phase"
+snap d1
+acc d d0 d1
+SINKS+=("latency: $SINK_LINE")
+lat_line=$(grep '^latency_ms' "$MAB_TMP/job.sink-d/out") || fail "no latency line from the sink"
+mab_log "d. $lat_line"
+base=$((base + LAT_N))
+
+# ---------------------------------------------------------------------------
+# Optional profile, outside the measured phases
+
+profile_lines=()
+if [[ $PROFILE == 1 ]]; then
+	MAB_VHOST=$BRIDGE_VHOST
+	mab_log "profile: strace -c on the bridge during a live run of $PROFILE_N"
+	sink_start sink-p1 "$base" "$PROFILE_N" --quiet
+	job_start strace-p1 timeout -s INT "$TIMEOUT" strace -c -f -p "$BRIDGE_PID"
+	sleep 1
+	pubs_start pub-p1 "$base" "$PROFILE_N"
+	pubs_wait pub-p1 "the profile publishers failed"
+	sink_check sink-p1
+	kill -INT "$(cat "$MAB_TMP/job.strace-p1/pid")" 2>/dev/null
+	job_wait strace-p1 30 >/dev/null
+	# strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+	while read -r calls name; do
+		profile_lines+=("| bridge syscalls per message under strace: $name | $(awk -v c="$calls" \
+			-v n="$PROFILE_N" 'BEGIN { printf "%.2f", c / n }') | | |")
+	done < <(awk '$1 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ && NF >= 5 && $NF != "total" {
+		print $4, $NF }' "$MAB_TMP/job.strace-p1/err" | sort -rn | head -n 8)
+	total_calls=$(awk '$NF == "total" { print $4 }' "$MAB_TMP/job.strace-p1/err")
+	profile_lines+=("| bridge syscalls per message under strace: all | $(awk -v c="${total_calls:-0}" \
+		-v n="$PROFILE_N" 'BEGIN { printf "%.2f", c / n }') | | |")
+	base=$((base + PROFILE_N))
+
+	mab_log "profile: perf stat on the bridge during a live run of $PROFILE_N"
+	sink_start sink-p2 "$base" "$PROFILE_N" --quiet
+	job_start perf-p2 timeout -s INT "$TIMEOUT" perf stat -x , \
+		-e task-clock,cycles,instructions,context-switches -p "$BRIDGE_PID"
+	sleep 1
+	pubs_start pub-p2 "$base" "$PROFILE_N"
+	pubs_wait pub-p2 "the profile publishers failed"
+	sink_check sink-p2
+	kill -INT "$(cat "$MAB_TMP/job.perf-p2/pid")" 2>/dev/null
+	job_wait perf-p2 30 >/dev/null
+	# perf stat -x, rows: value, unit, event, ...; task-clock is in ms.
+	while IFS=, read -r v _ ev _; do
+		[[ $v =~ ^[0-9.]+$ ]] || continue
+		if [[ $ev == task-clock ]]; then
+			ev="task-clock µs"
+			v=$(awk -v v="$v" 'BEGIN { print v * 1000 }')
+		fi
+		profile_lines+=("| bridge $ev per message (perf stat) | $(awk -v c="$v" \
+			-v n="$PROFILE_N" 'BEGIN { printf "%.2f", c / n }') | | |")
+	done <"$MAB_TMP/job.perf-p2/err"
+	base=$((base + PROFILE_N))
+fi
+
+# ---------------------------------------------------------------------------
+# e. Footprint, and the bridge's own account
+
+stop_bridge "the last round"
+stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1 | sed 's/.*stats: //')
+mab_log "bridge $stats"
+
+# ---------------------------------------------------------------------------
+# Report
+
+RN=$((REPEAT * N))
+r_back=$(median "${R_BACK[@]}")
+r_live=$(median "${R_LIVE[@]}")
+hwm_mib=$(awk -v k="$HWM_KB" 'BEGIN { printf "%.1f", k / 1024 }')
+sink_load_max=$(printf '%s\n' "${SINK_LOAD[@]}" | sort -n | tail -n 1)
+if ((sink_load_max >= 80)); then
+	sink_note="The sink used up to $sink_load_max % of a CPU in the live phase: it may be what limits the end-to-end numbers."
+else
+	sink_note="The sink used at most $sink_load_max % of a CPU in the live phase (it is single-threaded): it is not the bottleneck."
+fi
+bridge_all=$(awk -v t="$((${ACC[b.bridge]} + ${ACC[c.bridge]} + ${ACC[d.bridge]}))" \
+	-v n="$((2 * RN + LAT_N))" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+p() { field "$1" "$lat_line"; }
+
+cat <<REPORT
+
+## mqtt-amqp-bridge benchmark
+
+$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, N=$N messages x $REPEAT rounds, payload $SIZE bytes,
+QoS 1 / persistent, inflight_max (and mab-blast window) $INFLIGHT, mosquitto
+max_inflight_messages $MOSQ_INFLIGHT, sink prefetch $PREFETCH, publishers $PUB_STREAMS x mab-pub of $PUB_CHUNK.
+Rates are median (min–max) over the rounds; each ratio is taken against the
+ceiling of its own round.
+
+| measurement | value | target | status |
+|---|---|---|---|
+| machine CPU busy before the run, brokers idle (%) | $IDLE_BUSY | | |
+| RabbitMQ ceiling: mab-blast with the sink consuming (msg/s) | $(stat_of "${CEIL[@]}") | | |
+| same, first publish to last consumed (msg/s) | $(stat_of "${CEIL_E2E[@]}") | | |
+| RabbitMQ, mab-blast with no consumer (msg/s, once) | $CEIL_NOCONS | | |
+| RabbitMQ + sink draining that queue alone (msg/s, once) | $SINK_ALONE | | |
+| publishers into mosquitto, bridge stopped (msg/s) | $(stat_of "${INGEST[@]}") | | |
+| bridge backlog, from start (msg/s) | $(stat_of "${BACK[@]}") | | |
+| bridge backlog, from its "mqtt: connected" line (msg/s) | $(stat_of "${BACK_CONN[@]}") | | |
+| bridge backlog, from its "bridge: forwarding" line (msg/s) ¹ | $(stat_of "${BACK_FWD[@]}") | | |
+| **ratio backlog / ceiling** | $(stat_of "${R_BACK[@]}") | >= $RATIO_TARGET | $(met "$r_back" "$RATIO_TARGET" ">=") |
+| bridge live, first publish to last consumed (msg/s) | $(stat_of "${LIVE[@]}") | | |
+| publishers in the live phase, acked by mosquitto (msg/s) | $(stat_of "${LIVE_PUB[@]}") | | |
+| **ratio live / ceiling** | $(stat_of "${R_LIVE[@]}") | >= $RATIO_TARGET | $(met "$r_live" "$RATIO_TARGET" ">=") |
+| latency at $LAT_RATE msg/s, $LAT_N msgs: p50 / p90 / p99 / max (ms) | $(p p50) / $(p p90) / $(p p99) / $(p max) | | |
+| **bridge peak RSS, VmHWM (MiB)** | $hwm_mib | < 8 | $(met "$HWM_KB" "$RSS_TARGET_KB" "<") |
+| **bridge CPU per message: backlog / live / latency (µs)** | $(per_msg b bridge "$RN") / $(per_msg c bridge "$RN") / $(per_msg d bridge "$LAT_N") | | |
+| bridge CPU per message, all $((2 * RN + LAT_N)) measured (µs) | $bridge_all | | |
+| CPU µs/msg, ceiling: mab-blast / RabbitMQ / sink; machine busy | $(per_msg a blast "$RN") / $(per_msg a rabbit "$RN") / $(per_msg a sink "$RN"); $(phase_busy a) | | |
+| CPU µs/msg, backlog: bridge / mosquitto / RabbitMQ / sink; machine busy | $(per_msg b bridge "$RN") / $(per_msg b mosq "$RN") / $(per_msg b rabbit "$RN") / $(per_msg b sink "$RN"); $(phase_busy b) | | |
+| CPU µs/msg, live: bridge / mosquitto / RabbitMQ / publishers / sink; machine busy | $(per_msg c bridge "$RN") / $(per_msg c mosq "$RN") / $(per_msg c rabbit "$RN") / $(per_msg c pub "$RN") / $(per_msg c sink "$RN"); $(phase_busy c) | | |
+| CPU µs/msg, latency: bridge / mosquitto / RabbitMQ; machine busy | $(per_msg d bridge "$LAT_N") / $(per_msg d mosq "$LAT_N") / $(per_msg d rabbit "$LAT_N"); $(phase_busy d) | | |
+REPORT
+if ((${#profile_lines[@]} > 0)); then
+	printf '%s\n' "${profile_lines[@]}"
+fi
+cat <<REPORT
+
+| round | ceiling | backlog | ratio | live | ratio |
+|---|---|---|---|---|---|
+REPORT
+for ((r = 0; r < REPEAT; r++)); do
+	echo "| $((r + 1)) | ${CEIL[r]} | ${BACK[r]} | ${R_BACK[r]} | ${LIVE[r]} | ${R_LIVE[r]} |"
+done
+cat <<REPORT
+
+¹ "bridge: forwarding" is logged on SUBACK, but a resumed session's queued
+messages flow from CONNACK on and the broker may send SUBACK after many of
+them; the "mqtt: connected" rate is the meaningful one.
+$sink_note
+RabbitMQ + sink draining $N alone used $(us_of "$SINK_ALONE_CPU" "$N") µs of sink CPU per message.
+Duplicates seen by the sinks (allowed, at least once): $DUPLICATES.
+Last bridge process: $stats
+REPORT
+printf 'Sink, %s\n' "${SINKS[@]}"
