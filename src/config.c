@@ -1180,3 +1180,12 @@ void config_print(const struct bridge_config *cfg, FILE *out)
 		fputc('\n', out);
 	}
 }
+
+bool config_setting_at(size_t i, const char **group, const char **name)
+{
+	if (i >= N_FIELDS)
+		return false;
+	*group = groups[fields[i].group].name;
+	*name = fields[i].name;
+	return true;
+}

@@ -81,6 +81,12 @@ void config_free(struct bridge_config *cfg);
 void config_errors_init(struct config_errors *errs);
 void config_errors_free(struct config_errors *errs);
 
+/*
+ * The i-th setting the parser accepts, as its group and name ("mqtt",
+ * "host"); false past the last.  Lets tests keep the documentation in step.
+ */
+bool config_setting_at(size_t i, const char **group, const char **name);
+
 /* Writes a human-readable summary (no secrets) to `out`, for -t. */
 #include <stdio.h>
 void config_print(const struct bridge_config *cfg, FILE *out);
