@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian 12 packages needed to build, test and demo
+# the bridge, when any is missing.  Uses sudo when not run as root.
+set -euo pipefail
+
+packages=(
+	gcc make autoconf automake pkg-config
+	libmosquitto-dev librabbitmq-dev libconfig-dev check
+	mosquitto mosquitto-clients rabbitmq-server amqp-tools
+	groff-base
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+	sudo=(sudo)
+fi
+echo "deps: installing ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+	"${missing[@]}" >&2

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# run-all.sh: every test, on a fresh Debian 12 machine.
+#
+# Installs the packages it needs, builds with warnings as errors, runs the
+# unit tests, runs them again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, checks `make distcheck`, then runs the
+# integration tests against real brokers that the harness starts on
+# 127.0.0.1, first with the plain build and then with the sanitizer build.
+#
+# Environment: JOBS (make -j, default 2), SKIP_DISTCHECK=1, SKIP_ASAN=1.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${JOBS:-2}
+cd "$root"
+
+step() { printf '\n===== %s: %s\n' "$(date +%T)" "$*"; }
+
+step "dependencies"
+tests/lib/deps.sh
+
+step "autoreconf"
+autoreconf -fi
+
+step "build (warnings are errors)"
+mkdir -p build
+(cd build && ../configure --enable-werror >/dev/null && make -j"$jobs")
+
+step "unit tests"
+(cd build && make -j"$jobs" check) || { cat build/tests/unit/*.log >&2; exit 1; }
+
+if [[ ${SKIP_ASAN:-0} != 1 ]]; then
+	step "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+	san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+	mkdir -p build-asan
+	(cd build-asan &&
+		../configure --enable-werror CFLAGS="-O1 -g $san" LDFLAGS="$san" >/dev/null &&
+		make -j"$jobs" &&
+		make -j"$jobs" check) || { cat build-asan/tests/unit/*.log >&2; exit 1; }
+fi
+
+if [[ ${SKIP_DISTCHECK:-0} != 1 ]]; then
+	step "make distcheck"
+	(cd build && make -j"$jobs" distcheck >distcheck.log 2>&1) ||
+		{ tail -n 60 build/distcheck.log >&2; exit 1; }
+	echo "distcheck passed"
+fi
+
+step "integration tests (real mosquitto and rabbitmq-server)"
+BUILD_DIR="$root/build" tests/integration/run.sh
+
+if [[ ${SKIP_ASAN:-0} != 1 ]]; then
+	step "integration tests with the sanitizer build"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		BUILD_DIR="$root/build-asan" tests/integration/run.sh
+fi
+
+step "all tests passed"
