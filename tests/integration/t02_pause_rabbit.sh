@@ -20,6 +20,13 @@ bridge_start "$MAB_TMP/bridge.conf"
 # A few messages through first, so that the path is known to work.
 pub -s 0 -n 10 -i pub-t02a >/dev/null || fail "mab-pub (warm-up) failed"
 sink_expect "warm-up" -q sink -s 0 -n 10 -i 20
+# A consumer can see a persistent message before RabbitMQ confirms it, so
+# the warm-up's PUBACKs may still be on their way: wait for all of them.
+deadline=$((SECONDS + 20))
+while (($(mosq_pubacks_from "$ID" 0) < 10)); do
+	((SECONDS < deadline)) || fail "the warm-up messages were not acknowledged to MQTT"
+	sleep 0.1
+done
 
 from=$(mosq_log_lines)
 mab_log "SIGSTOP RabbitMQ (pid $RABBIT_PID)"
