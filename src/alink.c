@@ -9,8 +9,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <linux/sockios.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "log.h"
 
@@ -36,6 +40,35 @@ static void alink_set_state(struct alink *a, enum alink_state s)
 	a->state = s;
 }
 
+/*
+ * The first certificate problem OpenSSL found in the current handshake.
+ * File scope because the verify callback has no other place, and a process
+ * has one link.
+ */
+static char verify_why[160];
+
+static int alink_verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	if (!ok && verify_why[0] == '\0')
+		snprintf(verify_why, sizeof(verify_why), "%s",
+		         X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	return ok;
+}
+
+/* A rabbitmq-c status, with OpenSSL's reason when it has one. */
+static const char *lib_error(int status, char *buf, size_t size)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	if (reason != NULL)
+		snprintf(buf, size, "%s: %s", amqp_error_string2(status), reason);
+	else
+		snprintf(buf, size, "%s", amqp_error_string2(status));
+	ERR_clear_error();
+	return buf;
+}
+
 static amqp_bytes_t bytes_of(const char *p, size_t len)
 {
 	amqp_bytes_t b;
@@ -56,7 +89,7 @@ static void describe_reply(amqp_rpc_reply_t r, char *buf, size_t bufsz)
 		snprintf(buf, bufsz, "missing RPC reply");
 		break;
 	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		snprintf(buf, bufsz, "%s", amqp_error_string2(r.library_error));
+		lib_error(r.library_error, buf, bufsz);
 		break;
 	case AMQP_RESPONSE_SERVER_EXCEPTION:
 		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
@@ -139,6 +172,98 @@ static int alink_declare(struct alink *a, const char *name, const char *type, bo
 }
 
 /*
+ * Makes the connection's socket: TCP, or TLS as configured (the files were
+ * checked when the configuration was loaded).  Returns NULL with `err` filled.
+ */
+static amqp_socket_t *alink_socket(struct alink *a, char *err, size_t errsz)
+{
+	const struct amqp_settings *c = a->cfg;
+	amqp_socket_t *sock;
+	SSL_CTX *ctx;
+	char why[256];
+	int rc;
+
+	if (!c->tls) {
+		sock = amqp_tcp_socket_new(a->conn);
+		if (!sock)
+			snprintf(err, errsz, "cannot create a socket");
+		return sock;
+	}
+	sock = amqp_ssl_socket_new(a->conn);
+	if (!sock) {
+		snprintf(err, errsz, "cannot create a TLS socket");
+		return NULL;
+	}
+	ctx = amqp_ssl_socket_get_context(sock);
+	/* rabbitmq-c 0.11 knows no TLS 1.3 for amqp_ssl_socket_set_ssl_versions(). */
+	SSL_CTX_set_min_proto_version(ctx, strcmp(c->tls_version, "tlsv1.3") == 0 ? TLS1_3_VERSION
+	                                                                        : TLS1_2_VERSION);
+	rc = amqp_ssl_socket_set_cacert(sock, c->tls_ca_file);
+	if (rc != AMQP_STATUS_OK) {
+		snprintf(err, errsz, "cannot load the CA file %s: %s", c->tls_ca_file,
+		         lib_error(rc, why, sizeof(why)));
+		return NULL;
+	}
+	if (c->tls_cert_file) {
+		rc = amqp_ssl_socket_set_key(sock, c->tls_cert_file, c->tls_key_file);
+		if (rc != AMQP_STATUS_OK) {
+			snprintf(err, errsz, "cannot load the client certificate %s with key %s: %s",
+			         c->tls_cert_file, c->tls_key_file, lib_error(rc, why, sizeof(why)));
+			return NULL;
+		}
+	}
+	amqp_ssl_socket_set_verify_peer(sock, !c->tls_insecure);
+	/*
+	 * OpenSSL checks the name, not rabbitmq-c: rabbitmq-c 0.11 compares the
+	 * host only with DNS names, so "127.0.0.1" never matches an IP address
+	 * in subjectAltName.
+	 */
+	amqp_ssl_socket_set_verify_hostname(sock, 0);
+	if (!c->tls_insecure) {
+		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, c->host) != 1
+		    && X509_VERIFY_PARAM_set1_host(param, c->host, 0) != 1) {
+			snprintf(err, errsz, "cannot set the host name to verify");
+			return NULL;
+		}
+	}
+	/* Refuse a bad certificate in the handshake itself, and say why. */
+	SSL_CTX_set_verify(ctx, c->tls_insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, alink_verify_cb);
+	verify_why[0] = '\0';
+	return sock;
+}
+
+/* Why amqp_socket_open_noblock() failed. */
+static void alink_open_error(const struct alink *a, int rc, char *err, size_t errsz)
+{
+	char why[256];
+
+	if (!a->cfg->tls) {
+		snprintf(err, errsz, "%s", amqp_error_string2(rc));
+		return;
+	}
+	switch (rc) {
+	case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+		snprintf(err, errsz, "TLS handshake failed: the certificate does not match the host name");
+		break;
+	case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+	case AMQP_STATUS_SSL_CONNECTION_FAILED:
+	case AMQP_STATUS_SSL_ERROR:
+		if (verify_why[0] != '\0')
+			snprintf(err, errsz, "TLS handshake failed: certificate verify failed: %s",
+			         verify_why);
+		else
+			snprintf(err, errsz, "TLS handshake failed: %s", lib_error(rc, why, sizeof(why)));
+		break;
+	default:
+		snprintf(err, errsz, "%s", amqp_error_string2(rc));
+		break;
+	}
+	ERR_clear_error();
+}
+
+/*
  * Opens the connection, logs in, opens the channel in confirm mode and
  * declares the exchanges.  Each step is bounded by amqp.connect_timeout.
  * Returns 0, or -1 with `err` filled (the connection is then torn down by
@@ -160,14 +285,12 @@ static int alink_open(struct alink *a, char *err, size_t errsz)
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	sock = amqp_tcp_socket_new(a->conn);
-	if (!sock) {
-		snprintf(err, errsz, "cannot create a socket");
+	sock = alink_socket(a, err, errsz);
+	if (!sock)
 		return -1;
-	}
 	rc = amqp_socket_open_noblock(sock, c->host, c->port, &tv);
 	if (rc != AMQP_STATUS_OK) {
-		snprintf(err, errsz, "%s", amqp_error_string2(rc));
+		alink_open_error(a, rc, err, errsz);
 		return -1;
 	}
 	amqp_set_handshake_timeout(a->conn, &tv);
@@ -332,6 +455,13 @@ size_t alink_send_queue(const struct alink *a)
 	return (size_t)n;
 }
 
+/*
+ * With TLS, OpenSSL holds no decrypted bytes behind rabbitmq-c's back:
+ * rabbitmq-c reads only once its own buffer is empty, with SSL_read() into
+ * its whole 128 KiB buffer, which takes every byte of the current record
+ * (at most 16 KiB), and read-ahead is off, so the next record stays in the
+ * kernel where poll() sees it.
+ */
 bool alink_pending(const struct alink *a)
 {
 	return a->conn && (a->state == AL_READY || a->state == AL_BLOCKED) &&
@@ -493,7 +623,9 @@ void alink_read(struct alink *a)
 		if (rc == AMQP_STATUS_TIMEOUT)
 			break;
 		if (rc != AMQP_STATUS_OK) {
-			alink_fail(a, amqp_error_string2(rc));
+			char why[256];
+
+			alink_fail(a, lib_error(rc, why, sizeof(why)));
 			return;
 		}
 		if (alink_on_frame(a, &f) != 0)

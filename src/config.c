@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "topic.h"
 
@@ -27,12 +29,14 @@ enum kind {
 	K_FILTERS,      /* list or array of MQTT topic filters */
 	K_PROTOCOL,     /* "3.1.1" or "5", stored as int */
 	K_LOG_LEVEL,    /* stored as enum log_level */
+	K_LOG_TARGET,   /* stored as enum log_target */
 };
 
 #define F_REQUIRED 0x1u
 #define F_NONEMPTY 0x2u
 #define F_SECRET   0x4u /* config_print shows only whether it is set */
 #define F_MQTT5    0x8u /* config_print shows it only for MQTT 5 */
+#define F_TLS      0x10u /* only allowed with the group's tls = true */
 
 enum group_id { G_MQTT, G_AMQP, G_BRIDGE, N_GROUPS };
 
@@ -47,12 +51,16 @@ static const struct group_def {
 
 enum field_id {
 	MQTT_HOST, MQTT_PORT, MQTT_CLIENT_ID, MQTT_USERNAME, MQTT_PASSWORD,
+	MQTT_PASSWORD_FILE, MQTT_PASSWORD_CREDENTIAL, MQTT_TLS, MQTT_TLS_CA_FILE, MQTT_TLS_CA_DIR,
+	MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE, MQTT_TLS_VERSION, MQTT_TLS_INSECURE,
 	MQTT_KEEPALIVE, MQTT_PROTOCOL, MQTT_SESSION_EXPIRY, MQTT_INFLIGHT_MAX,
 	MQTT_SUBSCRIBE,
 	AMQP_HOST, AMQP_PORT, AMQP_VHOST, AMQP_USERNAME, AMQP_PASSWORD,
+	AMQP_PASSWORD_FILE, AMQP_PASSWORD_CREDENTIAL, AMQP_TLS, AMQP_TLS_CA_FILE,
+	AMQP_TLS_CERT_FILE, AMQP_TLS_KEY_FILE, AMQP_TLS_VERSION, AMQP_TLS_INSECURE,
 	AMQP_HEARTBEAT, AMQP_CONNECT_TIMEOUT, AMQP_EXCHANGE, AMQP_EXCHANGE_TYPE,
 	AMQP_DECLARE_EXCHANGE, AMQP_DEAD_LETTER_EXCHANGE, AMQP_MAX_MESSAGE_SIZE,
-	BRIDGE_LOG_LEVEL, BRIDGE_DOT_REPLACEMENT, BRIDGE_RECONNECT_MIN_MS,
+	BRIDGE_LOG_LEVEL, BRIDGE_LOG_TARGET, BRIDGE_DOT_REPLACEMENT, BRIDGE_RECONNECT_MIN_MS,
 	BRIDGE_RECONNECT_MAX_MS, BRIDGE_DRAIN_TIMEOUT,
 	N_FIELDS
 };
@@ -79,7 +87,11 @@ struct field {
 
 static const char *const exchange_types[] = { "topic", "direct", "fanout", "headers", NULL };
 static const char *const level_names[] = { "error", "warning", "info", "debug", NULL };
+/* Indexed by enum log_target. */
+static const char *const target_names[] = { "stderr", "syslog", NULL };
+static const char *const tls_versions[] = { "tlsv1.2", "tlsv1.3", NULL };
 static const char *dot_replacement_rule(const char *value);
+static const char *credential_rule(const char *value);
 
 #define AT(member) offsetof(struct bridge_config, member)
 #define STRING(g, n, fl, member, maxlen, dflt, ch, rl)                           \
@@ -102,6 +114,22 @@ static const struct field fields[N_FIELDS] = {
 	                         NULL, NULL, NULL),
 	[MQTT_PASSWORD] = STRING(G_MQTT, "password", F_SECRET, mqtt.password, MQTT_STR_MAX,
 	                         NULL, NULL, NULL),
+	[MQTT_PASSWORD_FILE] = STRING(G_MQTT, "password_file", F_NONEMPTY, mqtt.password_file, 0,
+	                              NULL, NULL, NULL),
+	[MQTT_PASSWORD_CREDENTIAL] = STRING(G_MQTT, "password_credential", F_NONEMPTY,
+	                                    mqtt.password_credential, 0, NULL, NULL, credential_rule),
+	[MQTT_TLS] = OTHER(G_MQTT, "tls", K_BOOL, 0, mqtt.tls, false),
+	[MQTT_TLS_CA_FILE] = STRING(G_MQTT, "tls_ca_file", F_NONEMPTY | F_TLS, mqtt.tls_ca_file, 0,
+	                            NULL, NULL, NULL),
+	[MQTT_TLS_CA_DIR] = STRING(G_MQTT, "tls_ca_dir", F_NONEMPTY | F_TLS, mqtt.tls_ca_dir, 0,
+	                           NULL, NULL, NULL),
+	[MQTT_TLS_CERT_FILE] = STRING(G_MQTT, "tls_cert_file", F_NONEMPTY | F_TLS, mqtt.tls_cert_file, 0,
+	                              NULL, NULL, NULL),
+	[MQTT_TLS_KEY_FILE] = STRING(G_MQTT, "tls_key_file", F_NONEMPTY | F_TLS, mqtt.tls_key_file, 0,
+	                             NULL, NULL, NULL),
+	[MQTT_TLS_VERSION] = STRING(G_MQTT, "tls_version", F_TLS, mqtt.tls_version, 0, "tlsv1.2",
+	                            tls_versions, NULL),
+	[MQTT_TLS_INSECURE] = OTHER(G_MQTT, "tls_insecure", K_BOOL, F_TLS, mqtt.tls_insecure, false),
 	[MQTT_KEEPALIVE] = NUMBER(G_MQTT, "keepalive", K_INT, 0, mqtt.keepalive, 5, 65535, 60),
 	[MQTT_PROTOCOL] = OTHER(G_MQTT, "protocol", K_PROTOCOL, 0, mqtt.protocol, MQTT_PROTOCOL_311),
 	[MQTT_SESSION_EXPIRY] = NUMBER(G_MQTT, "session_expiry", K_INT64, F_MQTT5, mqtt.session_expiry,
@@ -116,6 +144,20 @@ static const struct field fields[N_FIELDS] = {
 	[AMQP_VHOST] = STRING(G_AMQP, "vhost", F_NONEMPTY, amqp.vhost, SHORTSTR_MAX, "/", NULL, NULL),
 	[AMQP_USERNAME] = STRING(G_AMQP, "username", F_NONEMPTY, amqp.username, 0, "guest", NULL, NULL),
 	[AMQP_PASSWORD] = STRING(G_AMQP, "password", F_SECRET, amqp.password, 0, "guest", NULL, NULL),
+	[AMQP_PASSWORD_FILE] = STRING(G_AMQP, "password_file", F_NONEMPTY, amqp.password_file, 0,
+	                              NULL, NULL, NULL),
+	[AMQP_PASSWORD_CREDENTIAL] = STRING(G_AMQP, "password_credential", F_NONEMPTY,
+	                                    amqp.password_credential, 0, NULL, NULL, credential_rule),
+	[AMQP_TLS] = OTHER(G_AMQP, "tls", K_BOOL, 0, amqp.tls, false),
+	[AMQP_TLS_CA_FILE] = STRING(G_AMQP, "tls_ca_file", F_NONEMPTY | F_TLS, amqp.tls_ca_file, 0,
+	                            NULL, NULL, NULL),
+	[AMQP_TLS_CERT_FILE] = STRING(G_AMQP, "tls_cert_file", F_NONEMPTY | F_TLS, amqp.tls_cert_file, 0,
+	                              NULL, NULL, NULL),
+	[AMQP_TLS_KEY_FILE] = STRING(G_AMQP, "tls_key_file", F_NONEMPTY | F_TLS, amqp.tls_key_file, 0,
+	                             NULL, NULL, NULL),
+	[AMQP_TLS_VERSION] = STRING(G_AMQP, "tls_version", F_TLS, amqp.tls_version, 0, "tlsv1.2",
+	                            tls_versions, NULL),
+	[AMQP_TLS_INSECURE] = OTHER(G_AMQP, "tls_insecure", K_BOOL, F_TLS, amqp.tls_insecure, false),
 	[AMQP_HEARTBEAT] = NUMBER(G_AMQP, "heartbeat", K_INT, 0, amqp.heartbeat, 1, 3600, 30),
 	[AMQP_CONNECT_TIMEOUT] = NUMBER(G_AMQP, "connect_timeout", K_INT, 0, amqp.connect_timeout,
 	                                1, 300, 10),
@@ -130,6 +172,8 @@ static const struct field fields[N_FIELDS] = {
 	                                 1, 536870912, 134217728),
 
 	[BRIDGE_LOG_LEVEL] = OTHER(G_BRIDGE, "log_level", K_LOG_LEVEL, 0, bridge.log_level, LOG_LVL_INFO),
+	[BRIDGE_LOG_TARGET] = OTHER(G_BRIDGE, "log_target", K_LOG_TARGET, 0, bridge.log_target,
+	                            LOG_TARGET_STDERR),
 	[BRIDGE_DOT_REPLACEMENT] = STRING(G_BRIDGE, "dot_replacement", 0, bridge.dot_replacement, 8,
 	                                  ".", NULL, dot_replacement_rule),
 	[BRIDGE_RECONNECT_MIN_MS] = NUMBER(G_BRIDGE, "reconnect_min_ms", K_INT, 0, bridge.reconnect_min_ms,
@@ -274,27 +318,37 @@ static void sort_reports(struct loader *ld)
 }
 
 /*
- * Reports a problem with setting `s`.  A setting libconfig gave no line
- * borrows the line of its parent.
+ * Where setting `s` is written.  A setting libconfig gave no line borrows
+ * the line of its parent.
  */
+static void where(const struct loader *ld, const config_setting_t *s, const char **file,
+                  unsigned *line)
+{
+	const config_setting_t *p = s;
+
+	*file = NULL;
+	*line = 0;
+	while (p != NULL && (*line = config_setting_source_line(p)) == 0)
+		p = config_setting_parent(p);
+	if (p != NULL)
+		*file = config_setting_source_file(p);
+	if (*file == NULL)
+		*file = ld->path;
+	if (*line == 0)
+		*line = 1;
+}
+
+/* Reports a problem with setting `s`. */
 static void at_setting(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 	LOG_PRINTF(3, 4);
 static void at_setting(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
-	const config_setting_t *p = s;
-	const char *file = NULL;
-	unsigned line = 0;
+	const char *file;
+	unsigned line;
 	char msg[1024];
 	va_list ap;
 
-	while (p != NULL && (line = config_setting_source_line(p)) == 0)
-		p = config_setting_parent(p);
-	if (p != NULL)
-		file = config_setting_source_file(p);
-	if (file == NULL)
-		file = ld->path;
-	if (line == 0)
-		line = 1;
+	where(ld, s, &file, &line);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -770,6 +824,28 @@ static bool load_log_level(struct loader *ld, const struct field *f, const confi
 	return true;
 }
 
+static bool load_log_target(struct loader *ld, const struct field *f, const config_setting_t *s,
+                            const char *full, struct bridge_config *cfg)
+{
+	const char *v;
+
+	if (!string_of(ld, s, full, &v))
+		return false;
+	for (int i = 0; target_names[i] != NULL; i++) {
+		if (strcmp(v, target_names[i]) == 0) {
+			*(enum log_target *)field_ptr(cfg, f->off) = (enum log_target)i;
+			return true;
+		}
+	}
+	{
+		char list[128];
+
+		list_choices(list, sizeof(list), target_names);
+		at_setting(ld, s, "'%s' must be one of %s (not \"%s\")", full, list, v);
+	}
+	return false;
+}
+
 static bool load_filters(struct loader *ld, const struct field *f, const config_setting_t *s,
                          const char *full, struct bridge_config *cfg)
 {
@@ -846,6 +922,8 @@ static bool load_field(struct loader *ld, enum field_id id, const config_setting
 		return load_protocol(ld, f, s, full, cfg);
 	case K_LOG_LEVEL:
 		return load_log_level(ld, f, s, full, cfg);
+	case K_LOG_TARGET:
+		return load_log_target(ld, f, s, full, cfg);
 	}
 	return false;
 }
@@ -857,6 +935,13 @@ static const char *dot_replacement_rule(const char *value)
 	/* Any other text with a '.' would split one MQTT level into several AMQP words. */
 	if (strchr(value, '.') != NULL && strcmp(value, ".") != 0)
 		return "must be \".\" or contain no '.'";
+	return NULL;
+}
+
+static const char *credential_rule(const char *value)
+{
+	if (strchr(value, '/') != NULL || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+		return "must be the name of a credential, without '/'";
 	return NULL;
 }
 
@@ -882,6 +967,9 @@ static void set_defaults(struct loader *ld, struct bridge_config *cfg)
 			break;
 		case K_LOG_LEVEL:
 			*(enum log_level *)field_ptr(cfg, f->off) = (enum log_level)f->def;
+			break;
+		case K_LOG_TARGET:
+			*(enum log_target *)field_ptr(cfg, f->off) = (enum log_target)f->def;
 			break;
 		case K_FILTERS:
 			break;
@@ -949,13 +1037,356 @@ static bool usable(const struct loader *ld, enum field_id id)
 	return !ld->bad[id];
 }
 
+/* Secrets and TLS files */
+
+/* The settings of one side that name secrets and TLS files. */
+struct side {
+	enum group_id group;
+	enum field_id username, password, password_file, password_credential;
+	enum field_id tls, ca_file, ca_dir, cert_file, key_file, insecure;
+	bool has_ca_dir;
+	size_t secret_max;          /* bytes a password may have, 0: any */
+};
+
+static const struct side sides[] = {
+	{ G_MQTT, MQTT_USERNAME, MQTT_PASSWORD, MQTT_PASSWORD_FILE, MQTT_PASSWORD_CREDENTIAL,
+	  MQTT_TLS, MQTT_TLS_CA_FILE, MQTT_TLS_CA_DIR, MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE,
+	  MQTT_TLS_INSECURE, true, MQTT_STR_MAX },
+	{ G_AMQP, AMQP_USERNAME, AMQP_PASSWORD, AMQP_PASSWORD_FILE, AMQP_PASSWORD_CREDENTIAL,
+	  AMQP_TLS, AMQP_TLS_CA_FILE, AMQP_TLS_CA_FILE, AMQP_TLS_CERT_FILE, AMQP_TLS_KEY_FILE,
+	  AMQP_TLS_INSECURE, false, 0 },
+};
+
+/* Largest password file read; its first line is the password. */
+#define SECRET_FILE_MAX (MQTT_STR_MAX + 2)
+
+static char *str_field(struct bridge_config *cfg, enum field_id id)
+{
+	return *(char **)field_ptr(cfg, fields[id].off);
+}
+
+static bool bool_field(const struct bridge_config *cfg, enum field_id id)
+{
+	return *(const bool *)field_cptr(cfg, fields[id].off);
+}
+
+/* Appends a warning: "file:line: text" ("file: text" when line is 0). */
+static void warn_at(struct loader *ld, struct bridge_config *cfg, const char *file, unsigned line,
+                    const char *fmt, ...) LOG_PRINTF(5, 6);
+static void warn_at(struct loader *ld, struct bridge_config *cfg, const char *file, unsigned line,
+                    const char *fmt, ...)
+{
+	char text[1024], *msg, **grown;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		len = snprintf(NULL, 0, "%s:%u: %s", file, line, text);
+	else
+		len = snprintf(NULL, 0, "%s: %s", file, text);
+	if (len < 0 || (msg = malloc((size_t)len + 1)) == NULL) {
+		out_of_memory(ld);
+		return;
+	}
+	if (line > 0)
+		snprintf(msg, (size_t)len + 1, "%s:%u: %s", file, line, text);
+	else
+		snprintf(msg, (size_t)len + 1, "%s: %s", file, text);
+	grown = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(msg);
+		out_of_memory(ld);
+		return;
+	}
+	cfg->warnings = grown;
+	cfg->warnings[cfg->n_warnings++] = msg;
+}
+
+/* Warns when the file at `path`, which holds a secret, is readable by any user. */
+static void warn_if_public(struct loader *ld, struct bridge_config *cfg, const config_setting_t *s,
+                           const char *what, const char *path)
+{
+	struct stat st;
+	const char *file;
+	unsigned line;
+
+	if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
+		return;
+	where(ld, s, &file, &line);
+	warn_at(ld, cfg, file, line, "%s %s is readable by every user (mode %04o); "
+	        "chmod o-r it", what, path, (unsigned)(st.st_mode & 07777));
+}
+
+/*
+ * Reads the first line of `path` (without its newline) into *out.  Returns
+ * NULL, or the reason it cannot, with `errno_out` set when errno explains it.
+ */
+static const char *read_secret(const char *path, size_t max, char **out, int *errno_out)
+{
+	char *buf = NULL, *nl;
+	size_t len = 0;
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	*out = NULL;
+	*errno_out = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		*errno_out = errno;
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		*errno_out = EISDIR;
+		goto fail;
+	}
+	buf = malloc(SECRET_FILE_MAX + 1);
+	if (buf == NULL) {
+		*errno_out = ENOMEM;
+		goto fail;
+	}
+	while (len < SECRET_FILE_MAX && (got = read(fd, buf + len, SECRET_FILE_MAX - len)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			*errno_out = errno;
+			goto fail;
+		}
+		len += (size_t)got;
+		if (memchr(buf, '\n', len) != NULL)
+			break;
+	}
+	close(fd);
+	fd = -1;
+	buf[len] = '\0';
+	nl = memchr(buf, '\n', len);
+	if (nl != NULL)
+		len = (size_t)(nl - buf);
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL) {
+		free(buf);
+		return "holds a NUL byte in its first line";
+	}
+	if (len == 0) {
+		free(buf);
+		return "is empty (its first line is the password)";
+	}
+	if ((max > 0 && len > max) || (nl == NULL && len == SECRET_FILE_MAX)) {
+		free(buf);
+		return "holds a password that is too long";
+	}
+	*out = buf;
+	return NULL;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* Loads the password named by password_file or password_credential into place. */
+static void load_secret(struct loader *ld, struct bridge_config *cfg, const struct side *sd,
+                        enum field_id id)
+{
+	const config_setting_t *s = ld->found[id];
+	const char *value = str_field(cfg, id), *why;
+	char full[64], path[4096], *secret;
+	int err;
+
+	full_name(full, sizeof(full), id);
+	if (id == sd->password_credential) {
+		const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+		if (dir == NULL || dir[0] == '\0') {
+			at_setting(ld, s, "'%s' needs $CREDENTIALS_DIRECTORY, which is not set "
+			           "(systemd sets it for LoadCredential= and SetCredential=)", full);
+			return;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, value);
+	} else {
+		snprintf(path, sizeof(path), "%s", value);
+		warn_if_public(ld, cfg, s, "the password file", path);
+	}
+	why = read_secret(path, sd->secret_max, &secret, &err);
+	if (secret == NULL) {
+		if (why != NULL)
+			at_setting(ld, s, "'%s' names %s, which %s", full, path, why);
+		else
+			at_setting(ld, s, "'%s' cannot be read (%s): %s", full, path, strerror(err));
+		return;
+	}
+	free(*(char **)field_ptr(cfg, fields[sd->password].off));
+	*(char **)field_ptr(cfg, fields[sd->password].off) = secret;
+}
+
+/* At most one source of the password, and a username to go with it. */
+static void check_secrets(struct loader *ld, struct bridge_config *cfg, const struct side *sd)
+{
+	const enum field_id ids[] = { sd->password, sd->password_file, sd->password_credential };
+	enum field_id first = N_FIELDS;
+	bool ok = true;
+	char full[64], other[64];
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		if (ld->found[ids[i]] == NULL)
+			continue;
+		if (ld->bad[ids[i]])
+			ok = false;
+		if (first == N_FIELDS) {
+			first = ids[i];
+			continue;
+		}
+		full_name(full, sizeof(full), ids[i]);
+		full_name(other, sizeof(other), first);
+		at_setting(ld, ld->found[ids[i]], "'%s' cannot be combined with '%s': give the "
+		           "password one way only", full, other);
+		ok = false;
+	}
+	if (first == N_FIELDS)
+		return;
+	/* amqp.username has a default; mqtt.username has none. */
+	if (ld->found[sd->username] == NULL && fields[sd->username].def_str == NULL) {
+		full_name(full, sizeof(full), first);
+		full_name(other, sizeof(other), sd->username);
+		at_setting(ld, ld->found[first], "'%s' is set but '%s' is not", full, other);
+		ok = false;
+	}
+	if (!ok)
+		return;
+	if (first == sd->password) {
+		const char *file;
+		unsigned line;
+		struct stat st;
+
+		where(ld, ld->found[first], &file, &line);
+		if (stat(file, &st) == 0 && (st.st_mode & S_IROTH)) {
+			full_name(full, sizeof(full), first);
+			warn_at(ld, cfg, file, line, "'%s' is in a file readable by every user "
+			        "(mode %04o); chmod o-r it, or use password_file or "
+			        "password_credential", full, (unsigned)(st.st_mode & 07777));
+		}
+		return;
+	}
+	load_secret(ld, cfg, sd, first);
+}
+
+/* Whether `path` can be opened for reading, as a directory when `dir`. */
+static int check_readable(const char *path, bool dir)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (dir ? O_DIRECTORY : 0));
+
+	if (fd < 0)
+		return errno;
+	if (!dir && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return EISDIR;
+	}
+	close(fd);
+	return 0;
+}
+
+static void check_tls_file(struct loader *ld, struct bridge_config *cfg, enum field_id id, bool dir)
+{
+	const char *path = str_field(cfg, id);
+	char full[64];
+	int err;
+
+	if (path == NULL || ld->found[id] == NULL || ld->bad[id])
+		return;
+	full_name(full, sizeof(full), id);
+	if ((err = check_readable(path, dir)) != 0)
+		at_setting(ld, ld->found[id], "'%s' cannot be read (%s): %s", full, path, strerror(err));
+}
+
+/* The TLS settings of a side with tls = true: pairs, defaults and files. */
+static void check_tls(struct loader *ld, struct bridge_config *cfg, const struct side *sd)
+{
+	const config_setting_t *tls = ld->found[sd->tls];
+	char full[64], other[64];
+	int err;
+
+	if (tls == NULL || ld->bad[sd->tls] || !bool_field(cfg, sd->tls))
+		return;
+	if ((ld->found[sd->cert_file] == NULL) != (ld->found[sd->key_file] == NULL)) {
+		enum field_id set = ld->found[sd->cert_file] ? sd->cert_file : sd->key_file;
+		enum field_id unset = set == sd->cert_file ? sd->key_file : sd->cert_file;
+
+		full_name(full, sizeof(full), set);
+		full_name(other, sizeof(other), unset);
+		at_setting(ld, ld->found[set], "'%s' is set but '%s' is not: they come together",
+		           full, other);
+	}
+	if (ld->found[sd->ca_file] == NULL && (!sd->has_ca_dir || ld->found[sd->ca_dir] == NULL)) {
+		/* The system's trust store. */
+		enum field_id id = sd->has_ca_dir ? sd->ca_dir : sd->ca_file;
+		const char *def = sd->has_ca_dir ? MQTT_DEFAULT_CA_DIR : AMQP_DEFAULT_CA_FILE;
+
+		replace_string(ld, field_ptr(cfg, fields[id].off), def);
+		full_name(full, sizeof(full), id);
+		if ((err = check_readable(def, sd->has_ca_dir)) != 0)
+			at_setting(ld, tls, "'%s' is not set and its default %s cannot be read: %s",
+			           full, def, strerror(err));
+	}
+	check_tls_file(ld, cfg, sd->ca_file, false);
+	if (sd->has_ca_dir)
+		check_tls_file(ld, cfg, sd->ca_dir, true);
+	check_tls_file(ld, cfg, sd->cert_file, false);
+	check_tls_file(ld, cfg, sd->key_file, false);
+	if (ld->found[sd->key_file] != NULL && !ld->bad[sd->key_file])
+		warn_if_public(ld, cfg, ld->found[sd->key_file], "the private key file",
+		               str_field(cfg, sd->key_file));
+	if (bool_field(cfg, sd->insecure)) {
+		const char *file;
+		unsigned line;
+
+		where(ld, ld->found[sd->insecure], &file, &line);
+		full_name(full, sizeof(full), sd->insecure);
+		warn_at(ld, cfg, file, line, "'%s' is true: the %s broker's certificate and host "
+		        "name are not verified", full, groups[sd->group].name);
+	}
+}
+
+/* TLS settings are refused while the group's tls is false. */
+static void check_tls_only(struct loader *ld, const struct bridge_config *cfg)
+{
+	for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+		const struct side *sd = &sides[i];
+
+		if (ld->bad[sd->tls] || bool_field(cfg, sd->tls))
+			continue;
+		for (int id = 0; id < N_FIELDS; id++) {
+			char full[64];
+
+			if (fields[id].group != sd->group || !(fields[id].flags & F_TLS)
+			    || ld->found[id] == NULL)
+				continue;
+			full_name(full, sizeof(full), (enum field_id)id);
+			at_setting(ld, ld->found[id], "'%s' only applies with %s.tls = true", full,
+			           groups[sd->group].name);
+			ld->bad[id] = true;
+		}
+	}
+}
+
+/* Reads the password files and credentials and checks the TLS files. */
+static void load_files(struct loader *ld, struct bridge_config *cfg)
+{
+	for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+		check_secrets(ld, cfg, &sides[i]);
+		check_tls(ld, cfg, &sides[i]);
+	}
+}
+
 /* Rules that involve more than one setting. */
-static void check_relations(struct loader *ld, const struct bridge_config *cfg)
+static void check_relations(struct loader *ld, struct bridge_config *cfg)
 {
 	const config_setting_t *s;
 
-	if ((s = ld->found[MQTT_PASSWORD]) != NULL && ld->found[MQTT_USERNAME] == NULL)
-		at_setting(ld, s, "'mqtt.password' is set but 'mqtt.username' is not");
+	check_tls_only(ld, cfg);
 
 	if ((s = ld->found[MQTT_SESSION_EXPIRY]) != NULL && usable(ld, MQTT_PROTOCOL)
 	    && cfg->mqtt.protocol != MQTT_PROTOCOL_5)
@@ -1040,6 +1471,7 @@ static void load_all(struct loader *ld, const config_t *lc, struct bridge_config
 		}
 	}
 	check_relations(ld, work);
+	load_files(ld, work);
 }
 
 int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs)
@@ -1096,6 +1528,9 @@ void config_free(struct bridge_config *cfg)
 			free(vec);
 		}
 	}
+	for (size_t i = 0; i < cfg->n_warnings; i++)
+		free(cfg->warnings[i]);
+	free(cfg->warnings);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -1161,6 +1596,12 @@ void config_print(const struct bridge_config *cfg, FILE *out)
 			enum log_level level = *(const enum log_level *)field_cptr(cfg, f->off);
 
 			print_quoted(out, level <= LOG_LVL_DEBUG ? level_names[level] : "?");
+			break;
+		}
+		case K_LOG_TARGET: {
+			enum log_target t = *(const enum log_target *)field_cptr(cfg, f->off);
+
+			print_quoted(out, t <= LOG_TARGET_SYSLOG ? target_names[t] : "?");
 			break;
 		}
 		case K_FILTERS: {

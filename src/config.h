@@ -27,7 +27,17 @@ struct mqtt_settings {
 	int port;                   /* 1..65535, default 1883 */
 	char *client_id;            /* 1..23 bytes recommended, max 65535; default "mqtt-amqp-bridge" */
 	char *username;             /* NULL when unset */
-	char *password;             /* NULL when unset; needs username */
+	char *password;             /* NULL when unset; needs username.  Also filled from
+	                               password_file or password_credential */
+	char *password_file;        /* NULL when unset; its first line is the password */
+	char *password_credential;  /* NULL when unset; read from $CREDENTIALS_DIRECTORY/NAME */
+	bool tls;                   /* default false */
+	char *tls_ca_file;          /* NULL when unset */
+	char *tls_ca_dir;           /* NULL when unset; "/etc/ssl/certs" with tls and no CA given */
+	char *tls_cert_file;        /* NULL when unset; comes with tls_key_file */
+	char *tls_key_file;         /* NULL when unset; comes with tls_cert_file */
+	char *tls_version;          /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
+	bool tls_insecure;          /* no certificate or host name verification, default false */
 	int keepalive;              /* seconds, 5..65535, default 60 */
 	int protocol;               /* MQTT_PROTOCOL_311 ("3.1.1") or MQTT_PROTOCOL_5 ("5"), default 3.1.1 */
 	int64_t session_expiry;     /* seconds, MQTT 5 only, 1..4294967295, default 86400 */
@@ -41,7 +51,17 @@ struct amqp_settings {
 	int port;                   /* 1..65535, default 5672 */
 	char *vhost;                /* default "/" */
 	char *username;             /* default "guest" */
-	char *password;             /* default "guest" */
+	char *password;             /* default "guest"; also filled from password_file or
+	                               password_credential */
+	char *password_file;        /* NULL when unset; its first line is the password */
+	char *password_credential;  /* NULL when unset; read from $CREDENTIALS_DIRECTORY/NAME */
+	bool tls;                   /* default false */
+	char *tls_ca_file;          /* NULL when unset; "/etc/ssl/certs/ca-certificates.crt"
+	                               with tls and no CA given */
+	char *tls_cert_file;        /* NULL when unset; comes with tls_key_file */
+	char *tls_key_file;         /* NULL when unset; comes with tls_cert_file */
+	char *tls_version;          /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
+	bool tls_insecure;          /* no certificate or host name verification, default false */
 	int heartbeat;              /* seconds, 1..3600, default 30 */
 	int connect_timeout;        /* seconds for TCP connect + AMQP handshake, 1..300, default 10 */
 	char *exchange;             /* default "amq.topic", at most 255 bytes */
@@ -53,6 +73,7 @@ struct amqp_settings {
 
 struct bridge_settings {
 	enum log_level log_level;   /* "error" | "warning" | "info" | "debug", default "info" */
+	enum log_target log_target; /* "stderr" (default) or "syslog" */
 	char *dot_replacement;      /* replaces '.' inside MQTT levels; default "." (kept), at most
 	                               8 bytes, no '/', '+', '#', '*'; contains '.' only as exactly "." */
 	int reconnect_min_ms;       /* 10..60000, default 500 */
@@ -65,10 +86,23 @@ struct bridge_config {
 	struct mqtt_settings mqtt;
 	struct amqp_settings amqp;
 	struct bridge_settings bridge;
+	/*
+	 * Things worth an operator's attention that do not stop the bridge (a
+	 * secret others may read, verification turned off), each a full
+	 * sentence naming the setting; main logs them at start-up and -t
+	 * prints them.
+	 */
+	char **warnings;
+	size_t n_warnings;
 };
+
+#define MQTT_DEFAULT_CA_DIR "/etc/ssl/certs"
+#define AMQP_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 
 /*
  * Parses and validates `path` into `cfg` (which need not be initialised).
+ * Password files and credentials are read, and the TLS files checked to be
+ * readable, now, so that -t finds what start-up would.
  * Returns 0 on success.  Returns -1 when the file cannot be read or parsed or
  * any setting is unknown, of the wrong type, out of range or missing; `errs`
  * then holds every error (it is appended to; the caller frees it), and `cfg`
@@ -87,7 +121,7 @@ void config_errors_free(struct config_errors *errs);
  */
 bool config_setting_at(size_t i, const char **group, const char **name);
 
-/* Writes a human-readable summary (no secrets) to `out`, for -t. */
+/* Writes a human-readable summary (no secrets: "(set)" instead) to `out`, for -t. */
 #include <stdio.h>
 void config_print(const struct bridge_config *cfg, FILE *out);
 

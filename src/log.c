@@ -3,19 +3,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 static enum log_level current = LOG_LVL_INFO;
 static int to_journal;
+static enum log_target target = LOG_TARGET_STDERR;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
-/* sd-daemon(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
-static const int level_prio[] = { 3, 4, 6, 7 };
+/* syslog(3) and sd-daemon(3) priorities. */
+static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 void log_init(enum log_level level)
 {
 	current = level;
 	to_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void log_set_target(enum log_target t)
+{
+	if (t == target)
+		return;
+	if (target == LOG_TARGET_SYSLOG)
+		closelog();
+	if (t == LOG_TARGET_SYSLOG)
+		openlog("mqtt-amqp-bridge", LOG_PID, LOG_DAEMON);
+	target = t;
+}
+
+void log_fini(void)
+{
+	log_set_target(LOG_TARGET_STDERR);
 }
 
 void log_set_level(enum log_level level)
@@ -47,7 +65,9 @@ static void log_emit(enum log_level level, const char *fmt, va_list ap)
 	if (level > current)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	if (to_journal) {
+	if (target == LOG_TARGET_SYSLOG) {
+		syslog(level_prio[level], "%s", line);
+	} else if (to_journal) {
 		fprintf(stderr, "<%d>%s\n", level_prio[level], line);
 	} else {
 		struct timespec ts;

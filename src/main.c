@@ -73,6 +73,8 @@ int main(int argc, char **argv)
 	}
 	config_errors_free(&errs);
 	if (test) {
+		for (size_t i = 0; i < cfg.n_warnings; i++)
+			fprintf(stderr, "warning: %s\n", cfg.warnings[i]);
 		config_print(&cfg, stdout);
 		printf("configuration ok: %s\n", path);
 		config_free(&cfg);
@@ -80,17 +82,22 @@ int main(int argc, char **argv)
 	}
 
 	log_init(verbose ? LOG_LVL_DEBUG : cfg.bridge.log_level);
+	log_set_target(cfg.bridge.log_target);
+	for (size_t i = 0; i < cfg.n_warnings; i++)
+		log_warn("%s", cfg.warnings[i]);
 	/* A peer closing a socket must surface as an error return, not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 	mosquitto_lib_init();
 	if (bridge_init(&bridge, &cfg) != 0) {
 		mosquitto_lib_cleanup();
+		log_fini();
 		config_free(&cfg);
 		return 1;
 	}
 	status = bridge_run(&bridge);
 	bridge_fini(&bridge);
 	mosquitto_lib_cleanup();
+	log_fini();
 	config_free(&cfg);
 	return status;
 }

@@ -4,10 +4,13 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <mqtt_protocol.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "log.h"
 
@@ -22,6 +25,13 @@
 static const char *const state_names[] = {
 	"down", "connecting", "subscribing", "active", "draining",
 };
+
+/*
+ * The first error libmosquitto logged during the current connection
+ * attempt: its TLS failures are only logged, never returned.  File scope
+ * because the log callback has no other place, and a process has one link.
+ */
+static char tls_why[256];
 
 const char *mlink_state_name(enum mlink_state s)
 {
@@ -134,6 +144,61 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	mlink_schedule(m, failed);
 }
 
+static void on_log(struct mosquitto *mosq, void *arg, int level, const char *str)
+{
+	const char *p;
+
+	(void)mosq;
+	(void)arg;
+	if (level != MOSQ_LOG_ERR || tls_why[0] != '\0')
+		return;
+	if (strstr(str, "host name verification failed") != NULL)
+		snprintf(tls_why, sizeof(tls_why), "the certificate does not match the host name");
+	else if (strncmp(str, "OpenSSL Error", 13) == 0 && (p = strrchr(str, ':')) != NULL)
+		snprintf(tls_why, sizeof(tls_why), "%s", p + 1);
+	else if (strncmp(str, "Error: ", 7) == 0)
+		snprintf(tls_why, sizeof(tls_why), "%s", str + 7);
+	else
+		snprintf(tls_why, sizeof(tls_why), "%s", str);
+}
+
+/* Why the TLS layer failed, in the operator's terms. */
+static const char *mlink_tls_reason(const struct mlink *m, char *buf, size_t size)
+{
+	SSL *ssl = m->cfg->tls ? mosquitto_ssl_get(m->mosq) : NULL;
+	long verify = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (tls_why[0] != '\0' && strstr(tls_why, "host name") != NULL)
+		snprintf(buf, size, "%s", tls_why);
+	else if (verify != X509_V_OK)
+		snprintf(buf, size, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
+	else if (tls_why[0] != '\0')
+		snprintf(buf, size, "%s", tls_why);
+	else
+		snprintf(buf, size, "TLS error");
+	return buf;
+}
+
+/* The TLS handshake of the current connection has not completed yet. */
+static bool mlink_handshaking(const struct mlink *m)
+{
+	SSL *ssl;
+
+	return m->cfg->tls && m->state == ML_CONNECTING
+	       && (ssl = mosquitto_ssl_get(m->mosq)) != NULL && !SSL_is_init_finished(ssl);
+}
+
+/*
+ * Whether OpenSSL holds decrypted bytes: poll() cannot see them, and
+ * mosquitto_loop_read() leaves them behind when a stale EAGAIN ends it.
+ */
+static bool mlink_ssl_pending(const struct mlink *m)
+{
+	SSL *ssl = m->cfg->tls ? mosquitto_ssl_get(m->mosq) : NULL;
+
+	return ssl != NULL && SSL_pending(ssl) > 0;
+}
+
 static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
                        const mosquitto_property *props)
 {
@@ -144,7 +209,9 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	(void)props;
 	if (rc != 0) {
 		/* libmosquitto closes the connection after this; on_disconnect follows. */
-		log_error("mqtt: %s:%d refused the connection: %s", m->cfg->host, m->cfg->port,
+		log_error("mqtt: %s:%d refused the connection%s%s%s: %s", m->cfg->host, m->cfg->port,
+		          m->cfg->username ? " for user '" : "", m->cfg->username ? m->cfg->username : "",
+		          m->cfg->username ? "'" : "",
 		          m->cfg->protocol == MQTT_PROTOCOL_5 ? mosquitto_reason_string(rc)
 		                                               : mosquitto_connack_string(rc));
 		return;
@@ -216,11 +283,18 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	(void)mosq;
 	if (m->state == ML_DOWN)
 		return;
-	if (rc == 0)
+	if (rc == 0) {
 		log_info("mqtt: disconnected from %s:%d", m->cfg->host, m->cfg->port);
-	else
+	} else if (m->cfg->tls && tls_why[0] != '\0') {
+		char why[320];
+
+		/* TLS 1.3 refuses a client certificate only after the handshake. */
+		log_warn("mqtt: connection to %s:%d lost: TLS: %s", m->cfg->host, m->cfg->port,
+		         mlink_tls_reason(m, why, sizeof(why)));
+	} else {
 		log_warn("mqtt: connection to %s:%d lost: %s", m->cfg->host, m->cfg->port,
-		         mosquitto_strerror(rc));
+		         rc == MOSQ_ERR_ERRNO && errno != 0 ? strerror(errno) : mosquitto_strerror(rc));
+	}
 	mlink_went_down(m, rc != 0);
 }
 
@@ -229,28 +303,92 @@ static bool mlink_reading(const struct mlink *m)
 	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
 }
 
+/* Bytes the kernel holds for the socket; 0 on error. */
+static int socket_pending(int fd)
+{
+	int n = 0;
+
+	if (ioctl(fd, FIONREAD, &n) != 0)
+		return 0;
+	return n;
+}
+
 /*
- * Reads packets while the socket has bytes and the forwarder may take more.
+ * Reads packets while bytes are waiting and the forwarder may take more.
  * mosquitto_loop_read() handles about one packet per call and returns
- * success both after a packet and when the socket ran dry; only errno tells
- * them apart.  A stale EAGAIN left by a callback just ends the batch early:
- * poll() reports the socket readable again.
+ * success both after a packet and when the socket ran dry.  errno cannot
+ * tell the two apart: in threaded mode libmosquitto writes a byte to an
+ * internal socketpair for every queued packet, nothing reads it, and once
+ * it is full every PUBACK leaves EAGAIN behind.  So the kernel's count of
+ * waiting bytes, and OpenSSL's of decrypted ones, decide.
  */
 static void mlink_read(struct mlink *m)
 {
 	do {
-		int rc;
+		int rc = mosquitto_loop_read(m->mosq, 1);
 
-		errno = 0;
-		rc = mosquitto_loop_read(m->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS || m->state == ML_DOWN)
 			return;
 		if (m->poisoned) {
 			mlink_drop(m, "a message could not be forwarded");
 			return;
 		}
-	} while (errno != EAGAIN && errno != EWOULDBLOCK && mlink_reading(m) &&
-	         m->h.may_read(m->arg));
+	} while (mlink_reading(m) && m->h.may_read(m->arg) &&
+	         (socket_pending(m->fd) > 0 || mlink_ssl_pending(m)));
+}
+
+/* A connection attempt that ended before CONNECT could be sent. */
+static void mlink_attempt_failed(struct mlink *m, const char *what, const char *why)
+{
+	log_error("mqtt: %s %s:%d failed: %s", what, m->cfg->host, m->cfg->port, why);
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	mlink_went_down(m, true);
+}
+
+/*
+ * Advances the TLS handshake.  libmosquitto runs SSL_connect() from
+ * mosquitto_loop_read() while the handshake is incomplete (and
+ * mosquitto_loop_write() writes nothing until then), so the handshake needs
+ * no gate: no PUBACK can be queued before CONNACK.
+ */
+static void mlink_handshake(struct mlink *m, short revents)
+{
+	char why[320];
+	int rc, err = 0;
+	socklen_t len = sizeof(err);
+
+	errno = 0;
+	rc = mosquitto_loop_read(m->mosq, 1);
+	if (m->state == ML_DOWN)
+		return;
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mlink_attempt_failed(m, "TLS handshake with",
+		                     mlink_tls_reason(m, why, sizeof(why)));
+		return;
+	}
+	if (!mlink_handshaking(m)) {
+		log_debug("mqtt: TLS handshake with %s:%d done (%s)", m->cfg->host, m->cfg->port,
+		          SSL_get_version(mosquitto_ssl_get(m->mosq)));
+		return;
+	}
+	/* OpenSSL reports a socket error or EOF as "try again": look for ourselves. */
+	if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+		mlink_attempt_failed(m, "connecting to", strerror(err));
+	} else if (revents & (POLLERR | POLLHUP)) {
+		mlink_attempt_failed(m, "TLS handshake with",
+		                     "the connection was closed");
+	} else if (revents & POLLIN) {
+		char c;
+		ssize_t n = recv(m->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		if (n == 0)
+			mlink_attempt_failed(m, "TLS handshake with",
+			                     "the server closed the connection (is it a TLS port?)");
+		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			mlink_attempt_failed(m, "TLS handshake with",
+			                     strerror(errno));
+	}
 }
 
 static void mlink_on_fd(void *arg, int fd, short revents)
@@ -260,6 +398,10 @@ static void mlink_on_fd(void *arg, int fd, short revents)
 	(void)fd;
 	if (m->state == ML_DOWN)
 		return;
+	if (mlink_handshaking(m)) {
+		mlink_handshake(m, revents);
+		return;
+	}
 	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN)) {
 		mlink_drop(m, "socket error");
 		return;
@@ -287,12 +429,16 @@ static void mlink_on_misc(void *arg)
 
 static void mlink_connect(struct mlink *m)
 {
+	char why[320];
 	int rc;
 
+	tls_why[0] = '\0';
 	rc = mosquitto_connect_async(m->mosq, m->cfg->host, m->cfg->port, m->cfg->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt: cannot connect to %s:%d: %s", m->cfg->host, m->cfg->port,
-		         rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		         rc == MOSQ_ERR_ERRNO ? strerror(errno)
+		         : rc == MOSQ_ERR_TLS ? mlink_tls_reason(m, why, sizeof(why))
+		         : mosquitto_strerror(rc));
 		mlink_schedule(m, true);
 		return;
 	}
@@ -345,6 +491,27 @@ static int mlink_set_connect_props(struct mlink *m)
 	return rc == MOSQ_ERR_INVAL ? 0 : -1;
 }
 
+/* TLS as configured; the files were checked when the configuration was loaded. */
+static int mlink_tls_init(struct mlink *m)
+{
+	const struct mqtt_settings *c = m->cfg;
+	int rc;
+
+	rc = mosquitto_tls_set(m->mosq, c->tls_ca_file, c->tls_ca_dir, c->tls_cert_file,
+	                       c->tls_key_file, NULL);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_tls_opts_set(m->mosq, c->tls_insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+		                            c->tls_version, NULL);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_tls_insecure_set(m->mosq, c->tls_insecure);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_error("mqtt: cannot set up TLS: %s",
+		          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
                struct loop *loop, const struct mlink_handlers *h, void *arg)
 {
@@ -383,6 +550,9 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 		log_error("mqtt: cannot set the username");
 		return -1;
 	}
+	if (cfg->tls && mlink_tls_init(m) != 0)
+		return -1;
+	mosquitto_log_callback_set(m->mosq, on_log);
 	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
 	mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
 	mosquitto_message_callback_set(m->mosq, on_message);
@@ -454,6 +624,11 @@ void mlink_prepare(struct mlink *m)
 
 	if (m->state == ML_DOWN)
 		return;
+	if (mlink_handshaking(m)) {
+		loop_fd_events(m->loop, m->fd,
+		               POLLIN | (SSL_want_write(mosquitto_ssl_get(m->mosq)) ? POLLOUT : 0));
+		return;
+	}
 	if (m->poisoned) {
 		mlink_drop(m, "a message could not be forwarded");
 		return;
@@ -476,6 +651,12 @@ void mlink_prepare(struct mlink *m)
 			if (m->state == ML_DOWN)
 				return;
 		}
+	}
+	if (mlink_reading(m) && m->h.may_read(m->arg) && mlink_ssl_pending(m)) {
+		mlink_read(m);
+		if (m->state == ML_DOWN)
+			return;
+		flush_ok = m->h.may_flush(m->arg);
 	}
 	if (mlink_reading(m) && m->h.may_read(m->arg))
 		events |= POLLIN;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "topic.h"
@@ -159,6 +160,21 @@ static const struct {
 	  ":10: 'bridge.reconnect_min_ms' must be between 10 and 60000 (not 5)" },
 	{ "bad-drain-timeout-range.conf",
 	  ":10: 'bridge.drain_timeout' must be between 0 and 3600 (not -1)" },
+	{ "bad-password-combined.conf",
+	  ":7: 'mqtt.password_file' cannot be combined with 'mqtt.password': give the password one "
+	  "way only" },
+	{ "bad-password-file-no-username.conf",
+	  ":5: 'mqtt.password_file' is set but 'mqtt.username' is not" },
+	{ "bad-credential-name.conf",
+	  ":8: 'amqp.password_credential' must be the name of a credential, without '/'" },
+	{ "bad-tls-off.conf", ":5: 'mqtt.tls_ca_file' only applies with mqtt.tls = true" },
+	{ "bad-amqp-tls-off.conf", ":9: 'amqp.tls_insecure' only applies with amqp.tls = true" },
+	{ "bad-tls-version.conf",
+	  ":10: 'amqp.tls_version' must be one of tlsv1.2, tlsv1.3 (not \"tlsv1.1\")" },
+	{ "bad-tls-cert-no-key.conf",
+	  ":7: 'mqtt.tls_cert_file' is set but 'mqtt.tls_key_file' is not: they come together" },
+	{ "bad-log-target.conf",
+	  ":10: 'bridge.log_target' must be one of stderr, syslog (not \"journal\")" },
 	{ "bad-syntax.conf", ":4: syntax error" },
 	{ "bad-duplicate.conf", ":6: syntax error: duplicate setting name" },
 };
@@ -261,6 +277,25 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.mqtt.inflight_max, 1000);
 	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 1);
 	ck_assert_str_eq(cfg.mqtt.subscribe[0], "sensors/#");
+	ck_assert_ptr_null(cfg.mqtt.password_file);
+	ck_assert_ptr_null(cfg.mqtt.password_credential);
+	ck_assert(!cfg.mqtt.tls);
+	ck_assert_ptr_null(cfg.mqtt.tls_ca_file);
+	ck_assert_ptr_null(cfg.mqtt.tls_ca_dir);
+	ck_assert_ptr_null(cfg.mqtt.tls_cert_file);
+	ck_assert_ptr_null(cfg.mqtt.tls_key_file);
+	ck_assert_str_eq(cfg.mqtt.tls_version, "tlsv1.2");
+	ck_assert(!cfg.mqtt.tls_insecure);
+	ck_assert_ptr_null(cfg.amqp.password_file);
+	ck_assert_ptr_null(cfg.amqp.password_credential);
+	ck_assert(!cfg.amqp.tls);
+	ck_assert_ptr_null(cfg.amqp.tls_ca_file);
+	ck_assert_ptr_null(cfg.amqp.tls_cert_file);
+	ck_assert_ptr_null(cfg.amqp.tls_key_file);
+	ck_assert_str_eq(cfg.amqp.tls_version, "tlsv1.2");
+	ck_assert(!cfg.amqp.tls_insecure);
+	ck_assert_int_eq(cfg.bridge.log_target, LOG_TARGET_STDERR);
+	ck_assert_uint_eq(cfg.n_warnings, 0);
 
 	ck_assert_str_eq(cfg.amqp.host, "127.0.0.1");
 	ck_assert_int_eq(cfg.amqp.port, 5672);
@@ -444,6 +479,9 @@ START_TEST(test_print_hides_secrets)
 	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.password = (unset)\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\namqp.dead_letter_exchange = (unset)\n"));
 	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.session_expiry = (MQTT 5 only)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.password_file = (unset)\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.tls = false\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nbridge.log_target = \"stderr\"\n"));
 	free(text);
 	config_free(&cfg);
 }
@@ -467,7 +505,7 @@ static void tmp_setup(void)
 
 static void tmp_teardown(void)
 {
-	const char *names[] = { "t.conf", "t2.conf" };
+	const char *names[] = { "t.conf", "t2.conf", "secret", "cred", "ca.pem", "key.pem" };
 	char path[128];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -629,6 +667,15 @@ START_TEST(test_reconnect_min_above_default_max)
 }
 END_TEST
 
+/*
+ * Settings the sample shows with an example rather than a default: with
+ * tls = false, or a second source of the password, they are refused.
+ */
+static const char *const sample_examples[] = {
+	"password_file", "password_credential", "tls_ca_file", "tls_ca_dir", "tls_cert_file",
+	"tls_key_file", "tls_version", "tls_insecure",
+};
+
 /* "\t# name = value;" -> "\tname = value;", for a commented-out setting. */
 static bool uncomment(char *line)
 {
@@ -642,6 +689,10 @@ static bool uncomment(char *line)
 		;
 	if (q == p + 2 || strncmp(q, " = ", 3) != 0 || strstr(q, ";\n") == NULL)
 		return false;
+	for (size_t i = 0; i < sizeof(sample_examples) / sizeof(sample_examples[0]); i++)
+		if (strlen(sample_examples[i]) == (size_t)(q - p - 2)
+		    && strncmp(p + 2, sample_examples[i], (size_t)(q - p - 2)) == 0)
+			return false;
 	memmove(p, p + 2, strlen(p + 2) + 1);
 	return true;
 }
@@ -717,6 +768,9 @@ START_TEST(test_sample_commented_defaults)
 	ck_assert_int_eq(cfg.bridge.reconnect_min_ms, def.bridge.reconnect_min_ms);
 	ck_assert_int_eq(cfg.bridge.reconnect_max_ms, def.bridge.reconnect_max_ms);
 	ck_assert_int_eq(cfg.bridge.drain_timeout, def.bridge.drain_timeout);
+	ck_assert_int_eq(cfg.bridge.log_target, def.bridge.log_target);
+	ck_assert_int_eq(cfg.mqtt.tls, def.mqtt.tls);
+	ck_assert_int_eq(cfg.amqp.tls, def.amqp.tls);
 	config_free(&cfg);
 	config_free(&def);
 }
@@ -757,6 +811,297 @@ START_TEST(test_relations_skip_refused_values)
 }
 END_TEST
 
+/* A file in the temporary directory, with `mode`; returns its path. */
+static const char *write_file(const char *name, const char *text, size_t len, mode_t mode)
+{
+	static char paths[4][128];
+	static unsigned next;
+	char *path = paths[next++ % 4];
+	FILE *fp;
+
+	snprintf(path, 128, "%s/%s", tmpdir, name);
+	unlink(path);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(text, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+/* Loads `path` and insists on exactly the warnings `want` (each after the path). */
+static void expect_warnings(const char *path, struct bridge_config *cfg, const char *const *want,
+                            size_t n_want)
+{
+	char expected[1024];
+
+	load_ok(path, cfg);
+	if (cfg->n_warnings != n_want)
+		for (size_t i = 0; i < cfg->n_warnings; i++)
+			fprintf(stderr, "  warning: %s\n", cfg->warnings[i]);
+	ck_assert_uint_eq(cfg->n_warnings, n_want);
+	for (size_t i = 0; i < n_want; i++) {
+		snprintf(expected, sizeof(expected), "%s%s", path, want[i]);
+		ck_assert_str_eq(cfg->warnings[i], expected);
+	}
+}
+
+START_TEST(test_password_file)
+{
+	struct bridge_config cfg;
+	const char *secret, *path;
+	char extra[512], want[1024];
+
+	secret = write_file("secret", "s3cret \n# not the password\n", 27, 0600);
+	snprintf(extra, sizeof(extra), "\tusername = \"u\";\n\tpassword_file = \"%s\";\n", secret);
+	path = write_conf(extra, "");
+	chmod(path, 0644);
+	expect_warnings(path, &cfg, NULL, 0);
+	ck_assert_str_eq(cfg.mqtt.password, "s3cret ");
+	ck_assert_str_eq(cfg.mqtt.password_file, secret);
+	config_free(&cfg);
+
+	/* No newline at all; amqp needs no username (it defaults to guest). */
+	secret = write_file("secret", "pw", 2, 0640);
+	snprintf(extra, sizeof(extra), "\tpassword_file = \"%s\";\n", secret);
+	load_ok(write_conf("", extra), &cfg);
+	ck_assert_str_eq(cfg.amqp.password, "pw");
+	ck_assert_str_eq(cfg.amqp.username, "guest");
+	ck_assert_uint_eq(cfg.n_warnings, 0);
+	config_free(&cfg);
+
+	/* Readable by others: a warning naming the setting's line and the file. */
+	secret = write_file("secret", "pw\n", 3, 0644);
+	path = write_conf("", extra);
+	snprintf(want, sizeof(want), ":7: the password file %s is readable by every user "
+	         "(mode 0644); chmod o-r it", secret);
+	{
+		const char *w[] = { want };
+
+		expect_warnings(path, &cfg, w, 1);
+	}
+	config_free(&cfg);
+
+	secret = write_file("secret", "\nsecond line\n", 13, 0600);
+	snprintf(want, sizeof(want), ":7: 'amqp.password_file' names %s, which is empty (its first "
+	         "line is the password)", secret);
+	expect_error(write_conf("", extra), want);
+
+	secret = write_file("secret", "", 0, 0600);
+	expect_error(write_conf("", extra), want);
+
+	unlink(secret);
+	snprintf(want, sizeof(want), ":7: 'amqp.password_file' cannot be read (%s): %s", secret,
+	         strerror(ENOENT));
+	expect_error(write_conf("", extra), want);
+
+	snprintf(extra, sizeof(extra), "\tpassword_file = \"%s\";\n", tmpdir);
+	snprintf(want, sizeof(want), ":7: 'amqp.password_file' cannot be read (%s): %s", tmpdir,
+	         strerror(EISDIR));
+	expect_error(write_conf("", extra), want);
+
+	/* Three ways at once: each extra one is reported. */
+	{
+		const char *w[] = {
+			":8: 'amqp.password_file' cannot be combined with 'amqp.password': give the "
+			"password one way only",
+			":9: 'amqp.password_credential' cannot be combined with 'amqp.password': give "
+			"the password one way only",
+		};
+
+		expect_errors(write_conf("", "\tpassword = \"x\";\n\tpassword_file = \"/a\";\n"
+		                             "\tpassword_credential = \"b\";\n"), w, 2);
+	}
+}
+END_TEST
+
+START_TEST(test_password_credential)
+{
+	struct bridge_config cfg;
+	char want[512];
+
+	write_file("cred", "from-systemd\n", 13, 0400);
+	setenv("CREDENTIALS_DIRECTORY", tmpdir, 1);
+	load_ok(write_conf("\tusername = \"u\";\n\tpassword_credential = \"cred\";\n", ""), &cfg);
+	ck_assert_str_eq(cfg.mqtt.password, "from-systemd");
+	ck_assert_str_eq(cfg.mqtt.password_credential, "cred");
+	ck_assert_uint_eq(cfg.n_warnings, 0);
+	config_free(&cfg);
+
+	snprintf(want, sizeof(want), ":7: 'amqp.password_credential' cannot be read (%s/nope): %s",
+	         tmpdir, strerror(ENOENT));
+	expect_error(write_conf("", "\tpassword_credential = \"nope\";\n"), want);
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	expect_error(write_conf("", "\tpassword_credential = \"cred\";\n"),
+	             ":7: 'amqp.password_credential' needs $CREDENTIALS_DIRECTORY, which is not set "
+	             "(systemd sets it for LoadCredential= and SetCredential=)");
+	expect_error(write_conf("\tpassword_credential = \"cred\";\n", ""),
+	             ":4: 'mqtt.password_credential' is set but 'mqtt.username' is not");
+}
+END_TEST
+
+/* The configuration file itself, when it holds a password. */
+START_TEST(test_config_file_mode)
+{
+	struct bridge_config cfg;
+	const char *path;
+	const char *w[] = {
+		":5: 'mqtt.password' is in a file readable by every user (mode 0644); chmod o-r it, "
+		"or use password_file or password_credential",
+		":9: 'amqp.password' is in a file readable by every user (mode 0644); chmod o-r it, "
+		"or use password_file or password_credential",
+	};
+
+	path = write_conf("\tusername = \"u\";\n\tpassword = \"p\";\n", "\tpassword = \"q\";\n");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	expect_warnings(path, &cfg, w, 2);
+	config_free(&cfg);
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	expect_warnings(path, &cfg, NULL, 0);
+	config_free(&cfg);
+
+	/* Without a password setting (amqp's default "guest" is no secret). */
+	path = write_conf("", "");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	expect_warnings(path, &cfg, NULL, 0);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_tls)
+{
+	struct bridge_config cfg;
+	const char *ca, *key, *path;
+	char mqtt[1024], amqp[1024], want[1024], want2[1024];
+	char *text;
+
+	ca = write_file("ca.pem", "x", 1, 0644);
+	key = write_file("key.pem", "k", 1, 0600);
+	snprintf(mqtt, sizeof(mqtt), "\ttls = true;\n\ttls_ca_file = \"%s\";\n\ttls_ca_dir = \"%s\";\n"
+	         "\ttls_cert_file = \"%s\";\n\ttls_key_file = \"%s\";\n\ttls_version = \"tlsv1.3\";\n",
+	         ca, tmpdir, ca, key);
+	snprintf(amqp, sizeof(amqp), "\ttls = true;\n\ttls_ca_file = \"%s\";\n\ttls_insecure = true;\n",
+	         ca);
+	path = write_conf(mqtt, amqp);
+	{
+		const char *w[] = {
+			":15: 'amqp.tls_insecure' is true: the amqp broker's certificate and host name "
+			"are not verified",
+		};
+
+		expect_warnings(path, &cfg, w, 1);
+	}
+	ck_assert(cfg.mqtt.tls);
+	ck_assert_str_eq(cfg.mqtt.tls_ca_file, ca);
+	ck_assert_str_eq(cfg.mqtt.tls_ca_dir, tmpdir);
+	ck_assert_str_eq(cfg.mqtt.tls_cert_file, ca);
+	ck_assert_str_eq(cfg.mqtt.tls_key_file, key);
+	ck_assert_str_eq(cfg.mqtt.tls_version, "tlsv1.3");
+	ck_assert(!cfg.mqtt.tls_insecure);
+	ck_assert(cfg.amqp.tls);
+	ck_assert(cfg.amqp.tls_insecure);
+	ck_assert_ptr_null(cfg.amqp.tls_cert_file);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.tls = true\n"));
+	snprintf(want, sizeof(want), "\nmqtt.tls_key_file = \"%s\"\n", key);
+	ck_assert_ptr_nonnull(strstr(text, want));
+	ck_assert_ptr_nonnull(strstr(text, "\nmqtt.tls_version = \"tlsv1.3\"\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.tls_insecure = true\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\namqp.tls_cert_file = (unset)\n"));
+	free(text);
+	config_free(&cfg);
+
+	/* A private key others may read. */
+	chmod(key, 0644);
+	snprintf(want, sizeof(want), ":8: the private key file %s is readable by every user "
+	         "(mode 0644); chmod o-r it", key);
+	{
+		const char *w[] = { want, ":15: 'amqp.tls_insecure' is true: the amqp broker's "
+		                          "certificate and host name are not verified" };
+
+		expect_warnings(path, &cfg, w, 2);
+	}
+	config_free(&cfg);
+
+	/* Files that cannot be read, and a CA directory that is not one. */
+	unlink(key);
+	snprintf(mqtt, sizeof(mqtt), "\ttls = true;\n\ttls_ca_dir = \"%s\";\n"
+	         "\ttls_cert_file = \"%s\";\n\ttls_key_file = \"%s\";\n", ca, ca, key);
+	snprintf(want, sizeof(want), ":5: 'mqtt.tls_ca_dir' cannot be read (%s): %s", ca,
+	         strerror(ENOTDIR));
+	snprintf(want2, sizeof(want2), ":7: 'mqtt.tls_key_file' cannot be read (%s): %s", key,
+	         strerror(ENOENT));
+	{
+		const char *w[] = { want, want2 };
+
+		expect_errors(write_conf(mqtt, ""), w, 2);
+	}
+	snprintf(amqp, sizeof(amqp), "\ttls = true;\n\ttls_ca_file = \"%s\";\n", tmpdir);
+	snprintf(want, sizeof(want), ":8: 'amqp.tls_ca_file' cannot be read (%s): %s", tmpdir,
+	         strerror(EISDIR));
+	expect_error(write_conf("", amqp), want);
+
+	/* Every TLS setting is refused without tls = true, each on its line. */
+	{
+		const char *w[] = {
+			":4: 'mqtt.tls_ca_dir' only applies with mqtt.tls = true",
+			":5: 'mqtt.tls_version' only applies with mqtt.tls = true",
+			":10: 'amqp.tls_key_file' only applies with amqp.tls = true",
+		};
+
+		expect_errors(write_conf("\ttls_ca_dir = \"/\";\n\ttls_version = \"tlsv1.2\";\n",
+		                         "\ttls = false;\n\ttls_key_file = \"/\";\n"), w, 3);
+	}
+	expect_error(write_conf("\ttls = true;\n\ttls_ca_file = \"/dev/null\";\n\ttls_key_file = \"/dev/null\";\n", ""),
+	             ":6: 'mqtt.tls_key_file' is set but 'mqtt.tls_cert_file' is not: they come together");
+	expect_error(write_conf("\ttls = \"yes\";\n\ttls_ca_file = \"/dev/null\";\n", ""),
+	             ":4: 'mqtt.tls' must be true or false");
+	expect_error(write_conf("\ttls = true;\n\ttls_ca_file = \"\";\n", ""),
+	             ":5: 'mqtt.tls_ca_file' must not be empty");
+}
+END_TEST
+
+/* Without a CA, the system's trust store: a directory for mqtt, a file for amqp. */
+START_TEST(test_tls_default_ca)
+{
+	struct bridge_config cfg;
+	struct config_errors errs;
+	struct stat st;
+	const char *path = write_conf("\ttls = true;\n", "\ttls = true;\n");
+	int rc;
+
+	config_errors_init(&errs);
+	rc = config_load(path, &cfg, &errs);
+	if (stat(MQTT_DEFAULT_CA_DIR, &st) == 0 && stat(AMQP_DEFAULT_CA_FILE, &st) == 0) {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_str_eq(cfg.mqtt.tls_ca_dir, MQTT_DEFAULT_CA_DIR);
+		ck_assert_ptr_null(cfg.mqtt.tls_ca_file);
+		ck_assert_str_eq(cfg.amqp.tls_ca_file, AMQP_DEFAULT_CA_FILE);
+		config_free(&cfg);
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_uint_ge(errs.n, 1);
+	}
+	config_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(test_log_target)
+{
+	struct bridge_config cfg;
+	char *text;
+
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [\"a\"]; };\namqp = { host = \"h\"; };\n"
+	                  "bridge = { log_target = \"syslog\"; };\n"), &cfg);
+	ck_assert_int_eq(cfg.bridge.log_target, LOG_TARGET_SYSLOG);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_nonnull(strstr(text, "\nbridge.log_target = \"syslog\"\n"));
+	free(text);
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -790,6 +1135,12 @@ static Suite *config_suite(void)
 		{ "relations_skip_refused_values", test_relations_skip_refused_values },
 		{ "sample_commented_defaults", test_sample_commented_defaults },
 		{ "unknown_setting_hints", test_unknown_setting_hints },
+		{ "password_file", test_password_file },
+		{ "password_credential", test_password_credential },
+		{ "config_file_mode", test_config_file_mode },
+		{ "tls", test_tls },
+		{ "tls_default_ca", test_tls_default_ca },
+		{ "log_target", test_log_target },
 	};
 
 	tc = tcase_create("single_error");
