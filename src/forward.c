@@ -277,10 +277,39 @@ static void fw_on_returned(void *arg, const struct alink_return *r)
 	               "unroutable", detail, r->delivery_mode == 2, r->body, r->body_len);
 }
 
+/*
+ * Tells the service manager which sides are up, as the links' states say
+ * (each link changes its state before calling its handler).  Once
+ * stopping, the STOPPING=1 status stays.
+ */
+static void fw_status(struct bridge *b)
+{
+	const struct mqtt_settings *mc = &b->cfg->mqtt;
+	const struct amqp_settings *ac = &b->cfg->amqp;
+	bool mqtt_up = b->mqtt.state == ML_ACTIVE;
+	const char *mq = mqtt_up ? "up" : "down";
+
+	if (b->stopping)
+		return;
+	if (b->amqp.state != AL_READY && b->amqp.state != AL_BLOCKED)
+		notify_status(&b->notify, "waiting for RabbitMQ: MQTT %s:%d %s, AMQP %s:%d down",
+		              mc->host, mc->port, mq, ac->host, ac->port);
+	else if (b->amqp.state == AL_BLOCKED)
+		notify_status(&b->notify, "paused: RabbitMQ blocked publishing: MQTT %s:%d %s, "
+		              "AMQP %s:%d blocked", mc->host, mc->port, mq, ac->host, ac->port);
+	else if (!mqtt_up)
+		notify_status(&b->notify, "waiting for MQTT: MQTT %s:%d down, AMQP %s:%d up",
+		              mc->host, mc->port, ac->host, ac->port);
+	else
+		notify_status(&b->notify, "forwarding: MQTT %s:%d up, AMQP %s:%d up",
+		              mc->host, mc->port, ac->host, ac->port);
+}
+
 static void fw_on_amqp_up(void *arg)
 {
 	struct bridge *b = arg;
 
+	fw_status(b);
 	b->stats.amqp_connects++;
 	ctrack_reset(&b->track);
 	if (!b->stopping)
@@ -292,6 +321,7 @@ static void fw_on_amqp_down(void *arg)
 	struct bridge *b = arg;
 	size_t n = ctrack_outstanding(&b->track);
 
+	fw_status(b);
 	if (mlink_connected(&b->mqtt)) {
 		if (n > 0 || b->mqtt.poisoned) {
 			char why[128];
@@ -311,6 +341,7 @@ static void fw_on_blocked(void *arg, bool blocked)
 {
 	struct bridge *b = arg;
 
+	fw_status(b);
 	if (blocked)
 		mlink_drain(&b->mqtt);
 	else if (!b->stopping)
@@ -323,11 +354,12 @@ static void fw_on_mqtt_up(void *arg)
 
 	b->stats.mqtt_connects++;
 	log_info("bridge: forwarding");
+	fw_status(b);
 }
 
 static void fw_on_mqtt_down(void *arg)
 {
-	(void)arg;
+	fw_status(arg);
 }
 
 void bridge_log_stats(const struct bridge *b)
@@ -370,6 +402,7 @@ static void fw_on_drain_timeout(void *arg)
 static void fw_on_signal(void *arg, int signo)
 {
 	struct bridge *b = arg;
+	char status[NOTIFY_STATUS_MAX];
 
 	switch (signo) {
 	case SIGTERM:
@@ -381,6 +414,9 @@ static void fw_on_signal(void *arg, int signo)
 			return;
 		}
 		b->stopping = true;
+		snprintf(status, sizeof(status), "stopping: waiting up to %d s for %zu unconfirmed "
+		         "message(s)", b->cfg->bridge.drain_timeout, ctrack_outstanding(&b->track));
+		notify_stopping(&b->notify, status);
 		log_info("bridge: shutting down: waiting up to %d s for %zu unconfirmed message(s)",
 		         b->cfg->bridge.drain_timeout, ctrack_outstanding(&b->track));
 		mlink_stop(&b->mqtt);
@@ -467,9 +503,14 @@ int bridge_run(struct bridge *b)
 {
 	log_info("bridge: starting: MQTT %s:%d -> AMQP %s:%d exchange '%s'", b->cfg->mqtt.host,
 	         b->cfg->mqtt.port, b->cfg->amqp.host, b->cfg->amqp.port, b->cfg->amqp.exchange);
+	/* Ready once configured: brokers that are down are waited for, not an error. */
+	notify_init(&b->notify, &b->loop);
+	notify_ready(&b->notify);
+	fw_status(b);
 	alink_start(&b->amqp);
 	while (!b->done)
 		loop_run_once(&b->loop);
+	notify_fini(&b->notify);
 	bridge_log_stats(b);
 	log_info("bridge: stopped");
 	return 0;

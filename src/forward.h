@@ -12,7 +12,10 @@
  *  - a message that can never be delivered goes to the dead-letter
  *    exchange, or is dropped and counted, and then acknowledged;
  *  - SIGTERM drains: stop reading, wait (bounded) for confirms, flush,
- *    disconnect both sides.
+ *    disconnect both sides;
+ *  - the service manager hears about it (notify): READY=1 when the loop
+ *    starts, a STATUS= line whenever a side goes up or down, STOPPING=1 on
+ *    SIGTERM, and WATCHDOG=1 from a loop timer while the loop turns.
  */
 #ifndef BRIDGE_FORWARD_H
 #define BRIDGE_FORWARD_H
@@ -25,6 +28,7 @@
 #include "ctrack.h"
 #include "loop.h"
 #include "mlink.h"
+#include "notify.h"
 #include "stats.h"
 
 struct bridge {
@@ -34,6 +38,8 @@ struct bridge {
 	struct alink amqp;
 	struct ctrack track;
 	struct stats stats;
+	struct notify notify;
+
 
 	size_t exchange_len;
 	size_t dlx_len;
@@ -47,7 +53,10 @@ struct bridge {
 /* Sets everything up without connecting.  Returns 0, or -1 after logging why. */
 int bridge_init(struct bridge *b, const struct bridge_config *cfg);
 
-/* Runs until a SIGTERM/SIGINT drain completes.  Returns the exit status. */
+/*
+ * Runs until a SIGTERM/SIGINT drain completes, telling the service manager
+ * (if any) that it is ready first.  Returns the exit status.
+ */
 int bridge_run(struct bridge *b);
 
 void bridge_fini(struct bridge *b);
