@@ -1,0 +1,539 @@
+/*
+ * check_docs: the reference documentation keeps step with the parser.
+ *
+ * For every setting config_setting_at() lists, mqtt-amqp-bridge.conf(5)
+ * must document it exactly once and the sample configuration must mention
+ * it inside its group, and the man page must document no setting the
+ * parser does not accept.
+ *
+ * How the man page marks a setting: in section SETTINGS, under a
+ * subsection titled "The GROUP group", a tag item whose first word is the
+ * setting's full name:
+ *
+ *     .Ss The mqtt group
+ *     .Bl -tag -width Ds
+ *     .It Cm mqtt.port Pq integer , default 1883
+ *
+ * The whole word is compared, so "mqtt.password_file" does not document
+ * "mqtt.password".
+ *
+ * How the sample mentions a setting: a line "NAME =", possibly commented
+ * out with "#", inside the block "GROUP = { ... };".
+ */
+#include "config.h"
+
+#include <check.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MAN5_PATH
+#error "MAN5_PATH must name man/mqtt-amqp-bridge.conf.5"
+#endif
+#ifndef SAMPLE_CONF_PATH
+#error "SAMPLE_CONF_PATH must name etc/mqtt-amqp-bridge.conf"
+#endif
+
+#define NAME_MAX_LEN 64
+
+/* A file as lines, without their newlines. */
+struct text {
+	char **line;
+	size_t n;
+};
+
+static void text_free(struct text *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->line[i]);
+	free(t->line);
+	t->line = NULL;
+	t->n = 0;
+}
+
+/* Splits `buf` into lines; the test fails on allocation failure. */
+static void text_split(struct text *t, const char *buf)
+{
+	size_t cap = 0;
+
+	t->line = NULL;
+	t->n = 0;
+	while (*buf != '\0') {
+		size_t len = strcspn(buf, "\n");
+
+		if (t->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			t->line = realloc(t->line, cap * sizeof(*t->line));
+			ck_assert_ptr_nonnull(t->line);
+		}
+		t->line[t->n] = strndup(buf, len);
+		ck_assert_ptr_nonnull(t->line[t->n]);
+		t->n++;
+		buf += len;
+		if (*buf == '\n')
+			buf++;
+	}
+}
+
+/* Reads the file at `path`; the test fails when it cannot be read. */
+static void text_load(struct text *t, const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_msg(fp != NULL, "cannot open %s", path);
+	{
+		FILE *mem = open_memstream(&buf, &len);
+		char chunk[4096];
+		size_t got;
+
+		ck_assert_ptr_nonnull(mem);
+		while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+			fwrite(chunk, 1, got, mem);
+		ck_assert_msg(!ferror(fp), "cannot read %s", path);
+		fclose(mem);
+	}
+	fclose(fp);
+	text_split(t, buf);
+	free(buf);
+}
+
+static size_t n_settings(void)
+{
+	const char *group, *name;
+	size_t n = 0;
+
+	while (config_setting_at(n, &group, &name))
+		n++;
+	return n;
+}
+
+static bool is_setting(const char *full)
+{
+	const char *group, *name;
+	char want[NAME_MAX_LEN];
+
+	for (size_t i = 0; config_setting_at(i, &group, &name); i++) {
+		snprintf(want, sizeof(want), "%s.%s", group, name);
+		if (strcmp(want, full) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The man page */
+
+/* One setting the man page documents. */
+struct man_item {
+	char full[NAME_MAX_LEN];   /* "mqtt.port" */
+	char under[NAME_MAX_LEN];  /* GROUP of the enclosing ".Ss The GROUP group", or "" */
+	size_t line;               /* 1-based */
+};
+
+struct man_items {
+	struct man_item *item;
+	size_t n;
+};
+
+/*
+ * Copies the word at `p` (up to a blank or the end) to `out`; returns
+ * false when it is empty or does not fit.
+ */
+static bool word_at(const char *p, char *out, size_t outsz)
+{
+	size_t len = strcspn(p, " \t");
+
+	if (len == 0 || len >= outsz)
+		return false;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return true;
+}
+
+/* GROUP when `title` (the text after ".Ss ") is "The GROUP group", else "". */
+static void subsection_group(const char *title, char *out, size_t outsz)
+{
+	const char *p = title;
+	size_t len;
+
+	out[0] = '\0';
+	if (strncmp(p, "The ", 4) != 0)
+		return;
+	p += 4;
+	len = strcspn(p, " \t");
+	if (len == 0 || len >= outsz || strcmp(p + len, " group") != 0)
+		return;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+/* Collects the ".It Cm NAME" items of section SETTINGS. */
+static void man_scan(const struct text *t, struct man_items *items)
+{
+	bool in_settings = false;
+	char under[NAME_MAX_LEN] = "";
+
+	items->item = calloc(t->n + 1, sizeof(*items->item));
+	ck_assert_ptr_nonnull(items->item);
+	items->n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const char *l = t->line[i];
+
+		if (strncmp(l, ".Sh ", 4) == 0) {
+			in_settings = strcmp(l + 4, "SETTINGS") == 0;
+			under[0] = '\0';
+		} else if (strncmp(l, ".Ss ", 4) == 0) {
+			subsection_group(l + 4, under, sizeof(under));
+		} else if (in_settings && strncmp(l, ".It Cm ", 7) == 0) {
+			struct man_item *it = &items->item[items->n];
+			const char *p = l + 7;
+
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (!word_at(p, it->full, sizeof(it->full)))
+				continue;
+			strcpy(it->under, under);
+			it->line = i + 1;
+			items->n++;
+		}
+	}
+}
+
+/*
+ * Asserts that `items` document GROUP.NAME exactly once, under the
+ * subsection of GROUP.
+ */
+static void assert_man_documents(const struct man_items *items, const char *what,
+                                 const char *group, const char *name)
+{
+	char full[NAME_MAX_LEN];
+	const struct man_item *found = NULL;
+	size_t count = 0;
+
+	snprintf(full, sizeof(full), "%s.%s", group, name);
+	for (size_t i = 0; i < items->n; i++) {
+		if (strcmp(items->item[i].full, full) == 0) {
+			found = &items->item[i];
+			count++;
+		}
+	}
+	ck_assert_msg(count > 0, "%s does not document setting '%s' "
+	              "(expected \".It Cm %s\" under \".Ss The %s group\" in section SETTINGS)",
+	              what, full, full, group);
+	ck_assert_msg(count == 1, "%s documents setting '%s' %zu times", what, full, count);
+	ck_assert_msg(strcmp(found->under, group) == 0,
+	              "%s:%zu: setting '%s' is documented outside \".Ss The %s group\"",
+	              what, found->line, full, group);
+}
+
+/* The sample configuration */
+
+/* One "NAME =" line of the sample, with the group block it is in. */
+struct conf_mention {
+	char group[NAME_MAX_LEN];
+	char name[NAME_MAX_LEN];
+};
+
+struct conf_mentions {
+	struct conf_mention *m;
+	size_t n;
+};
+
+/*
+ * When `p` starts with an identifier followed by optional blanks and '=',
+ * copies the identifier to `name` and returns what follows the '=';
+ * otherwise returns NULL.
+ */
+static const char *assignment(const char *p, char *name, size_t namesz)
+{
+	size_t len = 0;
+
+	if (!isalpha((unsigned char)p[0]) && p[0] != '_')
+		return NULL;
+	while (isalnum((unsigned char)p[len]) || p[len] == '_' || p[len] == '-')
+		len++;
+	if (len >= namesz)
+		return NULL;
+	memcpy(name, p, len);
+	name[len] = '\0';
+	p += len;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == '=' ? p + 1 : NULL;
+}
+
+/* Brace depth change of the code in `p`, ignoring strings and comments. */
+static int brace_delta(const char *p)
+{
+	bool in_string = false;
+	int delta = 0;
+
+	for (; *p != '\0'; p++) {
+		if (in_string) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		} else if (*p == '"') {
+			in_string = true;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			break;
+		} else if (*p == '{') {
+			delta++;
+		} else if (*p == '}') {
+			delta--;
+		}
+	}
+	return delta;
+}
+
+/*
+ * Collects the settings the sample mentions: "NAME =" or "# NAME =" at the
+ * start of a line at depth 1 of a top-level block "GROUP = {" (the brace
+ * may also start the next line).
+ */
+static void conf_scan(const struct text *t, struct conf_mentions *out)
+{
+	char group[NAME_MAX_LEN] = "", pending[NAME_MAX_LEN] = "";
+	int depth = 0;
+
+	out->m = calloc(t->n + 1, sizeof(*out->m));
+	ck_assert_ptr_nonnull(out->m);
+	out->n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->line[i];
+		const char *rest;
+		char name[NAME_MAX_LEN];
+		bool comment = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#') {
+			comment = true;
+			p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+		}
+		rest = assignment(p, name, sizeof(name));
+		if (rest != NULL && depth == 1 && group[0] != '\0') {
+			strcpy(out->m[out->n].group, group);
+			strcpy(out->m[out->n].name, name);
+			out->n++;
+		}
+		if (comment || *p == '\0')
+			continue;
+		if (depth == 0) {
+			if (rest != NULL) {
+				while (*rest == ' ' || *rest == '\t')
+					rest++;
+				if (*rest == '{')
+					strcpy(group, name);
+				else if (*rest == '\0')
+					strcpy(pending, name);
+			} else if (*p == '{' && pending[0] != '\0') {
+				strcpy(group, pending);
+			}
+			if (rest == NULL || *rest != '\0')
+				pending[0] = '\0';
+		}
+		depth += brace_delta(p);
+		ck_assert_msg(depth >= 0, "%s:%zu: unbalanced '}'", SAMPLE_CONF_PATH, i + 1);
+		if (depth == 0)
+			group[0] = '\0';
+	}
+}
+
+static bool conf_mentions(const struct conf_mentions *c, const char *group, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->m[i].group, group) == 0 && strcmp(c->m[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Tests */
+
+/*
+ * The files under test, read by a checked fixture so that they are freed
+ * even when an assertion ends a test early.
+ */
+static struct text man_text, conf_text;
+static struct man_items man_items;
+static struct conf_mentions conf_mentions_found;
+
+static void docs_setup(void)
+{
+	text_load(&man_text, MAN5_PATH);
+	man_scan(&man_text, &man_items);
+	text_load(&conf_text, SAMPLE_CONF_PATH);
+	conf_scan(&conf_text, &conf_mentions_found);
+}
+
+static void docs_teardown(void)
+{
+	free(man_items.item);
+	man_items.item = NULL;
+	man_items.n = 0;
+	free(conf_mentions_found.m);
+	conf_mentions_found.m = NULL;
+	conf_mentions_found.n = 0;
+	text_free(&man_text);
+	text_free(&conf_text);
+}
+
+/* Run once per setting: `_i` is its index in config_setting_at(). */
+START_TEST(test_man_documents_setting)
+{
+	const char *group, *name;
+
+	ck_assert(config_setting_at((size_t)_i, &group, &name));
+	assert_man_documents(&man_items, MAN5_PATH, group, name);
+}
+END_TEST
+
+START_TEST(test_man_documents_only_settings)
+{
+	ck_assert_msg(man_items.n > 0, "%s documents no settings at all", MAN5_PATH);
+	for (size_t i = 0; i < man_items.n; i++)
+		ck_assert_msg(is_setting(man_items.item[i].full),
+		              "%s:%zu: documents '%s', which the parser does not accept",
+		              MAN5_PATH, man_items.item[i].line, man_items.item[i].full);
+}
+END_TEST
+
+/* Run once per setting: `_i` is its index in config_setting_at(). */
+START_TEST(test_sample_mentions_setting)
+{
+	const char *group, *name;
+
+	ck_assert(config_setting_at((size_t)_i, &group, &name));
+	ck_assert_msg(conf_mentions(&conf_mentions_found, group, name),
+	              "%s does not mention setting '%s.%s' (expected a line \"%s =\" or "
+	              "\"# %s =\" inside \"%s = { ... };\")",
+	              SAMPLE_CONF_PATH, group, name, name, name, group);
+}
+END_TEST
+
+/* The scanners themselves: whole words, the right block, the right section. */
+START_TEST(test_man_scan_is_exact)
+{
+	static const char page[] =
+		".Sh DESCRIPTION\n"
+		".Bl -tag -width Ds\n"
+		".It Cm amqp.port\n"
+		".El\n"
+		".Sh SETTINGS\n"
+		".Ss The mqtt group\n"
+		".Bl -tag -width Ds\n"
+		".It Cm mqtt.password_file Pq string\n"
+		".It Cm mqtt.port\n"
+		".It Cm mqtt.host Pq string , required\n"
+		".El\n"
+		".Ss The amqp group\n"
+		".Bl -tag -width Ds\n"
+		".It Cm mqtt.keepalive Pq integer\n"
+		".El\n";
+	struct text t;
+	struct man_items items;
+
+	text_split(&t, page);
+	man_scan(&t, &items);
+	ck_assert_uint_eq(items.n, 4);
+	ck_assert_str_eq(items.item[0].full, "mqtt.password_file");
+	ck_assert_str_eq(items.item[0].under, "mqtt");
+	ck_assert_str_eq(items.item[1].full, "mqtt.port");
+	ck_assert_str_eq(items.item[2].full, "mqtt.host");
+	ck_assert_str_eq(items.item[3].full, "mqtt.keepalive");
+	ck_assert_str_eq(items.item[3].under, "amqp");
+	for (size_t i = 0; i < items.n; i++) {
+		ck_assert_str_ne(items.item[i].full, "mqtt.password");
+		ck_assert_str_ne(items.item[i].full, "amqp.port");
+	}
+	free(items.item);
+	text_free(&t);
+}
+END_TEST
+
+START_TEST(test_conf_scan_is_exact)
+{
+	static const char conf[] =
+		"# host = \"outside any group\";\n"
+		"mqtt = {\n"
+		"\t# Credentials: password_file = or username.\n"
+		"\thost = \"a\";\n"
+		"\t# port = 1883;\n"
+		"\t#keepalive=60;\n"
+		"\tsubscribe = [ \"a/#\", \"b/{\" ];\n"
+		"\tnested = {\n"
+		"\t\tinner = 1;\n"
+		"\t};\n"
+		"};\n"
+		"amqp = { host = \"b\"; };\n"
+		"bridge =\n"
+		"\n"
+		"{\n"
+		"\tlog_level = \"info\";\n"
+		"};\n";
+	struct text t;
+	struct conf_mentions c;
+
+	text_split(&t, conf);
+	conf_scan(&t, &c);
+	ck_assert(conf_mentions(&c, "mqtt", "host"));
+	ck_assert(conf_mentions(&c, "mqtt", "port"));
+	ck_assert(conf_mentions(&c, "mqtt", "keepalive"));
+	ck_assert(conf_mentions(&c, "mqtt", "subscribe"));
+	ck_assert(conf_mentions(&c, "mqtt", "nested"));
+	ck_assert(!conf_mentions(&c, "mqtt", "inner"));
+	ck_assert(!conf_mentions(&c, "mqtt", "password_file"));
+	ck_assert(!conf_mentions(&c, "amqp", "port"));
+	/* A one-line block: its settings are not at the start of a line. */
+	ck_assert(!conf_mentions(&c, "amqp", "host"));
+	ck_assert(conf_mentions(&c, "bridge", "log_level"));
+	for (size_t i = 0; i < c.n; i++)
+		ck_assert_str_ne(c.m[i].group, "");
+	free(c.m);
+	text_free(&t);
+}
+END_TEST
+
+static Suite *docs_suite(void)
+{
+	Suite *s = suite_create("docs");
+	int n = (int)n_settings();
+	TCase *tc;
+
+	tc = tcase_create("scanners");
+	tcase_add_test(tc, test_man_scan_is_exact);
+	tcase_add_test(tc, test_conf_scan_is_exact);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("man5_documents_every_setting");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_loop_test(tc, test_man_documents_setting, 0, n);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("man5_documents_only_settings");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_test(tc, test_man_documents_only_settings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sample_mentions_every_setting");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_loop_test(tc, test_sample_mentions_setting, 0, n);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(docs_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
