@@ -46,6 +46,27 @@ if [[ ${SKIP_DISTCHECK:-0} != 1 ]]; then
 	echo "distcheck passed"
 fi
 
+step "man pages render without warnings"
+for page in man/mqtt-amqp-bridge.8 man/mqtt-amqp-bridge.conf.5; do
+	out=$(groff -ww -z -mandoc "$page" 2>&1; mandoc -Tlint -Wwarning "$page" 2>&1)
+	[[ -z $out ]] || { printf '%s\n' "$out" >&2; exit 1; }
+	echo "$page: clean"
+done
+
+step "install into a scratch prefix; systemd-analyze verify the units"
+prefix=$(mktemp -d)
+mkdir -p build-install
+(cd build-install &&
+	../configure --prefix="$prefix" --with-systemdsystemunitdir="$prefix/lib/systemd/system" >/dev/null &&
+	make -j"$jobs" install >/dev/null)
+(cd "$prefix/lib/systemd/system" &&
+	cp mqtt-amqp-bridge@.service mqtt-amqp-bridge@example.service &&
+	MANPATH="$prefix/share/man:" systemd-analyze verify ./mqtt-amqp-bridge.service ./mqtt-amqp-bridge@example.service)
+systemd-analyze security --offline=yes "$prefix/lib/systemd/system/mqtt-amqp-bridge.service" 2>/dev/null |
+	grep -i 'overall exposure' || true
+rm -rf "$prefix"
+echo "units verified"
+
 step "integration tests (real mosquitto and rabbitmq-server)"
 BUILD_DIR="$root/build" tests/integration/run.sh
 

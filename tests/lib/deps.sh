@@ -5,9 +5,9 @@ set -euo pipefail
 
 packages=(
 	gcc make autoconf automake pkg-config
-	libmosquitto-dev librabbitmq-dev libconfig-dev check
-	mosquitto mosquitto-clients rabbitmq-server amqp-tools
-	groff-base
+	libmosquitto-dev librabbitmq-dev libconfig-dev check libssl-dev libsystemd-dev
+	mosquitto mosquitto-clients rabbitmq-server amqp-tools openssl
+	groff-base mandoc systemd
 )
 
 missing=()
