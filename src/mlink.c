@@ -291,6 +291,15 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 		/* TLS 1.3 refuses a client certificate only after the handshake. */
 		log_warn("mqtt: connection to %s:%d lost: TLS: %s", m->cfg->host, m->cfg->port,
 		         mlink_tls_reason(m, why, sizeof(why)));
+	} else if (m->cfg->tls && m->state == ML_CONNECTING) {
+		/*
+		 * With TLS 1.3 a broker checks the client certificate after the
+		 * handshake and may just close the connection, leaving no reason.
+		 */
+		log_warn("mqtt: connection to %s:%d closed before CONNACK (%s): the broker may have "
+		         "refused the TLS client certificate (tls_cert_file, tls_key_file)",
+		         m->cfg->host, m->cfg->port,
+		         rc == MOSQ_ERR_ERRNO && errno != 0 ? strerror(errno) : mosquitto_strerror(rc));
 	} else {
 		log_warn("mqtt: connection to %s:%d lost: %s", m->cfg->host, m->cfg->port,
 		         rc == MOSQ_ERR_ERRNO && errno != 0 ? strerror(errno) : mosquitto_strerror(rc));
