@@ -35,6 +35,7 @@
 #include <amqp_tcp_socket.h>
 
 #include "payload.h"
+#include "toolutil.h"
 
 #define PROG "mab-blast"
 #define HOST "127.0.0.1"
@@ -99,74 +100,6 @@ static void usage(FILE *out)
 		PAYLOAD_MIN, PAYLOAD_MAX);
 }
 
-/* Strict integer parsing: the whole string, base 10, within [min, max]. */
-static int parse_ll(const char *s, long long min, long long max, const char *opt, long long *out)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, PROG ": %s: expected an integer in [%lld, %lld], got '%s'\n",
-			opt, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Describes a failed RPC in buf; returns buf. */
-static const char *reply_text(amqp_rpc_reply_t r, char *buf, size_t sz)
-{
-	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		snprintf(buf, sz, "ok");
-		break;
-	case AMQP_RESPONSE_NONE:
-		snprintf(buf, sz, "missing RPC reply");
-		break;
-	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		snprintf(buf, sz, "%s", amqp_error_string2(r.library_error));
-		break;
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-			amqp_connection_close_t *m = r.reply.decoded;
-
-			snprintf(buf, sz, "connection closed: %u %.*s", m->reply_code,
-				 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-			amqp_channel_close_t *m = r.reply.decoded;
-
-			snprintf(buf, sz, "channel closed: %u %.*s", m->reply_code,
-				 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		} else {
-			snprintf(buf, sz, "server method 0x%08x", r.reply.id);
-		}
-		break;
-	}
-	return buf;
-}
-
-static int check_rpc(amqp_connection_state_t conn, const char *what)
-{
-	amqp_rpc_reply_t r = amqp_get_rpc_reply(conn);
-	char buf[512];
-
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 0;
-	fprintf(stderr, PROG ": %s: %s\n", what, reply_text(r, buf, sizeof(buf)));
-	return -1;
-}
-
 /*
  * Connects, logs in and opens the channel in confirm mode, declaring the
  * exchange, queue and binding when asked.  Returns NULL on failure
@@ -199,28 +132,28 @@ static amqp_connection_state_t blast_open(const struct opts *o)
 	/* No heartbeats: the run is bounded by --timeout instead. */
 	r = amqp_login(conn, o->vhost, 0, FRAME_MAX, 0, AMQP_SASL_METHOD_PLAIN, o->user, o->pass);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		fprintf(stderr, PROG ": login to vhost '%s': %s\n", o->vhost, reply_text(r, buf, sizeof(buf)));
+		fprintf(stderr, PROG ": login to vhost '%s': %s\n", o->vhost, tool_reply_text(r, buf, sizeof(buf)));
 		goto fail;
 	}
 	amqp_channel_open(conn, CHANNEL);
-	if (check_rpc(conn, "channel.open") != 0)
+	if (tool_check_rpc(PROG, conn, "channel.open") != 0)
 		goto fail;
 	if (o->declare) {
 		amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(o->exchange),
 				      amqp_cstring_bytes(o->xtype), 0, 1, 0, 0, amqp_empty_table);
-		if (check_rpc(conn, "exchange.declare") != 0)
+		if (tool_check_rpc(PROG, conn, "exchange.declare") != 0)
 			goto fail;
 		amqp_queue_declare(conn, CHANNEL, amqp_cstring_bytes(o->queue), 0, 1, 0, 0,
 				   amqp_empty_table);
-		if (check_rpc(conn, "queue.declare") != 0)
+		if (tool_check_rpc(PROG, conn, "queue.declare") != 0)
 			goto fail;
 		amqp_queue_bind(conn, CHANNEL, amqp_cstring_bytes(o->queue), amqp_cstring_bytes(o->exchange),
 				amqp_cstring_bytes(o->binding), amqp_empty_table);
-		if (check_rpc(conn, "queue.bind") != 0)
+		if (tool_check_rpc(PROG, conn, "queue.bind") != 0)
 			goto fail;
 	}
 	amqp_confirm_select(conn, CHANNEL);
-	if (check_rpc(conn, "confirm.select") != 0)
+	if (tool_check_rpc(PROG, conn, "confirm.select") != 0)
 		goto fail;
 	return conn;
 fail:
@@ -377,10 +310,10 @@ static int blast(const struct opts *o, amqp_connection_state_t conn, struct conf
 	props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.delivery_mode = o->transient ? 1 : 2;
 
-	t0 = now_s();
+	t0 = tool_now_s();
 	deadline = t0 + (double)o->timeout;
 	while (c->settled < (uint64_t)o->count) {
-		if (now_s() >= deadline) {
+		if (tool_now_s() >= deadline) {
 			fprintf(stderr, PROG ": time limit of %lld s reached with %" PRIu64
 				" of %lld confirmed\n", o->timeout, c->settled, o->count);
 			goto out;
@@ -412,7 +345,7 @@ static int blast(const struct opts *o, amqp_connection_state_t conn, struct conf
 		if (readable(conn, fd, 100) && read_ready(conn, c) != 0)
 			goto out;
 	}
-	*seconds = now_s() - t0;
+	*seconds = tool_now_s() - t0;
 	status = 0;
 out:
 	free(buf);
@@ -457,8 +390,8 @@ int main(int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = parse_ll(optarg, 1, 65535, "--port", &o.port); break;
-		case 'n': bad = parse_ll(optarg, 1, 100000000, "--count", &o.count); break;
+		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &o.port); break;
+		case 'n': bad = tool_parse_ll(PROG, optarg, 1, 100000000, "--count", &o.count); break;
 		case 'V': o.vhost = optarg; break;
 		case 'u': o.user = optarg; break;
 		case 'P': o.pass = optarg; break;
@@ -468,11 +401,11 @@ int main(int argc, char **argv)
 		case 'k': o.binding = optarg; break;
 		case 'N': o.declare = false; break;
 		case 't': o.pattern = optarg; break;
-		case 'T': bad = parse_ll(optarg, 1, 100000000, "--topics", &o.topics); break;
-		case 'z': bad = parse_ll(optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size", &o.size); break;
-		case 'W': bad = parse_ll(optarg, 1, 1000000, "--window", &o.window); break;
+		case 'T': bad = tool_parse_ll(PROG, optarg, 1, 100000000, "--topics", &o.topics); break;
+		case 'z': bad = tool_parse_ll(PROG, optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size", &o.size); break;
+		case 'W': bad = tool_parse_ll(PROG, optarg, 1, 1000000, "--window", &o.window); break;
 		case 'R': o.transient = true; break;
-		case 'w': bad = parse_ll(optarg, 1, 86400, "--timeout", &o.timeout); break;
+		case 'w': bad = tool_parse_ll(PROG, optarg, 1, 86400, "--timeout", &o.timeout); break;
 		case 'h': usage(stdout); return 0;
 		default: bad = -1; break;
 		}

@@ -24,20 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "toolutil.h"
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int signo)
 {
 	(void)signo;
 	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void usage(FILE *out)
@@ -108,10 +102,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	deadline = now_s() + (double)seconds;
+	deadline = tool_now_s() + (double)seconds;
 	while (!stop) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		double left = deadline - now_s();
+		double left = deadline - tool_now_s();
 		ssize_t n;
 		int r;
 
@@ -133,7 +127,7 @@ int main(int argc, char **argv)
 			perror("mab-notify: recv");
 			break;
 		}
-		printf("%.3f ", now_s());
+		printf("%.3f ", tool_now_s());
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] == '\n')
 				fputs("\\n", stdout);

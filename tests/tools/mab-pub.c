@@ -21,6 +21,7 @@
 #include <mosquitto.h>
 
 #include "payload.h"
+#include "toolutil.h"
 
 #define PROG "mab-pub"
 #define HOST "127.0.0.1"
@@ -54,23 +55,6 @@ static void usage(FILE *out)
 		"  -S, --stamp            carry the send time in each payload (size >= %d)\n"
 		"  -h, --help\n",
 		PAYLOAD_MIN, PAYLOAD_MIN_STAMPED);
-}
-
-/* Strict integer parsing: the whole string, base 10, within [min, max]. */
-static int parse_ll(const char *s, long long min, long long max, const char *opt, long long *out)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, PROG ": %s: expected an integer in [%lld, %lld], got '%s'\n",
-			opt, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
 }
 
 static uint64_t now_ns(clockid_t clk)
@@ -161,14 +145,14 @@ int main(int argc, char **argv)
 		int bad = 0;
 
 		switch (c) {
-		case 'p': bad = parse_ll(optarg, 1, 65535, "--port", &port); break;
-		case 'n': bad = parse_ll(optarg, 1, 100000000, "--count", &count); break;
-		case 's': bad = parse_ll(optarg, 0, 1LL << 53, "--start", &start); break;
+		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &port); break;
+		case 'n': bad = tool_parse_ll(PROG, optarg, 1, 100000000, "--count", &count); break;
+		case 's': bad = tool_parse_ll(PROG, optarg, 0, 1LL << 53, "--start", &start); break;
 		case 't': pattern = optarg; break;
-		case 'T': bad = parse_ll(optarg, 1, 100000000, "--topics", &topics); break;
-		case 'q': bad = parse_ll(optarg, 0, 1, "--qos", &qos); break;
-		case 'z': bad = parse_ll(optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size", &size); break;
-		case 'Z': bad = parse_ll(optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size-max", &size_max); break;
+		case 'T': bad = tool_parse_ll(PROG, optarg, 1, 100000000, "--topics", &topics); break;
+		case 'q': bad = tool_parse_ll(PROG, optarg, 0, 1, "--qos", &qos); break;
+		case 'z': bad = tool_parse_ll(PROG, optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size", &size); break;
+		case 'Z': bad = tool_parse_ll(PROG, optarg, PAYLOAD_MIN, PAYLOAD_MAX, "--size-max", &size_max); break;
 		case 'b': {
 			char every[32];
 			const char *colon = strchr(optarg, ':');
@@ -180,14 +164,14 @@ int main(int argc, char **argv)
 			}
 			memcpy(every, optarg, (size_t)(colon - optarg));
 			every[colon - optarg] = '\0';
-			bad = parse_ll(every, 1, 100000000, "--big EVERY", &big_every);
+			bad = tool_parse_ll(PROG, every, 1, 100000000, "--big EVERY", &big_every);
 			if (!bad)
-				bad = parse_ll(colon + 1, PAYLOAD_MIN, PAYLOAD_MAX, "--big SIZE", &big_size);
+				bad = tool_parse_ll(PROG, colon + 1, PAYLOAD_MIN, PAYLOAD_MAX, "--big SIZE", &big_size);
 			break;
 		}
-		case 'r': bad = parse_ll(optarg, 0, 10000000, "--rate", &rate); break;
+		case 'r': bad = tool_parse_ll(PROG, optarg, 0, 10000000, "--rate", &rate); break;
 		case 'i': id = optarg; break;
-		case 'w': bad = parse_ll(optarg, 1, 86400, "--timeout", &timeout); break;
+		case 'w': bad = tool_parse_ll(PROG, optarg, 1, 86400, "--timeout", &timeout); break;
 		case 'S': stamp = true; break;
 		case 'h': usage(stdout); return 0;
 		default: bad = -1; break;

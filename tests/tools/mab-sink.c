@@ -27,6 +27,7 @@
 #include <amqp_tcp_socket.h>
 
 #include "payload.h"
+#include "toolutil.h"
 
 #define PROG "mab-sink"
 #define HOST "127.0.0.1"
@@ -81,79 +82,12 @@ static void usage(FILE *out)
 		"  -h, --help\n");
 }
 
-static int parse_ll(const char *s, long long min, long long max, const char *opt, long long *out)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, PROG ": %s: expected an integer in [%lld, %lld], got '%s'\n",
-			opt, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Describes a failed RPC in buf; returns buf. */
-static const char *reply_text(amqp_rpc_reply_t r, char *buf, size_t sz)
-{
-	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		snprintf(buf, sz, "ok");
-		break;
-	case AMQP_RESPONSE_NONE:
-		snprintf(buf, sz, "missing RPC reply");
-		break;
-	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		snprintf(buf, sz, "%s", amqp_error_string2(r.library_error));
-		break;
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-			amqp_connection_close_t *m = r.reply.decoded;
-
-			snprintf(buf, sz, "connection closed: %u %.*s", m->reply_code,
-				 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-			amqp_channel_close_t *m = r.reply.decoded;
-
-			snprintf(buf, sz, "channel closed: %u %.*s", m->reply_code,
-				 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		} else {
-			snprintf(buf, sz, "server method 0x%08x", r.reply.id);
-		}
-		break;
-	}
-	return buf;
-}
-
-static int check_rpc(amqp_connection_state_t conn, const char *what)
-{
-	amqp_rpc_reply_t r = amqp_get_rpc_reply(conn);
-	char buf[512];
-
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 0;
-	fprintf(stderr, PROG ": %s: %s\n", what, reply_text(r, buf, sizeof(buf)));
-	return -1;
 }
 
 /* Opens a connection and channel 1; NULL on failure (reported). */
@@ -182,11 +116,11 @@ static amqp_connection_state_t open_conn(const struct common *c)
 	}
 	r = amqp_login(conn, c->vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, c->user, c->pass);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		fprintf(stderr, PROG ": login to vhost '%s': %s\n", c->vhost, reply_text(r, buf, sizeof(buf)));
+		fprintf(stderr, PROG ": login to vhost '%s': %s\n", c->vhost, tool_reply_text(r, buf, sizeof(buf)));
 		goto fail;
 	}
 	amqp_channel_open(conn, CHANNEL);
-	if (check_rpc(conn, "channel.open") != 0)
+	if (tool_check_rpc(PROG, conn, "channel.open") != 0)
 		goto fail;
 	return conn;
 fail:
@@ -234,7 +168,7 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = parse_ll(optarg, 1, 65535, "--port", &c->port); break;
+		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port); break;
 		case 'V': c->vhost = optarg; break;
 		case 'u': c->user = optarg; break;
 		case 'P': c->pass = optarg; break;
@@ -303,22 +237,22 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 	if (declare_x) {
 		amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(exchange), amqp_cstring_bytes(xtype),
 				      0, 1, 0, 0, amqp_empty_table);
-		if (check_rpc(conn, "exchange.declare") != 0)
+		if (tool_check_rpc(PROG, conn, "exchange.declare") != 0)
 			goto out;
 	}
 	if (c->queue) {
 		amqp_queue_declare(conn, CHANNEL, amqp_cstring_bytes(c->queue), 0, 1, 0, 0, table);
-		if (check_rpc(conn, "queue.declare") != 0)
+		if (tool_check_rpc(PROG, conn, "queue.declare") != 0)
 			goto out;
 		for (size_t i = 0; i < nkeys; i++) {
 			amqp_queue_bind(conn, CHANNEL, amqp_cstring_bytes(c->queue), amqp_cstring_bytes(exchange),
 					amqp_cstring_bytes(keys[i]), amqp_empty_table);
-			if (check_rpc(conn, "queue.bind") != 0)
+			if (tool_check_rpc(PROG, conn, "queue.bind") != 0)
 				goto out;
 		}
 		if (purge) {
 			amqp_queue_purge(conn, CHANNEL, amqp_cstring_bytes(c->queue));
-			if (check_rpc(conn, "queue.purge") != 0)
+			if (tool_check_rpc(PROG, conn, "queue.purge") != 0)
 				goto out;
 		}
 	}
@@ -569,18 +503,18 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = parse_ll(optarg, 1, 65535, "--port", &c->port); break;
+		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port); break;
 		case 'V': c->vhost = optarg; break;
 		case 'u': c->user = optarg; break;
 		case 'P': c->pass = optarg; break;
 		case 'q': c->queue = optarg; break;
-		case 's': bad = parse_ll(optarg, 0, 1LL << 53, "--start", &start); break;
-		case 'n': bad = parse_ll(optarg, 0, 100000000, "--count", &count); break;
+		case 's': bad = tool_parse_ll(PROG, optarg, 0, 1LL << 53, "--start", &start); break;
+		case 'n': bad = tool_parse_ll(PROG, optarg, 0, 100000000, "--count", &count); break;
 		case 't': ex.pattern = optarg; break;
-		case 'T': bad = parse_ll(optarg, 1, 100000000, "--topics", &topics); break;
-		case 'i': bad = parse_ll(optarg, 1, 86400, "--idle", &idle); break;
-		case 'w': bad = parse_ll(optarg, 1, 86400, "--timeout", &timeout); break;
-		case 'f': bad = parse_ll(optarg, 1, 65535, "--prefetch", &prefetch); break;
+		case 'T': bad = tool_parse_ll(PROG, optarg, 1, 100000000, "--topics", &topics); break;
+		case 'i': bad = tool_parse_ll(PROG, optarg, 1, 86400, "--idle", &idle); break;
+		case 'w': bad = tool_parse_ll(PROG, optarg, 1, 86400, "--timeout", &timeout); break;
+		case 'f': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--prefetch", &prefetch); break;
 		case 'K': ex.key_check = false; break;
 		case 'L': ex.dl_reason = optarg; break;
 		case 'O': ex.orig_exchange = optarg; break;
@@ -623,14 +557,14 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 		return 1;
 	}
 	amqp_basic_qos(conn, CHANNEL, 0, (uint16_t)prefetch, 0);
-	if (check_rpc(conn, "basic.qos") != 0)
+	if (tool_check_rpc(PROG, conn, "basic.qos") != 0)
 		goto out;
 	amqp_basic_consume(conn, CHANNEL, amqp_cstring_bytes(c->queue), amqp_empty_bytes, 0, 0, 0,
 			   amqp_empty_table);
-	if (check_rpc(conn, "basic.consume") != 0)
+	if (tool_check_rpc(PROG, conn, "basic.consume") != 0)
 		goto out;
 
-	t_start = t_last = now_s();
+	t_start = t_last = tool_now_s();
 	for (;;) {
 		struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
 		amqp_envelope_t env;
@@ -641,7 +575,7 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 			break;
 		amqp_maybe_release_buffers(conn);
 		r = amqp_consume_message(conn, &env, &tv, 0);
-		now = now_s();
+		now = tool_now_s();
 		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
 			if (print_hdr && t.received == 0)
 				print_headers(&env);
@@ -662,7 +596,7 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 		} else {
 			char buf[512];
 
-			fprintf(stderr, PROG ": consume: %s\n", reply_text(r, buf, sizeof(buf)));
+			fprintf(stderr, PROG ": consume: %s\n", tool_reply_text(r, buf, sizeof(buf)));
 			broker_error = true;
 			break;
 		}

@@ -1,0 +1,75 @@
+#include "toolutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+int tool_parse_ll(const char *prog, const char *s, long long min, long long max,
+                  const char *opt, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "%s: %s: expected an integer in [%lld, %lld], got '%s'\n", prog, opt,
+		        min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+double tool_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#ifdef MAB_WITH_AMQP
+const char *tool_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		snprintf(buf, sz, "ok");
+		break;
+	case AMQP_RESPONSE_NONE:
+		snprintf(buf, sz, "missing RPC reply");
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(buf, sz, "%s", amqp_error_string2(r.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = r.reply.decoded;
+
+			snprintf(buf, sz, "connection closed: %u %.*s", m->reply_code,
+			         (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = r.reply.decoded;
+
+			snprintf(buf, sz, "channel closed: %u %.*s", m->reply_code,
+			         (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		} else {
+			snprintf(buf, sz, "server method 0x%08x", r.reply.id);
+		}
+		break;
+	}
+	return buf;
+}
+
+int tool_check_rpc(const char *prog, amqp_connection_state_t conn, const char *what)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(conn);
+	char buf[512];
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	fprintf(stderr, "%s: %s: %s\n", prog, what, tool_reply_text(r, buf, sizeof(buf)));
+	return -1;
+}
+#endif

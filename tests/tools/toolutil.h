@@ -1,0 +1,31 @@
+/*
+ * toolutil: what the test and benchmark tools share besides payloads:
+ * strict option parsing, a monotonic clock, and (with rabbitmq-c) a
+ * readable description of a failed AMQP RPC.
+ */
+#ifndef MAB_TOOLUTIL_H
+#define MAB_TOOLUTIL_H
+
+#include <stddef.h>
+
+/*
+ * Strict integer parsing: the whole string, base 10, within [min, max].
+ * Returns 0, or -1 after printing "PROG: OPT: expected ..." to stderr.
+ */
+int tool_parse_ll(const char *prog, const char *s, long long min, long long max,
+                  const char *opt, long long *out);
+
+/* Seconds on the monotonic clock. */
+double tool_now_s(void);
+
+#ifdef MAB_WITH_AMQP
+#include <amqp.h>
+
+/* Describes a failed RPC in buf; returns buf. */
+const char *tool_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz);
+
+/* 0 when the last RPC succeeded; otherwise prints "PROG: WHAT: why" and returns -1. */
+int tool_check_rpc(const char *prog, amqp_connection_state_t conn, const char *what);
+#endif
+
+#endif
