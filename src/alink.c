@@ -322,7 +322,13 @@ static int alink_open(struct alink *a, char *err, size_t errsz)
 	                               c->password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
 		describe_reply(r, why, sizeof(why));
-		snprintf(err, errsz, "login as '%s' failed: %s", c->username, why);
+		/* TLS 1.3 refuses a client certificate after the handshake, during login. */
+		if (c->tls && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_SSL_ERROR)
+			snprintf(err, errsz, "TLS connection closed during login (%s): the broker may "
+			         "have refused the client certificate (tls_cert_file, tls_key_file)", why);
+		else
+			snprintf(err, errsz, "login as '%s' failed: %s", c->username, why);
 		return -1;
 	}
 	amqp_channel_open(a->conn, ALINK_CHANNEL);

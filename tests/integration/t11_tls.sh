@@ -14,10 +14,12 @@
 #     restarted:
 #       mqtt: wrong CA, wrong host name, no client certificate
 #       amqp: wrong CA, no client certificate
-#  3. On a reconnect: mosquitto is restarted presenting the wrong-name
-#     certificate; the bridge's attempts are refused and logged; with the
-#     right certificate back it reconnects by itself and nothing is lost.
-#     The same for RabbitMQ (skipped with T11_QUICK=1).
+#  3. On a reconnect, for each side: the broker is restarted presenting
+#     the wrong-name certificate, then one from the wrong CA, then refusing
+#     the bridge's client certificate; each time the bridge's attempts are
+#     refused and logged with the reason; with the right certificates back
+#     it reconnects by itself and nothing is lost (the RabbitMQ cases are
+#     skipped with T11_QUICK=1).
 #  4. tls_insecure accepts the wrong-name broker, with a warning.
 #  5. Host names the other way round: mqtt.host "localhost" (DNS SAN) and
 #     amqp.host "127.0.0.1" (IP SAN) verify too.
@@ -199,22 +201,23 @@ fixed amqp-no-cert "$good"
 # ---------------------------------------------------------------------------
 # 3. Refused on a reconnect.
 
-# reconnect_refused LABEL SIDE RESTART: with the bridge forwarding, restarts
-# SIDE's broker (RESTART) presenting the wrong-name certificate, publishes
-# M messages meanwhile, expects refused attempts, restores the right
-# certificate and expects the bridge back by itself with every message.
+# reconnect_refused LABEL SIDE RESTART ROLE BREAK MEND WHY: with the bridge
+# forwarding, runs BREAK (a certificate swap on SIDE's broker) and RESTART,
+# publishes M messages meanwhile, expects refused attempts whose reason
+# matches WHY, runs MEND and RESTART, and expects the bridge back by itself
+# with every message.
 M=200
 reconnect_refused() {
-	local label=$1 side=$2 restart=$3 role=$4 before from line
+	local label=$1 side=$2 restart=$3 role=$4 break=$5 mend=$6 why=$7 before from line
 	BRIDGE_LOG=$MAB_TMP/bridge-$label.log
 	bridge_start "$good"
 	before=$(bridge_forwarding_count)
 	# Nothing in flight when the broker goes: the previous messages were
 	# all confirmed and acknowledged (mab-sink saw them; the PUBACK
 	# follows the confirm at once, and the bridge was stopped cleanly).
-	tls_use_cert "$role" wrongname || fail "$label: cannot swap the certificate"
+	$break "$role" || fail "$label: cannot swap the certificate"
 	"$restart" || fail "$label: the $side broker did not restart"
-	mab_log "$label: $side broker restarted with the wrong-name certificate"
+	mab_log "$label: $side broker restarted ($break)"
 	# What failed while the broker was down does not count.
 	from=$(wc -l <"$BRIDGE_LOG")
 	pub -s "$seq" -n "$M" -i pub-t11 -w 30 >"$MAB_TMP/pub.out" 2>&1 ||
@@ -223,28 +226,43 @@ reconnect_refused() {
 		fail "$label: no refused $side reconnect and two retries logged within 30 s"
 	line=$(first_failure "$BRIDGE_LOG" "$side" "$from")
 	mab_log "$label: refused: ${line#* }"
-	unclear "$label" "$side" "$WHY_NAME" "$line"
+	unclear "$label" "$side" "$why" "$line"
 	(($(bridge_forwarding_count) == before)) ||
-		fail "$label: the bridge forwarded through the wrong-name broker"
+		fail "$label: the bridge forwarded through a broker it should have refused"
 	mab_alive "$BRIDGE_PID" || fail "$label: the bridge exited instead of retrying"
-	tls_use_cert "$role" server || fail "$label: cannot restore the certificate"
+	$mend "$role" || fail "$label: cannot restore the certificate"
 	"$restart" || fail "$label: the $side broker did not restart"
-	mab_log "$label: $side broker restarted with the right certificate"
+	mab_log "$label: $side broker restarted with the right certificates"
 	bridge_wait_forwarding "$before" 40
 	sink_expect "$label" -q sink -s "$seq" -n "$M" -i 20
 	bridge_stop 20 || fail "$label: bridge exited with status $? after SIGTERM"
 	seq=$((seq + M))
 }
 
-# shellcheck disable=SC2317  # called through $restart
+# shellcheck disable=SC2317  # called through $restart, $break and $mend
+{
 mosq_tls_restart() { mosq_restart && tls_mosq_wait_listening; }
-# shellcheck disable=SC2317  # called through $restart
 rabbit_tls_restart() { rabbit_restart && tls_rabbit_wait_listening; }
+present_wrongname() { tls_use_cert "$1" wrongname; }
+present_wrongca() { tls_use_cert "$1" wrongcaserver; }
+present_right() { tls_use_cert "$1" server; }
+refuse_client() { tls_use_client_ca "$1" wrongca; }
+accept_client() { tls_use_client_ca "$1" ca; }
+}
 
-reconnect_refused mqtt-reconnect mqtt mosq_tls_restart mqtt
-if [[ ${T11_QUICK:-0} != 1 ]]; then
-	reconnect_refused amqp-reconnect amqp rabbit_tls_restart amqp
-fi
+for side in mqtt amqp; do
+	if [[ $side == amqp && ${T11_QUICK:-0} == 1 ]]; then
+		break
+	fi
+	restart=mosq_tls_restart
+	[[ $side == amqp ]] && restart=rabbit_tls_restart
+	reconnect_refused "$side-reconnect-wrong-name" "$side" "$restart" "$side" \
+		present_wrongname present_right "$WHY_NAME"
+	reconnect_refused "$side-reconnect-wrong-ca" "$side" "$restart" "$side" \
+		present_wrongca present_right "$WHY_CA"
+	reconnect_refused "$side-reconnect-client-cert" "$side" "$restart" "$side" \
+		refuse_client accept_client "$WHY_NO_CERT"
+done
 
 # ---------------------------------------------------------------------------
 # 4. tls_insecure: the wrong-name broker is accepted, with a warning.
@@ -285,4 +303,4 @@ bridge_stop 20 || fail "swapped-hosts: bridge exited with status $? after SIGTER
 
 ((${#UNCLEAR[@]} == 0)) ||
 	fail "failure lines that do not say why: $(printf '\n  %s' "${UNCLEAR[@]}")"
-pass "$flow_summary; 5 first-connect refusals and $( [[ ${T11_QUICK:-0} == 1 ]] && echo 1 || echo 2) reconnect refusals handled"
+pass "$flow_summary; 5 first-connect refusals and $( [[ ${T11_QUICK:-0} == 1 ]] && echo 3 || echo 6) reconnect refusals handled"

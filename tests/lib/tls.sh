@@ -101,6 +101,7 @@ tls_make_pki() {
 		tls__ca wrongca "mab wrong CA" &&
 		tls__leaf server ca localhost serverAuth "IP:127.0.0.1, DNS:localhost" &&
 		tls__leaf wrongname ca wrong.example serverAuth "DNS:wrong.example" &&
+		tls__leaf wrongcaserver wrongca localhost serverAuth "IP:127.0.0.1, DNS:localhost" &&
 		tls__leaf client ca mab-bridge clientAuth || return 1
 	cp "$TLS_DIR/ca.crt" "$TLS_DIR/cadir/ca.crt" &&
 		tls__run "$TLS_OPENSSL" rehash "$TLS_DIR/cadir" || return 1
@@ -113,6 +114,13 @@ tls_make_pki() {
 		return 1
 	fi
 	mab_log "test PKI in $TLS_DIR"
+}
+
+# tls_use_client_ca ROLE NAME: the CA (NAME.crt) that ROLE's TLS listener
+# accepts client certificates from, $TLS_DIR/live/ROLE-clientca.crt; with
+# "wrongca" the bridge's client certificate is refused.
+tls_use_client_ca() {
+	mkdir -p "$TLS_DIR/live" && cp "$TLS_DIR/$2.crt" "$TLS_DIR/live/$1-clientca.crt"
 }
 
 # tls_use_cert ROLE NAME: copies NAME.crt/.key (from tls_make_pki) to the
@@ -135,7 +143,7 @@ tls_use_cert() {
 tls_mosq_listener() {
 	printf '%s\n' \
 		"listener $1 127.0.0.1" \
-		"cafile $TLS_DIR/ca.crt" \
+		"cafile ${4:-$TLS_DIR/ca.crt}" \
 		"certfile $2" \
 		"keyfile $3" \
 		"require_certificate true"
@@ -149,9 +157,10 @@ tls_mosq_listener() {
 tls_mosq_start() {
 	export MQTT_TLS_PORT MQTT_WRONGNAME_PORT
 	MQTT_TLS_PORT=$(free_port) && MQTT_WRONGNAME_PORT=$(free_port) || return 1
-	tls_use_cert mqtt server || return 1
+	tls_use_cert mqtt server && tls_use_client_ca mqtt ca || return 1
 	mosq_start \
-		"$(tls_mosq_listener "$MQTT_TLS_PORT" "$TLS_DIR/live/mqtt.crt" "$TLS_DIR/live/mqtt.key")" \
+		"$(tls_mosq_listener "$MQTT_TLS_PORT" "$TLS_DIR/live/mqtt.crt" "$TLS_DIR/live/mqtt.key" \
+			"$TLS_DIR/live/mqtt-clientca.crt")" \
 		"$(tls_mosq_listener "$MQTT_WRONGNAME_PORT" "$TLS_DIR/wrongname.crt" "$TLS_DIR/wrongname.key")" ||
 		return 1
 	tls_mosq_wait_listening
@@ -199,7 +208,7 @@ tls_rabbit_start() {
 		mab_on_exit "tls__stop_node '$RABBIT_DIR' '$RABBIT_NODE' $RABBIT_EPMD_PORT $RABBIT_CTL_PORT"
 	fi
 	RABBIT_OWNER=
-	tls_use_cert amqp server || return 1
+	tls_use_cert amqp server && tls_use_client_ca amqp ca || return 1
 	for try in 1 2; do
 		export RABBIT_DIR=$MAB_TMP/rabbit-tls
 		rm -rf "$RABBIT_DIR"
@@ -213,7 +222,7 @@ tls_rabbit_start() {
 		cat >"$RABBIT_DIR/rabbitmq.conf" <<-EOF
 			listeners.tcp.default = 127.0.0.1:$RABBIT_PORT
 			listeners.ssl.default = 127.0.0.1:$RABBIT_TLS_PORT
-			ssl_options.cacertfile = $TLS_DIR/ca.crt
+			ssl_options.cacertfile = $TLS_DIR/live/amqp-clientca.crt
 			ssl_options.certfile = $TLS_DIR/live/amqp.crt
 			ssl_options.keyfile = $TLS_DIR/live/amqp.key
 			ssl_options.verify = verify_peer
