@@ -362,15 +362,21 @@ static void fw_on_mqtt_down(void *arg)
 	fw_status(arg);
 }
 
+/* Connections after the first. */
+static uint64_t reconnects(uint64_t connects)
+{
+	return connects > 0 ? connects - 1 : 0;
+}
+
 void bridge_log_stats(const struct bridge *b)
 {
 	const struct stats *s = &b->stats;
 
 	log_info("stats: received=%" PRIu64 " redelivered=%" PRIu64 " forwarded=%" PRIu64
 	         " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
-	         " mqtt_connects=%" PRIu64 " amqp_connects=%" PRIu64,
+	         " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64,
 	         s->received, b->mqtt.redelivered, s->forwarded, s->dead_lettered, s->dropped,
-	         s->nacked, s->mqtt_connects, s->amqp_connects);
+	         s->nacked, reconnects(s->mqtt_connects), reconnects(s->amqp_connects));
 }
 
 /*
