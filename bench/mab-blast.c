@@ -40,7 +40,6 @@
 #define PROG "mab-blast"
 #define HOST "127.0.0.1"
 #define CHANNEL 1
-#define FRAME_MAX 131072
 #define TOPIC_BUF 1024
 /* Payloads are made before the clock starts when they fit in this much. */
 #define PREMADE_MAX (64u * 1024 * 1024)
@@ -107,37 +106,12 @@ static void usage(FILE *out)
  */
 static amqp_connection_state_t blast_open(const struct opts *o)
 {
-	amqp_connection_state_t conn = amqp_new_connection();
+	amqp_connection_state_t conn = tool_amqp_open(PROG, (int)o->port, o->vhost, o->user, o->pass);
 	struct timeval tv = { .tv_sec = 10 };
-	amqp_socket_t *sock;
-	amqp_rpc_reply_t r;
-	char buf[512];
-	int rc;
 
-	if (!conn) {
-		fprintf(stderr, PROG ": out of memory\n");
+	if (!conn)
 		return NULL;
-	}
-	sock = amqp_tcp_socket_new(conn);
-	if (!sock) {
-		fprintf(stderr, PROG ": cannot create a socket\n");
-		goto fail;
-	}
-	rc = amqp_socket_open_noblock(sock, HOST, (int)o->port, &tv);
-	if (rc != AMQP_STATUS_OK) {
-		fprintf(stderr, PROG ": connect to %s:%lld: %s\n", HOST, o->port, amqp_error_string2(rc));
-		goto fail;
-	}
 	amqp_set_rpc_timeout(conn, &tv);
-	/* No heartbeats: the run is bounded by --timeout instead. */
-	r = amqp_login(conn, o->vhost, 0, FRAME_MAX, 0, AMQP_SASL_METHOD_PLAIN, o->user, o->pass);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		fprintf(stderr, PROG ": login to vhost '%s': %s\n", o->vhost, tool_reply_text(r, buf, sizeof(buf)));
-		goto fail;
-	}
-	amqp_channel_open(conn, CHANNEL);
-	if (tool_check_rpc(PROG, conn, "channel.open") != 0)
-		goto fail;
 	if (o->declare) {
 		amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(o->exchange),
 				      amqp_cstring_bytes(o->xtype), 0, 1, 0, 0, amqp_empty_table);

@@ -93,39 +93,7 @@ static uint64_t realtime_ns(void)
 /* Opens a connection and channel 1; NULL on failure (reported). */
 static amqp_connection_state_t open_conn(const struct common *c)
 {
-	amqp_connection_state_t conn = amqp_new_connection();
-	amqp_socket_t *sock;
-	struct timeval tv = { .tv_sec = 10 };
-	amqp_rpc_reply_t r;
-	char buf[512];
-	int rc;
-
-	if (!conn) {
-		fprintf(stderr, PROG ": out of memory\n");
-		return NULL;
-	}
-	sock = amqp_tcp_socket_new(conn);
-	if (!sock) {
-		fprintf(stderr, PROG ": cannot create socket\n");
-		goto fail;
-	}
-	rc = amqp_socket_open_noblock(sock, HOST, (int)c->port, &tv);
-	if (rc != AMQP_STATUS_OK) {
-		fprintf(stderr, PROG ": connect to %s:%lld: %s\n", HOST, c->port, amqp_error_string2(rc));
-		goto fail;
-	}
-	r = amqp_login(conn, c->vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, c->user, c->pass);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		fprintf(stderr, PROG ": login to vhost '%s': %s\n", c->vhost, tool_reply_text(r, buf, sizeof(buf)));
-		goto fail;
-	}
-	amqp_channel_open(conn, CHANNEL);
-	if (tool_check_rpc(PROG, conn, "channel.open") != 0)
-		goto fail;
-	return conn;
-fail:
-	amqp_destroy_connection(conn);
-	return NULL;
+	return tool_amqp_open(PROG, (int)c->port, c->vhost, c->user, c->pass);
 }
 
 static void close_conn(amqp_connection_state_t conn)

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#ifdef MAB_WITH_AMQP
+#include <amqp_tcp_socket.h>
+#include <sys/time.h>
+#endif
+
 int tool_parse_ll(const char *prog, const char *s, long long min, long long max,
                   const char *opt, long long *out)
 {
@@ -71,5 +76,44 @@ int tool_check_rpc(const char *prog, amqp_connection_state_t conn, const char *w
 		return 0;
 	fprintf(stderr, "%s: %s: %s\n", prog, what, tool_reply_text(r, buf, sizeof(buf)));
 	return -1;
+}
+
+amqp_connection_state_t tool_amqp_open(const char *prog, int port, const char *vhost,
+                                       const char *user, const char *pass)
+{
+	amqp_connection_state_t conn = amqp_new_connection();
+	struct timeval tv = { .tv_sec = 10 };
+	amqp_socket_t *sock;
+	amqp_rpc_reply_t r;
+	char buf[512];
+	int rc;
+
+	if (!conn) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return NULL;
+	}
+	sock = amqp_tcp_socket_new(conn);
+	if (!sock) {
+		fprintf(stderr, "%s: cannot create a socket\n", prog);
+		goto fail;
+	}
+	rc = amqp_socket_open_noblock(sock, "127.0.0.1", port, &tv);
+	if (rc != AMQP_STATUS_OK) {
+		fprintf(stderr, "%s: connect to 127.0.0.1:%d: %s\n", prog, port, amqp_error_string2(rc));
+		goto fail;
+	}
+	r = amqp_login(conn, vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, user, pass);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		fprintf(stderr, "%s: login to vhost '%s': %s\n", prog, vhost,
+		        tool_reply_text(r, buf, sizeof(buf)));
+		goto fail;
+	}
+	amqp_channel_open(conn, 1);
+	if (tool_check_rpc(prog, conn, "channel.open") != 0)
+		goto fail;
+	return conn;
+fail:
+	amqp_destroy_connection(conn);
+	return NULL;
 }
 #endif

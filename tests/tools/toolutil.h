@@ -26,6 +26,13 @@ const char *tool_reply_text(amqp_rpc_reply_t r, char *buf, size_t sz);
 
 /* 0 when the last RPC succeeded; otherwise prints "PROG: WHAT: why" and returns -1. */
 int tool_check_rpc(const char *prog, amqp_connection_state_t conn, const char *what);
+
+/*
+ * Connects to 127.0.0.1:PORT (10 s limit), logs in to VHOST without
+ * heartbeats and opens channel 1.  NULL on failure (reported as PROG).
+ */
+amqp_connection_state_t tool_amqp_open(const char *prog, int port, const char *vhost,
+                                       const char *user, const char *pass);
 #endif
 
 #endif
