@@ -23,6 +23,27 @@ static struct ctrack_entry *ctrack_slot(struct ctrack *t, uint64_t tag)
 	return &t->ring[tag & t->mask];
 }
 
+int ctrack_reserve(struct ctrack *t, size_t span)
+{
+	uint64_t size = t->mask + 1;
+	struct ctrack_entry *ring;
+
+	if (span <= size)
+		return 0;
+	while (size < span)
+		size <<= 1;
+	ring = calloc((size_t)size, sizeof(*ring));
+	if (!ring)
+		return -1;
+	/* Each live tag moves to its slot under the new mask. */
+	for (uint64_t tag = t->low; tag < t->next; tag++)
+		ring[tag & (size - 1)] = *ctrack_slot(t, tag);
+	free(t->ring);
+	t->ring = ring;
+	t->mask = size - 1;
+	return 0;
+}
+
 void ctrack_reset(struct ctrack *t)
 {
 	for (uint64_t tag = t->low; tag < t->next; tag++) {

@@ -56,6 +56,12 @@ struct ctrack {
 int ctrack_init(struct ctrack *t, size_t span);
 void ctrack_fini(struct ctrack *t);
 
+/*
+ * Grows the ring, keeping every outstanding entry, so that it holds at
+ * least `span` tags.  Returns 0, or -1 when memory ran out (nothing changed).
+ */
+int ctrack_reserve(struct ctrack *t, size_t span);
+
 /* A new channel: forgets every outstanding tag; the next publish is tag 1. */
 void ctrack_reset(struct ctrack *t);
 

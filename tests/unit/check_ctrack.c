@@ -512,6 +512,44 @@ START_TEST(test_ring_full)
 }
 END_TEST
 
+/* Growing a wrapped ring keeps every entry resolvable as itself. */
+START_TEST(test_reserve)
+{
+	struct ctrack t;
+	struct ctrack_counts c = { 0 };
+	struct ctrack_entry *e;
+
+	ck_assert_int_eq(ctrack_init(&t, RING_MIN), 0);
+	add_n(&t, RING_MIN);
+	/* Settle the first half so the live tags wrap around the ring's end. */
+	ck_assert_int_eq(ctrack_ack(&t, RING_MIN / 2, true, &c), RING_MIN / 2);
+	add_n(&t, RING_MIN / 2);
+	ck_assert(!ctrack_has_room(&t));
+	ck_assert_int_eq(ctrack_reserve(&t, RING_MIN / 2), 0);  /* already big enough */
+	ck_assert_uint_eq(t.mask + 1, RING_MIN);
+	ck_assert_int_eq(ctrack_reserve(&t, 3 * RING_MIN), 0);
+	ck_assert_uint_eq(t.mask + 1, 4 * RING_MIN);
+	assert_state(&t, RING_MIN, RING_MIN);
+	ck_assert(ctrack_has_room(&t));
+	add_n(&t, 2 * RING_MIN);
+	assert_state(&t, 3 * RING_MIN, 3 * RING_MIN);
+
+	/* A return still finds the oldest entry; its topic moved with it. */
+	e = ctrack_find_return(&t, hash_of("k"));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->topic, "t9");
+	for (uint64_t tag = RING_MIN / 2 + 1; tag < t.next; tag++) {
+		char topic[32];
+
+		snprintf(topic, sizeof(topic), "t%llu", (unsigned long long)tag);
+		ck_assert_str_eq(t.ring[tag & t.mask].topic, topic);
+	}
+	ck_assert_int_eq(ctrack_ack(&t, t.next - 1, true, &c), 3 * RING_MIN);
+	assert_state(&t, 0, 0);
+	ctrack_fini(&t);
+}
+END_TEST
+
 /* A small linear congruential generator: the long runs are reproducible. */
 static uint32_t rnd(uint64_t *s)
 {
@@ -829,6 +867,7 @@ static Suite *ctrack_suite(void)
 		{ "find_return", test_find_return },
 		{ "topic_copy", test_topic_copy },
 		{ "ring_full", test_ring_full },
+		{ "reserve", test_reserve },
 		{ "wrap_around_in_order", test_wrap_around_in_order },
 		{ "wrap_around_random", test_wrap_around_random },
 		{ "reset", test_reset },
