@@ -17,6 +17,11 @@
 #      p90, p99 and max from the sink;
 #   e. the bridge's peak RSS (VmHWM) and CPU time per message in each phase,
 #      next to mosquitto's, RabbitMQ's, the tools' and the whole machine's.
+#   r. rules, first and without brokers: bench/mab-rules, the cost of
+#      choosing a mapping rule and building its routing key per message
+#      with 1 rule and with 10,000 rules (rules_match + rules_key); its
+#      table is printed at the end with the others.  A wrong rule or key
+#      fails the run, timing never does.
 # a, b and c are repeated BENCH_REPEAT times, each ratio taken against the
 # ceiling measured just before it, because the machines are shared and
 # noisy.  Once, for reference: mab-blast with no consumer, then the sink
@@ -108,10 +113,25 @@ for v in BENCH_MOSQ_DEBUG BENCH_PROFILE; do
 done
 
 MAB_BLAST=$BUILD_DIR/bench/mab-blast
-if [[ ! -x $MAB_BLAST ]]; then
-	echo "run.sh: $MAB_BLAST is missing (run make in $BUILD_DIR, or set BUILD_DIR)" >&2
-	exit 77
+MAB_RULES=$BUILD_DIR/bench/mab-rules
+for tool in "$MAB_BLAST" "$MAB_RULES"; do
+	if [[ ! -x $tool ]]; then
+		echo "run.sh: $tool is missing (run make in $BUILD_DIR, or set BUILD_DIR)" >&2
+		exit 77
+	fi
+done
+
+# ---------------------------------------------------------------------------
+# r. Rules: matching and key building alone, before any broker starts (it
+# is CPU-bound and bounded to a few seconds by mab-rules itself).
+
+echo "run.sh: r. rules: $MAB_RULES" >&2
+if ! RULES_TABLE=$(timeout 120 "$MAB_RULES"); then
+	printf '%s\n' "$RULES_TABLE" >&2
+	echo "run.sh: mab-rules failed: a wrong rule or key, or it did not finish" >&2
+	exit 1
 fi
+printf '%s\n' "$RULES_TABLE" >&2
 
 # ---------------------------------------------------------------------------
 # Background jobs: every tool runs as a job whose PID, exit status, end time
@@ -742,3 +762,5 @@ Duplicates seen by the sinks (allowed, at least once): $DUPLICATES.
 Last bridge process: $stats
 REPORT
 printf 'Sink, %s\n' "${SINKS[@]}"
+echo
+printf '%s\n' "$RULES_TABLE"
