@@ -1,0 +1,442 @@
+#include "props.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mqtt_protocol.h>
+
+/* AMQP 0-9-1 short strings carry at most 255 bytes. */
+#define PROPS_SHORTSTR_MAX 255
+
+void props_init(struct props_buf *pb)
+{
+	memset(pb, 0, sizeof(*pb));
+}
+
+/* Frees the property copies the previous message left. */
+static void props_release(struct props_buf *pb)
+{
+	for (size_t i = 0; i < pb->n_owned; i++)
+		free(pb->owned[i]);
+	pb->n_owned = 0;
+}
+
+void props_fini(struct props_buf *pb)
+{
+	props_release(pb);
+	free(pb->owned);
+	free(pb->entries);
+	free(pb->scratch);
+	free(pb->text);
+	memset(pb, 0, sizeof(*pb));
+}
+
+/*
+ * Takes ownership of `p`, a copy libmosquitto made (NULL is accepted and
+ * ignored).  Returns -1, with `p` freed, when memory ran out.
+ */
+static int props_own(struct props_buf *pb, void *p)
+{
+	if (!p)
+		return 0;
+	if (pb->n_owned == pb->cap_owned) {
+		size_t cap = pb->cap_owned ? pb->cap_owned * 2 : 8;
+		void **n = realloc(pb->owned, cap * sizeof(*n));
+
+		if (!n) {
+			free(p);
+			return -1;
+		}
+		pb->owned = n;
+		pb->cap_owned = cap;
+	}
+	pb->owned[pb->n_owned++] = p;
+	return 0;
+}
+
+/* Makes room for `n` header entries (and as much sort scratch). */
+static int props_reserve(struct props_buf *pb, size_t n)
+{
+	amqp_table_entry_t *e;
+	size_t cap;
+
+	if (n <= pb->cap_entries)
+		return 0;
+	cap = pb->cap_entries ? pb->cap_entries : 8;
+	while (cap < n)
+		cap *= 2;
+	e = realloc(pb->entries, cap * sizeof(*e));
+	if (!e)
+		return -1;
+	pb->entries = e;
+	e = realloc(pb->scratch, cap * sizeof(*e));
+	if (!e)
+		return -1;
+	pb->scratch = e;
+	pb->cap_entries = cap;
+	return 0;
+}
+
+static bool props_is_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/*
+ * Whether `len` bytes are well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing past U+10FFFF) without a NUL: what RabbitMQ accepts
+ * as a short string's text.
+ */
+static bool props_is_utf8_no_nul(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp, min;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+			cp = c & 0x1F;
+			min = 0x80;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			cp = c & 0x0F;
+			min = 0x800;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
+		} else {
+			return false;
+		}
+		if (len - i - 1 < n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/*
+ * The response topic as a routing key, into pb->text: '/' becomes '.', '.'
+ * becomes `repl`.  A header value is a long string, so there is no 255-byte
+ * bound here.  Returns the length, or (size_t)-1 when memory ran out.
+ */
+static size_t props_translate(struct props_buf *pb, const char *topic, size_t len,
+                              const char *repl)
+{
+	size_t rlen = strlen(repl);
+	size_t need = len * (rlen > 1 ? rlen : 1) + 1;
+	size_t o = 0;
+
+	if (need > pb->cap_text) {
+		char *t = realloc(pb->text, need);
+
+		if (!t)
+			return (size_t)-1;
+		pb->text = t;
+		pb->cap_text = need;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (topic[i] == '/') {
+			pb->text[o++] = '.';
+		} else if (topic[i] == '.') {
+			memcpy(pb->text + o, repl, rlen);
+			o += rlen;
+		} else {
+			pb->text[o++] = topic[i];
+		}
+	}
+	pb->text[o] = '\0';
+	return o;
+}
+
+static void props_set_bytes(amqp_table_entry_t *e, const char *key, size_t klen,
+                            const void *val, size_t vlen)
+{
+	e->key.bytes = (void *)key;
+	e->key.len = klen;
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes.bytes = (void *)val;
+	e->value.value.bytes.len = vlen;
+}
+
+static void props_set_field(amqp_table_entry_t *e, const struct rules_field *f)
+{
+	e->key = amqp_cstring_bytes(f->name);
+	switch (f->kind) {
+	case RV_STRING:
+		e->value.kind = AMQP_FIELD_KIND_UTF8;
+		e->value.value.bytes = amqp_cstring_bytes(f->s);
+		break;
+	case RV_INT:
+		e->value.kind = AMQP_FIELD_KIND_I64;
+		e->value.value.i64 = f->i;
+		break;
+	case RV_BOOL:
+		e->value.kind = AMQP_FIELD_KIND_BOOLEAN;
+		e->value.value.boolean = f->b;
+		break;
+	}
+}
+
+static int props_key_cmp(const amqp_bytes_t *a, const amqp_bytes_t *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n ? memcmp(a->bytes, b->bytes, n) : 0;
+
+	if (c != 0)
+		return c;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+/*
+ * Sorts `n` entries by key, bytewise, keeping entries with equal keys in
+ * their order (a bottom-up merge sort through pb->scratch), so that the
+ * first of a name is the one that takes precedence.
+ */
+static void props_sort(struct props_buf *pb, size_t n)
+{
+	amqp_table_entry_t *src = pb->entries, *dst = pb->scratch, *t;
+
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = mid + width < n ? mid + width : n;
+			size_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				dst[k++] = props_key_cmp(&src[j].key, &src[i].key) < 0 ? src[j++]
+				                                                        : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != pb->entries)
+		memcpy(pb->entries, src, n * sizeof(*src));
+}
+
+/* What the first pass over the MQTT properties found. */
+struct props_found {
+	const char *content_type;
+	const unsigned char *correlation;
+	size_t correlation_len;
+	bool has_correlation;
+	const char *response_topic;
+	bool has_expiry;
+	uint32_t expiry;
+	size_t n_user;
+};
+
+/*
+ * Reads every property but the user properties (the first of each, as
+ * RabbitMQ does; MQTT allows one) and counts the user properties.  The
+ * copies libmosquitto makes go to `pb`.  Returns -1 when memory ran out.
+ */
+static int props_scan(struct props_buf *pb, const mosquitto_property *list,
+                      struct props_found *f)
+{
+	for (const mosquitto_property *p = list; p; p = mosquitto_property_next(p)) {
+		int id = mosquitto_property_identifier(p);
+		char *s = NULL;
+		void *bin = NULL;
+		uint16_t blen = 0;
+
+		switch (id) {
+		case MQTT_PROP_CONTENT_TYPE:
+			if (f->content_type)
+				break;
+			/* Called on `p` itself, a reader finds `p`: NULL means no memory. */
+			if (!mosquitto_property_read_string(p, id, &s, false) || props_own(pb, s) != 0)
+				return -1;
+			f->content_type = s;
+			break;
+		case MQTT_PROP_RESPONSE_TOPIC:
+			if (f->response_topic)
+				break;
+			if (!mosquitto_property_read_string(p, id, &s, false) || props_own(pb, s) != 0)
+				return -1;
+			f->response_topic = s;
+			break;
+		case MQTT_PROP_CORRELATION_DATA:
+			if (f->has_correlation)
+				break;
+			if (!mosquitto_property_read_binary(p, id, &bin, &blen, false) ||
+			    props_own(pb, bin) != 0)
+				return -1;
+			f->correlation = bin;
+			f->correlation_len = blen;
+			f->has_correlation = true;
+			break;
+		case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL:
+			if (!f->has_expiry && mosquitto_property_read_int32(p, id, &f->expiry, false))
+				f->has_expiry = true;
+			break;
+		case MQTT_PROP_USER_PROPERTY:
+			f->n_user++;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Appends the user properties, in order, as long-string headers; names of
+ * 256 bytes or more cannot be table keys and are left out.  Returns the new
+ * entry count, or (size_t)-1 when memory ran out.
+ */
+static size_t props_user(struct props_buf *pb, const mosquitto_property *list, size_t n)
+{
+	const mosquitto_property *p = list;
+	bool skip = false;
+	char *name, *value;
+	size_t nlen;
+
+	while ((p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, NULL, NULL,
+	                                                skip)) != NULL) {
+		/* A second read of the property found: only a failed copy returns NULL. */
+		if (!mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value,
+		                                         false))
+			return (size_t)-1;
+		if (props_own(pb, name) != 0) {
+			free(value);
+			return (size_t)-1;
+		}
+		if (props_own(pb, value) != 0)
+			return (size_t)-1;
+		skip = true;
+		nlen = strlen(name);
+		if (nlen > PROPS_SHORTSTR_MAX)
+			continue;
+		props_set_bytes(&pb->entries[n++], name, nlen, value, strlen(value));
+	}
+	return n;
+}
+
+int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_properties_t *out)
+{
+	const char *repl = in->dot_replacement ? in->dot_replacement : ".";
+	struct props_found f;
+	size_t n = 0, w;
+
+	props_release(pb);
+	memset(out, 0, sizeof(*out));
+	memset(&f, 0, sizeof(f));
+
+	out->_flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+	switch (in->persistent) {
+	case RULE_PERSIST_YES:
+		out->delivery_mode = 2;
+		break;
+	case RULE_PERSIST_NO:
+		out->delivery_mode = 1;
+		break;
+	case RULE_PERSIST_QOS:
+		out->delivery_mode = in->qos > 0 ? 2 : 1;
+		break;
+	}
+
+	if (in->mqtt && props_scan(pb, in->mqtt, &f) != 0)
+		return -1;
+
+	/*
+	 * Entries go in in order of precedence (the first of a name stays):
+	 * the configured topic and retain headers, the rule's headers, the
+	 * headers made of MQTT properties, then the user properties.
+	 */
+	/* 4: topic, retain, correlation and reply-to headers at most. */
+	if (props_reserve(pb, 4 + in->n_headers + f.n_user) != 0)
+		return -1;
+	if (in->topic_header)
+		props_set_bytes(&pb->entries[n++], PROPS_HDR_TOPIC, strlen(PROPS_HDR_TOPIC),
+		                in->topic, in->topic_len);
+	if (in->retain_header) {
+		amqp_table_entry_t *e = &pb->entries[n++];
+
+		e->key = amqp_cstring_bytes(PROPS_HDR_RETAIN);
+		e->value.kind = AMQP_FIELD_KIND_BOOLEAN;
+		e->value.value.boolean = in->retain;
+	}
+	for (size_t i = 0; i < in->n_headers; i++)
+		props_set_field(&pb->entries[n++], &in->headers[i]);
+
+	if (f.content_type) {
+		size_t len = strlen(f.content_type);
+
+		if (len <= PROPS_SHORTSTR_MAX && props_is_ascii(f.content_type, len)) {
+			out->_flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+			out->content_type.bytes = (void *)f.content_type;
+			out->content_type.len = len;
+		}
+	}
+	if (f.has_correlation) {
+		if (f.correlation_len <= PROPS_SHORTSTR_MAX &&
+		    props_is_utf8_no_nul(f.correlation, f.correlation_len)) {
+			out->_flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+			out->correlation_id.bytes = (void *)f.correlation;
+			out->correlation_id.len = f.correlation_len;
+		} else {
+			props_set_bytes(&pb->entries[n++], PROPS_HDR_CORRELATION,
+			                strlen(PROPS_HDR_CORRELATION), f.correlation,
+			                f.correlation_len);
+		}
+	}
+	if (f.response_topic) {
+		size_t len = props_translate(pb, f.response_topic, strlen(f.response_topic), repl);
+
+		if (len == (size_t)-1)
+			return -1;
+		props_set_bytes(&pb->entries[n++], PROPS_HDR_REPLY_TO, strlen(PROPS_HDR_REPLY_TO),
+		                pb->text, len);
+	}
+	if (f.has_expiry) {
+		snprintf(pb->expiration, sizeof(pb->expiration), "%" PRIu64,
+		         (uint64_t)f.expiry * 1000u);
+		out->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
+		out->expiration = amqp_cstring_bytes(pb->expiration);
+	}
+	if (f.n_user > 0) {
+		n = props_user(pb, in->mqtt, n);
+		if (n == (size_t)-1)
+			return -1;
+	}
+	if (n == 0)
+		return 0;
+
+	props_sort(pb, n);
+	w = 1;
+	for (size_t i = 1; i < n; i++)
+		if (props_key_cmp(&pb->entries[i].key, &pb->entries[w - 1].key) != 0)
+			pb->entries[w++] = pb->entries[i];
+	out->_flags |= AMQP_BASIC_HEADERS_FLAG;
+	out->headers.num_entries = (int)w;
+	out->headers.entries = pb->entries;
+	return 0;
+}

@@ -1,0 +1,88 @@
+/*
+ * props: the AMQP basic properties of a forwarded message, converted from
+ * the MQTT message the way RabbitMQ's MQTT plugin converts them for AMQP
+ * 0-9-1 consumers, so a consumer sees the same thing whether a message came
+ * through the plugin or through the bridge.  Pure: no I/O.
+ *
+ *   MQTT                      AMQP 0-9-1
+ *   QoS 0 / QoS 1             delivery_mode 1 / 2 (a rule's `persistent`
+ *                             overrides it)
+ *   Content Type              content_type, when under 256 bytes and ASCII;
+ *                             otherwise left out
+ *   Correlation Data          correlation_id, when under 256 bytes, valid
+ *                             UTF-8 and free of NUL; otherwise header
+ *                             x-correlation-id (long string, the bytes)
+ *   Response Topic            header x-reply-to-topic, translated to a
+ *                             routing key ('/' to '.', '.' inside a level to
+ *                             bridge.dot_replacement)
+ *   User Property NAME=VALUE  header NAME (long string), for NAME under 256
+ *                             bytes; of a NAME given twice the first wins
+ *   Message Expiry Interval   expiration: the seconds times 1000, in decimal
+ *   Payload Format Indicator  not carried (as the plugin)
+ *
+ * x-correlation-id and x-reply-to-topic replace a user property of the
+ * same name (the plugin puts them first, and the first of a name counts).
+ * Then come the rule's static headers (replacing any header of the same
+ * name so far), then x-mqtt-topic (the original topic) and x-mqtt-retain
+ * (bool) when configured, replacing any other.  Headers are sorted by name,
+ * bytewise, as RabbitMQ stores them, each name once.
+ */
+#ifndef BRIDGE_PROPS_H
+#define BRIDGE_PROPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <amqp.h>
+#include <mosquitto.h>
+
+#include "rules.h"
+
+#define PROPS_HDR_TOPIC "x-mqtt-topic"
+#define PROPS_HDR_RETAIN "x-mqtt-retain"
+#define PROPS_HDR_REPLY_TO "x-reply-to-topic"
+#define PROPS_HDR_CORRELATION "x-correlation-id"
+
+/*
+ * Scratch memory reused from message to message; grows as needed.  It also
+ * owns the copies libmosquitto's property readers make, until the next
+ * props_build() or props_fini().
+ */
+struct props_buf {
+	amqp_table_entry_t *entries;
+	amqp_table_entry_t *scratch;  /* for the sort; cap_entries too */
+	size_t cap_entries;
+	char *text;                 /* translated response topic */
+	size_t cap_text;
+	char expiration[24];
+	void **owned;               /* copies of property values */
+	size_t n_owned;
+	size_t cap_owned;
+};
+
+struct props_input {
+	const mosquitto_property *mqtt;  /* the PUBLISH's properties; NULL for none */
+	int qos;
+	bool retain;
+	const char *topic;          /* the MQTT topic, `topic_len` bytes */
+	size_t topic_len;
+	enum rule_persist persistent;
+	const struct rules_field *headers;  /* a rule's static headers */
+	size_t n_headers;
+	bool topic_header;          /* bridge.topic_header */
+	bool retain_header;         /* bridge.retain_header */
+	const char *dot_replacement;
+};
+
+void props_init(struct props_buf *pb);
+void props_fini(struct props_buf *pb);
+
+/*
+ * Fills `out` (its _flags included) for `in`.  Pointers in `out` point
+ * into `pb` and `in`, valid until the next call (or props_fini) and as long
+ * as `in`'s strings live; the MQTT property list may go at once.  Returns
+ * 0, or -1 when memory ran out (`out` is then unusable).
+ */
+int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_properties_t *out);
+
+#endif
