@@ -30,6 +30,7 @@ enum kind {
 	K_PROTOCOL,     /* "3.1.1" or "5", stored as int */
 	K_LOG_LEVEL,    /* stored as enum log_level */
 	K_LOG_TARGET,   /* stored as enum log_target */
+	K_UNMATCHED,    /* stored as enum unmatched_policy */
 };
 
 #define F_REQUIRED 0x1u
@@ -61,7 +62,8 @@ enum field_id {
 	AMQP_HEARTBEAT, AMQP_CONNECT_TIMEOUT, AMQP_EXCHANGE, AMQP_EXCHANGE_TYPE,
 	AMQP_DECLARE_EXCHANGE, AMQP_DEAD_LETTER_EXCHANGE, AMQP_MAX_MESSAGE_SIZE,
 	BRIDGE_LOG_LEVEL, BRIDGE_LOG_TARGET, BRIDGE_DOT_REPLACEMENT, BRIDGE_RECONNECT_MIN_MS,
-	BRIDGE_RECONNECT_MAX_MS, BRIDGE_DRAIN_TIMEOUT,
+	BRIDGE_RECONNECT_MAX_MS, BRIDGE_DRAIN_TIMEOUT, BRIDGE_UNMATCHED, BRIDGE_TOPIC_HEADER,
+	BRIDGE_RETAIN_HEADER,
 	N_FIELDS
 };
 
@@ -90,6 +92,8 @@ static const char *const level_names[] = { "error", "warning", "info", "debug", 
 /* Indexed by enum log_target. */
 static const char *const target_names[] = { "stderr", "syslog", NULL };
 static const char *const tls_versions[] = { "tlsv1.2", "tlsv1.3", NULL };
+/* Indexed by enum unmatched_policy. */
+static const char *const unmatched_names[] = { "forward", "drop", NULL };
 static const char *dot_replacement_rule(const char *value);
 static const char *credential_rule(const char *value);
 
@@ -135,8 +139,9 @@ static const struct field fields[N_FIELDS] = {
 	[MQTT_SESSION_EXPIRY] = NUMBER(G_MQTT, "session_expiry", K_INT64, F_MQTT5, mqtt.session_expiry,
 	                               1, 4294967295LL, 86400),
 	[MQTT_INFLIGHT_MAX] = NUMBER(G_MQTT, "inflight_max", K_INT, 0, mqtt.inflight_max, 1, 65535, 1000),
+	/* Not required: the rules' filters stand in for it (load_subscriptions()). */
 	[MQTT_SUBSCRIBE] = { .group = G_MQTT, .name = "subscribe", .kind = K_FILTERS,
-	                     .flags = F_REQUIRED, .off = AT(mqtt.subscribe),
+	                     .off = AT(mqtt.subscribe),
 	                     .off_count = AT(mqtt.n_subscribe) },
 
 	[AMQP_HOST] = STRING(G_AMQP, "host", F_REQUIRED | F_NONEMPTY, amqp.host, 0, NULL, NULL, NULL),
@@ -182,6 +187,10 @@ static const struct field fields[N_FIELDS] = {
 	                                   10, 600000, 30000),
 	[BRIDGE_DRAIN_TIMEOUT] = NUMBER(G_BRIDGE, "drain_timeout", K_INT, 0, bridge.drain_timeout,
 	                                0, 3600, 10),
+	[BRIDGE_UNMATCHED] = OTHER(G_BRIDGE, "unmatched", K_UNMATCHED, 0, bridge.unmatched,
+	                           UNMATCHED_FORWARD),
+	[BRIDGE_TOPIC_HEADER] = OTHER(G_BRIDGE, "topic_header", K_BOOL, 0, bridge.topic_header, false),
+	[BRIDGE_RETAIN_HEADER] = OTHER(G_BRIDGE, "retain_header", K_BOOL, 0, bridge.retain_header, false),
 };
 
 /* Where a reported error points: the file's rank of first mention, and the line. */
@@ -202,6 +211,12 @@ struct loader {
 	const char *files[MAX_FILES];
 	unsigned n_files;
 	const config_setting_t *group[N_GROUPS];
+	const config_setting_t *rules_list;     /* the top-level `rules`, NULL when absent */
+	const config_setting_t *topology;       /* the top-level `topology`, NULL when absent */
+	bool rules_broken;          /* the rules could not be read or compiled */
+	const char **rule_files;    /* each rule's file and line, for messages about it */
+	int *rule_lines;
+	size_t n_rule_files;
 	const config_setting_t *found[N_FIELDS];
 	bool bad[N_FIELDS];         /* present but rejected */
 	char *src_file;             /* the file last read back by source_number() */
@@ -437,9 +452,17 @@ static void suggest(char *hint, size_t size, const char *name, enum group_id g)
 		return;
 	}
 	if (g == N_GROUPS) {
+		static const char *const others[] = { "rules", "topology" };
+
 		for (int i = 0; i < N_GROUPS; i++) {
 			if (close_enough(name, groups[i].name)) {
 				snprintf(hint, size, " (did you mean '%s'?)", groups[i].name);
+				return;
+			}
+		}
+		for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+			if (close_enough(name, others[i])) {
+				snprintf(hint, size, " (did you mean '%s'?)", others[i]);
 				return;
 			}
 		}
@@ -734,12 +757,17 @@ static bool load_string(struct loader *ld, const struct field *f, const config_s
 	return true;
 }
 
-static bool load_number(struct loader *ld, const struct field *f, const config_setting_t *s,
-                        const char *full, struct bridge_config *cfg)
+/*
+ * The integer setting `s` as written in the file.  Returns INT_EXACT with
+ * *v set; INT_BEYOND when the literal lies outside int64_t (lit->text then
+ * holds it); INT_NONE when `s` is not an integer at all.
+ */
+enum int_read { INT_EXACT, INT_BEYOND, INT_NONE };
+
+static enum int_read read_int(struct loader *ld, const config_setting_t *s, int64_t *v,
+                              struct literal *lit)
 {
-	struct literal lit;
-	int64_t v, stored;
-	bool exact = true;
+	int64_t stored;
 
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
@@ -749,12 +777,28 @@ static bool load_number(struct loader *ld, const struct field *f, const config_s
 		stored = config_setting_get_int64(s);
 		break;
 	default:
+		return INT_NONE;
+	}
+	*v = stored;
+	if (source_number(ld, s, stored, lit) && !literal_value(lit, v))
+		return INT_BEYOND;
+	return INT_EXACT;
+}
+
+static bool load_number(struct loader *ld, const struct field *f, const config_setting_t *s,
+                        const char *full, struct bridge_config *cfg)
+{
+	struct literal lit;
+	enum int_read got;
+	int64_t v = 0;
+	bool exact;
+
+	got = read_int(ld, s, &v, &lit);
+	if (got == INT_NONE) {
 		type_error(ld, s, full, "an integer");
 		return false;
 	}
-	v = stored;
-	if (source_number(ld, s, stored, &lit))
-		exact = literal_value(&lit, &v);
+	exact = got == INT_EXACT;
 	if (!exact || v < f->min || v > f->max) {
 		if (exact)
 			at_setting(ld, s, "'%s' must be between %" PRId64 " and %" PRId64 " (not %" PRId64 ")",
@@ -824,23 +868,28 @@ static bool load_log_level(struct loader *ld, const struct field *f, const confi
 	return true;
 }
 
-static bool load_log_target(struct loader *ld, const struct field *f, const config_setting_t *s,
-                            const char *full, struct bridge_config *cfg)
+/* A string stored as the index of its name: K_LOG_TARGET or K_UNMATCHED. */
+static bool load_named(struct loader *ld, const struct field *f, const config_setting_t *s,
+                       const char *full, struct bridge_config *cfg)
 {
+	const char *const *names = f->kind == K_LOG_TARGET ? target_names : unmatched_names;
 	const char *v;
 
 	if (!string_of(ld, s, full, &v))
 		return false;
-	for (int i = 0; target_names[i] != NULL; i++) {
-		if (strcmp(v, target_names[i]) == 0) {
+	for (int i = 0; names[i] != NULL; i++) {
+		if (strcmp(v, names[i]) != 0)
+			continue;
+		if (f->kind == K_LOG_TARGET)
 			*(enum log_target *)field_ptr(cfg, f->off) = (enum log_target)i;
-			return true;
-		}
+		else
+			*(enum unmatched_policy *)field_ptr(cfg, f->off) = (enum unmatched_policy)i;
+		return true;
 	}
 	{
 		char list[128];
 
-		list_choices(list, sizeof(list), target_names);
+		list_choices(list, sizeof(list), names);
 		at_setting(ld, s, "'%s' must be one of %s (not \"%s\")", full, list, v);
 	}
 	return false;
@@ -923,7 +972,8 @@ static bool load_field(struct loader *ld, enum field_id id, const config_setting
 	case K_LOG_LEVEL:
 		return load_log_level(ld, f, s, full, cfg);
 	case K_LOG_TARGET:
-		return load_log_target(ld, f, s, full, cfg);
+	case K_UNMATCHED:
+		return load_named(ld, f, s, full, cfg);
 	}
 	return false;
 }
@@ -971,6 +1021,9 @@ static void set_defaults(struct loader *ld, struct bridge_config *cfg)
 		case K_LOG_TARGET:
 			*(enum log_target *)field_ptr(cfg, f->off) = (enum log_target)f->def;
 			break;
+		case K_UNMATCHED:
+			*(enum unmatched_policy *)field_ptr(cfg, f->off) = (enum unmatched_policy)f->def;
+			break;
 		case K_FILTERS:
 			break;
 		}
@@ -987,6 +1040,14 @@ static void scan_root(struct loader *ld, const config_setting_t *root)
 		const char *name = config_setting_name(s);
 		int g;
 
+		if (strcmp(name, "rules") == 0) {
+			ld->rules_list = s;
+			continue;
+		}
+		if (strcmp(name, "topology") == 0) {
+			ld->topology = s;
+			continue;
+		}
 		for (g = 0; g < N_GROUPS; g++)
 			if (strcmp(name, groups[g].name) == 0)
 				break;
@@ -1409,6 +1470,867 @@ static void check_relations(struct loader *ld, struct bridge_config *cfg)
 		at_setting(ld, s, "'amqp.dead_letter_exchange' must differ from 'amqp.exchange'");
 }
 
+/* Lists of groups: the rules and the topology */
+
+/*
+ * What a setting inside an element of a list of groups holds.  Each list
+ * has one table of these; the parser, config_free(), config_print(),
+ * config_diff() and config_setting_at() all walk it, so they cannot drift
+ * apart.
+ */
+enum item_kind {
+	I_STRING,       /* char *, copied; in a borrowing list, const char * into the tree */
+	I_BOOL,
+	I_PERSIST,      /* true or false, stored as enum rule_persist */
+	I_FIELDS,       /* a group of string, integer and bool values: struct rules_field *, count */
+};
+
+struct item {
+	const char *name;
+	enum item_kind kind;
+	unsigned flags;             /* F_REQUIRED, F_NONEMPTY */
+	size_t off;                 /* in the element's struct */
+	size_t off_count;           /* I_FIELDS: where the count lives */
+	size_t max;                 /* I_STRING: bytes at most, 0 for any */
+	bool def;                   /* I_BOOL: the default */
+	const char *def_str;        /* I_STRING, copying lists only: the default, NULL for none */
+	const char *const *choices; /* I_STRING: the accepted values, NULL-terminated */
+	const char *label;          /* I_FIELDS: what one of its values is called in messages */
+};
+
+#define ITEM_STRING(T, n, fl, member, mx, dflt, ch)                                      \
+	{ .name = (n), .kind = I_STRING, .flags = (fl), .off = offsetof(T, member), .max = (mx), \
+	  .def_str = (dflt), .choices = (ch) }
+#define ITEM_BOOL(T, n, member, dflt) \
+	{ .name = (n), .kind = I_BOOL, .off = offsetof(T, member), .def = (dflt) }
+#define ITEM_FIELDS(T, n, member, count, lbl)                                                \
+	{ .name = (n), .kind = I_FIELDS, .off = offsetof(T, member), .off_count = offsetof(T, count), \
+	  .label = (lbl) }
+
+enum rule_item {
+	RI_MATCH, RI_EXCHANGE, RI_ROUTING_KEY, RI_STRIP_PREFIX, RI_KEY_PREFIX, RI_PERSISTENT,
+	RI_HEADERS, RI_CONTINUE, RI_DROP, N_RULE_ITEMS
+};
+
+/* What the rules module does not check itself (filters, templates, lengths) is checked here. */
+static const struct item rule_items[N_RULE_ITEMS] = {
+	[RI_MATCH] = ITEM_STRING(struct rule_spec, "match", F_REQUIRED, match, 0, NULL, NULL),
+	[RI_EXCHANGE] = ITEM_STRING(struct rule_spec, "exchange", 0, exchange, 0, NULL, NULL),
+	[RI_ROUTING_KEY] = ITEM_STRING(struct rule_spec, "routing_key", 0, routing_key, 0, NULL, NULL),
+	[RI_STRIP_PREFIX] = ITEM_STRING(struct rule_spec, "strip_prefix", 0, strip_prefix, 0, NULL, NULL),
+	[RI_KEY_PREFIX] = ITEM_STRING(struct rule_spec, "key_prefix", 0, key_prefix, 0, NULL, NULL),
+	[RI_PERSISTENT] = { .name = "persistent", .kind = I_PERSIST,
+	                    .off = offsetof(struct rule_spec, persistent) },
+	[RI_HEADERS] = ITEM_FIELDS(struct rule_spec, "headers", headers, n_headers, "header"),
+	[RI_CONTINUE] = ITEM_BOOL(struct rule_spec, "continue", cont, false),
+	[RI_DROP] = ITEM_BOOL(struct rule_spec, "drop", drop, false),
+};
+
+enum exchange_item {
+	XI_NAME, XI_TYPE, XI_DURABLE, XI_AUTO_DELETE, XI_INTERNAL, XI_ALTERNATE, XI_ARGUMENTS,
+	N_EXCHANGE_ITEMS
+};
+
+static const struct item exchange_items[N_EXCHANGE_ITEMS] = {
+	[XI_NAME] = ITEM_STRING(struct topo_exchange, "name", F_REQUIRED | F_NONEMPTY, name,
+	                        SHORTSTR_MAX, NULL, NULL),
+	[XI_TYPE] = ITEM_STRING(struct topo_exchange, "type", 0, type, 0, "topic", exchange_types),
+	[XI_DURABLE] = ITEM_BOOL(struct topo_exchange, "durable", durable, true),
+	[XI_AUTO_DELETE] = ITEM_BOOL(struct topo_exchange, "auto_delete", auto_delete, false),
+	[XI_INTERNAL] = ITEM_BOOL(struct topo_exchange, "internal", internal, false),
+	[XI_ALTERNATE] = ITEM_STRING(struct topo_exchange, "alternate_exchange", F_NONEMPTY,
+	                             alternate_exchange, SHORTSTR_MAX, NULL, NULL),
+	[XI_ARGUMENTS] = ITEM_FIELDS(struct topo_exchange, "arguments", arguments, n_arguments,
+	                             "argument"),
+};
+
+enum queue_item { QI_NAME, QI_DURABLE, QI_AUTO_DELETE, QI_EXCLUSIVE, QI_ARGUMENTS, N_QUEUE_ITEMS };
+
+static const struct item queue_items[N_QUEUE_ITEMS] = {
+	[QI_NAME] = ITEM_STRING(struct topo_queue, "name", F_REQUIRED | F_NONEMPTY, name,
+	                        SHORTSTR_MAX, NULL, NULL),
+	[QI_DURABLE] = ITEM_BOOL(struct topo_queue, "durable", durable, true),
+	[QI_AUTO_DELETE] = ITEM_BOOL(struct topo_queue, "auto_delete", auto_delete, false),
+	[QI_EXCLUSIVE] = ITEM_BOOL(struct topo_queue, "exclusive", exclusive, false),
+	[QI_ARGUMENTS] = ITEM_FIELDS(struct topo_queue, "arguments", arguments, n_arguments, "argument"),
+};
+
+enum binding_item { BI_EXCHANGE, BI_QUEUE, BI_MATCH, BI_KEY, N_BINDING_ITEMS };
+
+/* A binding's `key` may be "": AMQP allows it (a direct exchange's empty key). */
+static const struct item binding_items[N_BINDING_ITEMS] = {
+	[BI_EXCHANGE] = ITEM_STRING(struct topo_binding, "exchange", F_REQUIRED | F_NONEMPTY, exchange,
+	                            SHORTSTR_MAX, NULL, NULL),
+	[BI_QUEUE] = ITEM_STRING(struct topo_binding, "queue", F_REQUIRED | F_NONEMPTY, queue,
+	                         SHORTSTR_MAX, NULL, NULL),
+	[BI_MATCH] = ITEM_STRING(struct topo_binding, "match", 0, match, 0, NULL, NULL),
+	[BI_KEY] = ITEM_STRING(struct topo_binding, "key", 0, key, SHORTSTR_MAX, NULL, NULL),
+};
+
+/* The lists of groups, in the order config_setting_at() gives their settings. */
+enum list_id { L_RULES, L_EXCHANGES, L_QUEUES, L_BINDINGS, N_LISTS };
+
+struct list_def {
+	const char *group;          /* its name in config_setting_at(): "rules", "topology.queues" */
+	const char *what;           /* an element in messages: "rule", "topology queue" */
+	const struct item *items;
+	size_t n_items;
+	size_t size;                /* of the element's struct */
+	size_t off_line;            /* where its int line lives */
+	bool borrow;                /* strings point into the libconfig tree */
+	size_t off_vec, off_n;      /* topology lists: the array and its length in bridge_config */
+};
+
+static const struct list_def lists[N_LISTS] = {
+	[L_RULES] = { "rules", "rule", rule_items, N_RULE_ITEMS, sizeof(struct rule_spec),
+	              offsetof(struct rule_spec, line), true, 0, 0 },
+	[L_EXCHANGES] = { "topology.exchanges", "topology exchange", exchange_items, N_EXCHANGE_ITEMS,
+	                  sizeof(struct topo_exchange), offsetof(struct topo_exchange, line), false,
+	                  AT(topology.exchanges), AT(topology.n_exchanges) },
+	[L_QUEUES] = { "topology.queues", "topology queue", queue_items, N_QUEUE_ITEMS,
+	               sizeof(struct topo_queue), offsetof(struct topo_queue, line), false,
+	               AT(topology.queues), AT(topology.n_queues) },
+	[L_BINDINGS] = { "topology.bindings", "topology binding", binding_items, N_BINDING_ITEMS,
+	                 sizeof(struct topo_binding), offsetof(struct topo_binding, line), false,
+	                 AT(topology.bindings), AT(topology.n_bindings) },
+};
+
+/* An element's bad-item mask has one bit per item. */
+_Static_assert(N_RULE_ITEMS <= 32 && N_EXCHANGE_ITEMS <= 32 && N_QUEUE_ITEMS <= 32
+               && N_BINDING_ITEMS <= 32, "items must fit a mask");
+#define ITEM_BIT(i) (1u << (i))
+
+#define TOPOLOGY_PREFIX "topology."
+
+static void *elem_at(const struct list_def *l, void *vec, size_t i)
+{
+	return (char *)vec + i * l->size;
+}
+
+static const void *elem_cat(const struct list_def *l, const void *vec, size_t i)
+{
+	return (const char *)vec + i * l->size;
+}
+
+static void free_fields(struct rules_field *vec, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(vec[i].name);
+		free(vec[i].s);
+	}
+	free(vec);
+}
+
+/* Frees what an element of list `l` owns; the element itself stays. */
+static void free_element(const struct list_def *l, void *obj)
+{
+	for (size_t i = 0; i < l->n_items; i++) {
+		const struct item *it = &l->items[i];
+		char *slot = (char *)obj + it->off;
+
+		if (it->kind == I_STRING && !l->borrow) {
+			free(*(char **)slot);
+			*(char **)slot = NULL;
+		} else if (it->kind == I_FIELDS) {
+			free_fields(*(struct rules_field **)slot, *(size_t *)((char *)obj + it->off_count));
+			*(struct rules_field **)slot = NULL;
+			*(size_t *)((char *)obj + it->off_count) = 0;
+		}
+	}
+}
+
+static void free_elements(const struct list_def *l, void *vec, size_t n)
+{
+	for (size_t i = 0; i < n && vec != NULL; i++)
+		free_element(l, elem_at(l, vec, i));
+	free(vec);
+}
+
+/*
+ * Reads the group `s`, setting `it` of element `pre` ("rule 3"), into a
+ * fresh array of named values.  Values may be strings, integers (64 bits,
+ * as written) or booleans; names at most 255 bytes (AMQP field-table keys
+ * are short strings).  Returns false after reporting every bad value.
+ */
+static bool load_fields(struct loader *ld, const struct item *it, const config_setting_t *s,
+                        const char *pre, struct rules_field **out, size_t *n_out)
+{
+	struct rules_field *vec;
+	size_t count = 0;
+	bool ok = true;
+	int n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		at_setting(ld, s, "%s: '%s' must be a group: %s = { name = value; ... };", pre,
+		           it->name, it->name);
+		return false;
+	}
+	n = config_setting_length(s);
+	if (n == 0)
+		return true;
+	vec = calloc((size_t)n, sizeof(*vec));
+	if (vec == NULL) {
+		out_of_memory(ld);
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *name = config_setting_name(e);
+		struct rules_field *f = &vec[count];
+		struct literal lit;
+
+		if (strlen(name) > SHORTSTR_MAX) {
+			at_setting(ld, e, "%s: the name of %s '%.32s...' must be at most %d bytes long "
+			           "(it has %zu)", pre, it->label, name, SHORTSTR_MAX, strlen(name));
+			ok = false;
+			continue;
+		}
+		switch (config_setting_type(e)) {
+		case CONFIG_TYPE_STRING:
+			f->kind = RV_STRING;
+			f->s = strdup(config_setting_get_string(e));
+			if (f->s == NULL) {
+				out_of_memory(ld);
+				ok = false;
+				continue;
+			}
+			break;
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+			f->kind = RV_INT;
+			if (read_int(ld, e, &f->i, &lit) != INT_EXACT) {
+				at_setting(ld, e, "%s: %s '%s' must be between %" PRId64 " and %" PRId64
+				           " (not %s)", pre, it->label, name, INT64_MIN, INT64_MAX, lit.text);
+				ok = false;
+				continue;
+			}
+			break;
+		case CONFIG_TYPE_BOOL:
+			f->kind = RV_BOOL;
+			f->b = config_setting_get_bool(e) != 0;
+			break;
+		default:
+			at_setting(ld, e, "%s: %s '%s' must be a string, an integer, true or false", pre,
+			           it->label, name);
+			ok = false;
+			continue;
+		}
+		f->name = strdup(name);
+		count++;
+		if (f->name == NULL) {
+			out_of_memory(ld);
+			ok = false;
+		}
+	}
+	if (!ok) {
+		free_fields(vec, count);
+		return false;
+	}
+	*out = vec;
+	*n_out = count;
+	return true;
+}
+
+/* Reads setting `s` of an element into place as item `it` says; false after reporting. */
+static bool load_item(struct loader *ld, const struct list_def *l, const struct item *it,
+                      const config_setting_t *s, const char *pre, void *obj)
+{
+	char *slot = (char *)obj + it->off;
+	const char *v;
+	size_t len;
+
+	switch (it->kind) {
+	case I_STRING:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+			at_setting(ld, s, "%s: '%s' must be a string (in double quotes)", pre, it->name);
+			return false;
+		}
+		v = config_setting_get_string(s);
+		len = strlen(v);
+		if (len == 0 && (it->flags & F_NONEMPTY)) {
+			at_setting(ld, s, "%s: '%s' must not be empty", pre, it->name);
+			return false;
+		}
+		if (it->max > 0 && len > it->max) {
+			at_setting(ld, s, "%s: '%s' must be at most %zu bytes long (it has %zu)", pre,
+			           it->name, it->max, len);
+			return false;
+		}
+		if (it->choices != NULL && !in_choices(it->choices, v)) {
+			char list[128];
+
+			list_choices(list, sizeof(list), it->choices);
+			at_setting(ld, s, "%s: '%s' must be one of %s (not \"%s\")", pre, it->name, list, v);
+			return false;
+		}
+		if (l->borrow)
+			*(const char **)slot = v;
+		else
+			replace_string(ld, (char **)slot, v);
+		return true;
+	case I_BOOL:
+	case I_PERSIST:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+			at_setting(ld, s, "%s: '%s' must be true or false", pre, it->name);
+			return false;
+		}
+		if (it->kind == I_BOOL)
+			*(bool *)slot = config_setting_get_bool(s) != 0;
+		else
+			*(enum rule_persist *)slot = config_setting_get_bool(s) ? RULE_PERSIST_YES
+			                                                        : RULE_PERSIST_NO;
+		return true;
+	case I_FIELDS:
+		return load_fields(ld, it, s, pre, (struct rules_field **)slot,
+		                   (size_t *)((char *)obj + it->off_count));
+	}
+	return false;
+}
+
+/* " (did you mean 'x'?)" for an unknown setting of an element, or "". */
+static void suggest_item(char *hint, size_t size, const char *name, const struct list_def *l)
+{
+	hint[0] = '\0';
+	for (size_t i = 0; i < l->n_items; i++) {
+		if (close_enough(name, l->items[i].name)) {
+			snprintf(hint, size, " (did you mean '%s'?)", l->items[i].name);
+			return;
+		}
+	}
+}
+
+/*
+ * Reads element `index` (0-based) of list `l`, the setting `e`, into `obj`
+ * (zeroed): defaults first, then what the file gives.  Returns the mask of
+ * items that are missing though required or were refused (every bit when
+ * `e` is not a group); each such problem has been reported.
+ */
+static unsigned load_element(struct loader *ld, const struct list_def *l,
+                             const config_setting_t *e, size_t index, void *obj)
+{
+	unsigned bad = 0, seen = 0;
+	const char *file;
+	unsigned line;
+	char pre[64];
+	int n;
+
+	snprintf(pre, sizeof(pre), "%s %zu", l->what, index + 1);
+	where(ld, e, &file, &line);
+	*(int *)((char *)obj + l->off_line) = (int)line;
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		at_setting(ld, e, "%s must be a group: { %s = ...; ... }", pre, l->items[0].name);
+		return ~0u;
+	}
+	for (size_t i = 0; i < l->n_items; i++) {
+		const struct item *it = &l->items[i];
+
+		if (it->kind == I_BOOL)
+			*(bool *)((char *)obj + it->off) = it->def;
+		else if (it->kind == I_STRING && it->def_str != NULL && !l->borrow)
+			replace_string(ld, (char **)((char *)obj + it->off), it->def_str);
+	}
+	n = config_setting_length(e);
+	for (int k = 0; k < n; k++) {
+		const config_setting_t *s = config_setting_get_elem(e, (unsigned)k);
+		const char *name = config_setting_name(s);
+		size_t i;
+
+		for (i = 0; i < l->n_items && strcmp(name, l->items[i].name) != 0; i++)
+			;
+		if (i == l->n_items) {
+			char hint[96];
+
+			suggest_item(hint, sizeof(hint), name, l);
+			at_setting(ld, s, "%s: unknown setting '%s'%s", pre, name, hint);
+			continue;
+		}
+		seen |= ITEM_BIT(i);
+		if (!load_item(ld, l, &l->items[i], s, pre, obj))
+			bad |= ITEM_BIT(i);
+	}
+	for (size_t i = 0; i < l->n_items; i++) {
+		if ((l->items[i].flags & F_REQUIRED) && !(seen & ITEM_BIT(i))) {
+			at_setting(ld, e, "%s: missing required setting '%s'", pre, l->items[i].name);
+			bad |= ITEM_BIT(i);
+		}
+	}
+	return bad;
+}
+
+/*
+ * Reads the list of groups `s` (NULL when absent), named `full`, into a
+ * fresh array of elements of list `l` (*vec_out, NULL for none) and a mask
+ * of bad items per element (*bad_out).  Returns the element count, which
+ * is also the array's length; (size_t)-1 when `s` is not a list at all.
+ * An empty array, [], is taken for an empty list.
+ */
+static size_t load_list(struct loader *ld, const struct list_def *l, const config_setting_t *s,
+                        const char *full, void **vec_out, unsigned **bad_out)
+{
+	void *vec;
+	unsigned *bad;
+	int type, n;
+
+	*vec_out = NULL;
+	*bad_out = NULL;
+	if (s == NULL)
+		return 0;
+	type = config_setting_type(s);
+	n = config_setting_length(s);
+	if (type != CONFIG_TYPE_LIST && !(type == CONFIG_TYPE_ARRAY && n == 0)) {
+		at_setting(ld, s, "'%s' must be a list of groups: %s = ( { %s = ...; ... }, ... );",
+		           full, config_setting_name(s), l->items[0].name);
+		return (size_t)-1;
+	}
+	if (n == 0)
+		return 0;
+	vec = calloc((size_t)n, l->size);
+	bad = calloc((size_t)n, sizeof(*bad));
+	if (vec == NULL || bad == NULL) {
+		free(vec);
+		free(bad);
+		out_of_memory(ld);
+		return (size_t)-1;
+	}
+	for (int i = 0; i < n; i++)
+		bad[i] = load_element(ld, l, config_setting_get_elem(s, (unsigned)i), (size_t)i,
+		                      elem_at(l, vec, (size_t)i));
+	*vec_out = vec;
+	*bad_out = bad;
+	return (size_t)n;
+}
+
+/* The setting `name` of element `e`, or `e` itself when it has none: where to point. */
+static const config_setting_t *member_or(const config_setting_t *e, const char *name)
+{
+	const config_setting_t *m = config_setting_get_member(e, name);
+
+	return m != NULL ? m : e;
+}
+
+/* The rules */
+
+/* Passed to rules_compile() for its reports. */
+struct rules_ctx {
+	struct loader *ld;
+	struct bridge_config *cfg;
+};
+
+/* The file holding the rule that starts at `line` (@include can move rules elsewhere). */
+static const char *rule_file(const struct loader *ld, int line)
+{
+	for (size_t i = 0; i < ld->n_rule_files; i++)
+		if (ld->rule_lines[i] == line)
+			return ld->rule_files[i];
+	return ld->path;
+}
+
+static void rules_error(void *arg, int line, const char *msg)
+{
+	struct rules_ctx *c = arg;
+
+	report(c->ld, rule_file(c->ld, line), line > 0 ? (unsigned)line : 0, "%s", msg);
+}
+
+static void rules_warning(void *arg, int line, const char *msg)
+{
+	struct rules_ctx *c = arg;
+
+	warn_at(c->ld, c->cfg, rule_file(c->ld, line), line > 0 ? (unsigned)line : 0, "%s", msg);
+}
+
+/*
+ * Reads and compiles the `rules` list into cfg->rules (an empty set when
+ * there is none; NULL when it cannot be compiled).  A rule whose `match` is
+ * missing or refused stands in as a plain "#" rule so that the others are
+ * still compiled and every error in them reported; any other refused
+ * setting is left out of its rule for the same reason.  Explicit
+ * subscriptions go to rules_compile() for its overlap warning.
+ */
+static void load_rules(struct loader *ld, struct bridge_config *cfg)
+{
+	const struct list_def *l = &lists[L_RULES];
+	const char *const *subscribe = NULL;
+	struct rule_spec *specs;
+	size_t n, n_subscribe = 0;
+	struct rules_ctx ctx;
+	unsigned before, *bad;
+	void *vec;
+
+	n = load_list(ld, l, ld->rules_list, "rules", &vec, &bad);
+	if (n == (size_t)-1) {
+		ld->rules_broken = true;
+		return;
+	}
+	specs = vec;
+	if (n > 0) {
+		ld->rule_files = calloc(n, sizeof(*ld->rule_files));
+		ld->rule_lines = calloc(n, sizeof(*ld->rule_lines));
+		if (ld->rule_files == NULL || ld->rule_lines == NULL) {
+			out_of_memory(ld);
+			ld->rules_broken = true;
+			goto done;
+		}
+		ld->n_rule_files = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned line;
+
+		where(ld, config_setting_get_elem(ld->rules_list, (unsigned)i), &ld->rule_files[i], &line);
+		ld->rule_lines[i] = (int)line;
+		if (bad[i] & ITEM_BIT(RI_MATCH)) {
+			free_element(l, &specs[i]);
+			memset(&specs[i], 0, sizeof(specs[i]));
+			specs[i].line = (int)line;
+			specs[i].match = "#";
+		}
+	}
+	if (ld->found[MQTT_SUBSCRIBE] != NULL && usable(ld, MQTT_SUBSCRIBE)) {
+		subscribe = (const char *const *)cfg->mqtt.subscribe;
+		n_subscribe = cfg->mqtt.n_subscribe;
+	}
+	ctx = (struct rules_ctx){ ld, cfg };
+	before = ld->n_failed;
+	cfg->rules = rules_compile(specs, n, cfg->bridge.dot_replacement, subscribe, n_subscribe,
+	                           rules_error, rules_warning, &ctx);
+	if (cfg->rules == NULL && ld->n_failed == before)
+		out_of_memory(ld);
+	if (cfg->rules == NULL)
+		ld->rules_broken = true;
+done:
+	free_elements(l, specs, n);
+	free(bad);
+}
+
+/*
+ * mqtt.subscribe when the file gives none: the rules' filters.  Recorded
+ * either way in subscribe_explicit.
+ */
+static void load_subscriptions(struct loader *ld, struct bridge_config *cfg)
+{
+	const char **subs = NULL;
+	char **vec;
+	size_t n;
+
+	if (ld->found[MQTT_SUBSCRIBE] != NULL) {
+		cfg->mqtt.subscribe_explicit = true;
+		return;
+	}
+	/* Without the mqtt group or with broken rules, that is reported already. */
+	if (ld->group[G_MQTT] == NULL || ld->rules_broken || cfg->rules == NULL)
+		return;
+	n = rules_subscriptions(cfg->rules, &subs);
+	if (n == (size_t)-1) {
+		out_of_memory(ld);
+		return;
+	}
+	if (n == 0) {
+		free(subs);
+		at_setting(ld, ld->group[G_MQTT], "'mqtt.subscribe' is not set and no rule gives a "
+		           "filter to subscribe to");
+		return;
+	}
+	vec = calloc(n, sizeof(*vec));
+	if (vec == NULL) {
+		free(subs);
+		out_of_memory(ld);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		vec[i] = strdup(subs[i]);
+		if (vec[i] == NULL) {
+			while (i > 0)
+				free(vec[--i]);
+			free(vec);
+			free(subs);
+			out_of_memory(ld);
+			return;
+		}
+	}
+	free(subs);
+	cfg->mqtt.subscribe = vec;
+	cfg->mqtt.n_subscribe = n;
+}
+
+/* The topology */
+
+static bool reserved_name(const char *name)
+{
+	return strncmp(name, "amq.", 4) == 0;
+}
+
+static const struct rules_field *find_field(const struct rules_field *vec, size_t n,
+                                            const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(vec[i].name, name) == 0)
+			return &vec[i];
+	return NULL;
+}
+
+/*
+ * Exchanges: names not reserved, not given twice, and not one the bridge
+ * declares itself.  With amqp.declare_exchange = true the bridge declares
+ * amqp.exchange (with amqp.exchange_type) and amqp.dead_letter_exchange
+ * (topic); declaring either here too could only disagree with that, and
+ * RabbitMQ closes the channel on a declaration that differs.  With
+ * declare_exchange = false the topology is the place to declare them.
+ */
+static void check_topo_exchanges(struct loader *ld, const struct bridge_config *cfg,
+                                 const config_setting_t *list, const unsigned *bad)
+{
+	const struct topology *t = &cfg->topology;
+	bool declares = usable(ld, AMQP_DECLARE_EXCHANGE) && cfg->amqp.declare_exchange;
+
+	for (size_t i = 0; i < t->n_exchanges; i++) {
+		const struct topo_exchange *x = &t->exchanges[i];
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const config_setting_t *name = member_or(e, "name");
+
+		if (bad[i] & ITEM_BIT(XI_NAME))
+			continue;
+		if (reserved_name(x->name)) {
+			at_setting(ld, name, "topology exchange %zu: 'name' must not start with \"amq.\" "
+			           "(the broker reserves those names)", i + 1);
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!(bad[j] & ITEM_BIT(XI_NAME)) && strcmp(t->exchanges[j].name, x->name) == 0) {
+				at_setting(ld, name, "topology exchange %zu: exchange '%s' is already declared "
+				           "by topology exchange %zu (line %d)", i + 1, x->name, j + 1,
+				           t->exchanges[j].line);
+				break;
+			}
+		}
+		if (declares && usable(ld, AMQP_EXCHANGE) && strcmp(x->name, cfg->amqp.exchange) == 0)
+			at_setting(ld, name, "topology exchange %zu: '%s' is amqp.exchange, which the bridge "
+			           "declares itself while amqp.declare_exchange is true; declare it in one "
+			           "place only (set amqp.declare_exchange = false to declare it here)",
+			           i + 1, x->name);
+		if (declares && usable(ld, AMQP_DEAD_LETTER_EXCHANGE) && cfg->amqp.dead_letter_exchange
+		    && strcmp(x->name, cfg->amqp.dead_letter_exchange) == 0)
+			at_setting(ld, name, "topology exchange %zu: '%s' is amqp.dead_letter_exchange, "
+			           "which the bridge declares itself while amqp.declare_exchange is true; "
+			           "declare it in one place only (set amqp.declare_exchange = false to "
+			           "declare it here)", i + 1, x->name);
+		if (!declares && x->internal && usable(ld, AMQP_EXCHANGE)
+		    && strcmp(x->name, cfg->amqp.exchange) == 0)
+			at_setting(ld, member_or(e, "internal"), "topology exchange %zu: '%s' is "
+			           "amqp.exchange, where the bridge publishes, so it cannot be internal",
+			           i + 1, x->name);
+		if (x->alternate_exchange != NULL
+		    && find_field(x->arguments, x->n_arguments, "alternate-exchange") != NULL)
+			at_setting(ld, member_or(e, "alternate_exchange"), "topology exchange %zu: "
+			           "'alternate_exchange' and argument 'alternate-exchange' cannot both be "
+			           "given", i + 1);
+	}
+}
+
+static void check_topo_queues(struct loader *ld, const struct bridge_config *cfg,
+                              const config_setting_t *list, const unsigned *bad)
+{
+	const struct topology *t = &cfg->topology;
+
+	for (size_t i = 0; i < t->n_queues; i++) {
+		const struct topo_queue *q = &t->queues[i];
+		const config_setting_t *name = member_or(config_setting_get_elem(list, (unsigned)i), "name");
+
+		if (bad[i] & ITEM_BIT(QI_NAME))
+			continue;
+		if (reserved_name(q->name)) {
+			at_setting(ld, name, "topology queue %zu: 'name' must not start with \"amq.\" "
+			           "(the broker reserves those names)", i + 1);
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!(bad[j] & ITEM_BIT(QI_NAME)) && strcmp(t->queues[j].name, q->name) == 0) {
+				at_setting(ld, name, "topology queue %zu: queue '%s' is already declared by "
+				           "topology queue %zu (line %d)", i + 1, q->name, j + 1,
+				           t->queues[j].line);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * Bindings: exactly one of `match` (an MQTT filter, translated as the
+ * bridge translates topics, so that the binding catches what the filter
+ * would) and `key` (taken as written).  Fills in `key` from `match`.
+ */
+static void check_topo_bindings(struct loader *ld, struct bridge_config *cfg,
+                                const config_setting_t *list, const unsigned *bad)
+{
+	struct topology *t = &cfg->topology;
+
+	for (size_t i = 0; i < t->n_bindings; i++) {
+		struct topo_binding *b = &t->bindings[i];
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const config_setting_t *m = config_setting_get_member(e, "match");
+		const config_setting_t *k = config_setting_get_member(e, "key");
+		char key[TOPIC_KEY_MAX + 1];
+		enum topic_result r;
+		size_t klen;
+
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP
+		    || (bad[i] & (ITEM_BIT(BI_MATCH) | ITEM_BIT(BI_KEY))))
+			continue;
+		if (m == NULL && k == NULL) {
+			at_setting(ld, e, "topology binding %zu: needs 'match' (an MQTT topic filter) or "
+			           "'key' (a binding key)", i + 1);
+			continue;
+		}
+		if (m != NULL && k != NULL) {
+			at_setting(ld, k, "topology binding %zu: 'match' and 'key' cannot both be given",
+			           i + 1);
+			continue;
+		}
+		if (m == NULL)
+			continue;
+		if (strncmp(b->match, "$share/", 7) == 0) {
+			at_setting(ld, m, "topology binding %zu: 'match' must be a plain MQTT topic filter, "
+			           "not a shared subscription (\"%.200s\")", i + 1, b->match);
+			continue;
+		}
+		r = topic_filter_check(b->match);
+		if (r == TOPIC_OK)
+			r = topic_filter_to_key(b->match, cfg->bridge.dot_replacement, key, &klen);
+		if (r != TOPIC_OK) {
+			at_setting(ld, m, "topology binding %zu: 'match' is not a valid MQTT topic filter "
+			           "for a binding (\"%.200s\": %s)", i + 1, b->match, topic_strerror(r));
+			continue;
+		}
+		replace_string(ld, &b->key, key);
+	}
+}
+
+/* Reads the optional `topology` group into cfg->topology and checks it. */
+static void load_topology(struct loader *ld, struct bridge_config *cfg)
+{
+	const config_setting_t *topo = ld->topology, *part[N_LISTS] = { NULL };
+	unsigned *bad[N_LISTS] = { NULL };
+	int n;
+
+	if (topo == NULL)
+		return;
+	if (config_setting_type(topo) != CONFIG_TYPE_GROUP) {
+		at_setting(ld, topo, "'topology' must be a group: topology = { exchanges = ( ... ); "
+		           "queues = ( ... ); bindings = ( ... ); };");
+		return;
+	}
+	n = config_setting_length(topo);
+	for (int k = 0; k < n; k++) {
+		const config_setting_t *s = config_setting_get_elem(topo, (unsigned)k);
+		const char *name = config_setting_name(s);
+		const char *guess = NULL;
+		int id;
+
+		for (id = L_EXCHANGES; id < N_LISTS; id++) {
+			const char *part_name = lists[id].group + strlen(TOPOLOGY_PREFIX);
+
+			if (strcmp(name, part_name) == 0)
+				break;
+			if (guess == NULL && close_enough(name, part_name))
+				guess = lists[id].group;
+		}
+		if (id < N_LISTS) {
+			part[id] = s;
+			continue;
+		}
+		if (guess != NULL)
+			at_setting(ld, s, "unknown setting 'topology.%s' (did you mean '%s'?)", name, guess);
+		else
+			at_setting(ld, s, "unknown setting 'topology.%s'", name);
+	}
+	for (int id = L_EXCHANGES; id < N_LISTS; id++) {
+		const struct list_def *l = &lists[id];
+		void *vec;
+		size_t count = load_list(ld, l, part[id], l->group, &vec, &bad[id]);
+
+		if (count == (size_t)-1)
+			count = 0;
+		*(void **)field_ptr(cfg, l->off_vec) = vec;
+		*(size_t *)field_ptr(cfg, l->off_n) = count;
+	}
+	check_topo_exchanges(ld, cfg, part[L_EXCHANGES], bad[L_EXCHANGES]);
+	check_topo_queues(ld, cfg, part[L_QUEUES], bad[L_QUEUES]);
+	check_topo_bindings(ld, cfg, part[L_BINDINGS], bad[L_BINDINGS]);
+	for (int id = 0; id < N_LISTS; id++)
+		free(bad[id]);
+}
+
+static const struct topo_exchange *topo_exchange_named(const struct topology *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_exchanges; i++)
+		if (t->exchanges[i].name != NULL && strcmp(t->exchanges[i].name, name) == 0)
+			return &t->exchanges[i];
+	return NULL;
+}
+
+/*
+ * cfg->check_exchanges: what the rules publish to that nothing declares.
+ * A rule may not publish to an exchange the topology makes internal:
+ * RabbitMQ refuses every such publish.
+ */
+static void find_check_exchanges(struct loader *ld, struct bridge_config *cfg)
+{
+	size_t n = cfg->rules != NULL ? rules_count(cfg->rules) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = rules_at(cfg->rules, i);
+		const struct topo_exchange *x;
+		char **grown;
+		size_t j;
+
+		if (r->drop || r->exchange == NULL || r->exchange[0] == '\0')
+			continue;
+		if (cfg->amqp.exchange != NULL && strcmp(r->exchange, cfg->amqp.exchange) == 0)
+			continue;
+		if ((x = topo_exchange_named(&cfg->topology, r->exchange)) != NULL) {
+			if (x->internal)
+				report(ld, rule_file(ld, r->line), (unsigned)r->line, "rule %zu (match '%s'): "
+				       "exchange '%s' is internal (topology exchange %zu, line %d): nothing can "
+				       "publish to it", r->index, r->match, r->exchange,
+				       (size_t)(x - cfg->topology.exchanges) + 1, x->line);
+			continue;
+		}
+		for (j = 0; j < cfg->n_check_exchanges; j++)
+			if (strcmp(cfg->check_exchanges[j], r->exchange) == 0)
+				break;
+		if (j < cfg->n_check_exchanges)
+			continue;
+		grown = realloc(cfg->check_exchanges, (cfg->n_check_exchanges + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			out_of_memory(ld);
+			return;
+		}
+		cfg->check_exchanges = grown;
+		cfg->check_exchanges[cfg->n_check_exchanges] = strdup(r->exchange);
+		if (cfg->check_exchanges[cfg->n_check_exchanges] == NULL) {
+			out_of_memory(ld);
+			return;
+		}
+		cfg->n_check_exchanges++;
+	}
+}
+
+/* What the rules, the topology and the flat settings say about each other. */
+static void check_mapping(struct loader *ld, struct bridge_config *cfg)
+{
+	const config_setting_t *s = ld->found[BRIDGE_UNMATCHED];
+
+	find_check_exchanges(ld, cfg);
+	if (s != NULL && usable(ld, BRIDGE_UNMATCHED) && cfg->bridge.unmatched == UNMATCHED_DROP
+	    && cfg->rules != NULL && rules_count(cfg->rules) == 0) {
+		const char *file;
+		unsigned line;
+
+		where(ld, s, &file, &line);
+		warn_at(ld, cfg, file, line, "'bridge.unmatched' is \"drop\" and there are no rules: "
+		        "every message will be dropped");
+	}
+}
+
 /*
  * Reports a file that cannot be opened (or is a directory) with the reason,
  * which config_read_file() does not give.
@@ -1472,6 +2394,10 @@ static void load_all(struct loader *ld, const config_t *lc, struct bridge_config
 	}
 	check_relations(ld, work);
 	load_files(ld, work);
+	load_rules(ld, work);
+	load_subscriptions(ld, work);
+	load_topology(ld, work);
+	check_mapping(ld, work);
 }
 
 int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs)
@@ -1500,6 +2426,8 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 
 	sort_reports(&ld);
 	free(ld.keys);
+	free(ld.rule_files);
+	free(ld.rule_lines);
 	free(ld.src_file);
 	free(ld.src);
 	if (ld.n_failed > 0) {
@@ -1528,6 +2456,16 @@ void config_free(struct bridge_config *cfg)
 			free(vec);
 		}
 	}
+	if (cfg->rules != NULL)
+		rules_free(cfg->rules);
+	for (int id = L_EXCHANGES; id < N_LISTS; id++) {
+		const struct list_def *l = &lists[id];
+
+		free_elements(l, *(void **)field_ptr(cfg, l->off_vec), *(size_t *)field_ptr(cfg, l->off_n));
+	}
+	for (size_t i = 0; i < cfg->n_check_exchanges; i++)
+		free(cfg->check_exchanges[i]);
+	free(cfg->check_exchanges);
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		free(cfg->warnings[i]);
 	free(cfg->warnings);
@@ -1551,6 +2489,68 @@ static void print_quoted(FILE *out, const char *s)
 			fputc(c, out);
 	}
 	fputc('"', out);
+}
+
+static void print_fields(FILE *out, const struct rules_field *vec, size_t n)
+{
+	fputs("{ ", out);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "%s = ", vec[i].name);
+		switch (vec[i].kind) {
+		case RV_STRING:
+			print_quoted(out, vec[i].s);
+			break;
+		case RV_INT:
+			fprintf(out, "%" PRId64, vec[i].i);
+			break;
+		case RV_BOOL:
+			fputs(vec[i].b ? "true" : "false", out);
+			break;
+		}
+		fputs("; ", out);
+	}
+	fputc('}', out);
+}
+
+/* One line per declared exchange, queue and binding, from the lists' tables. */
+static void print_topology(const struct bridge_config *cfg, FILE *out)
+{
+	for (int id = L_EXCHANGES; id < N_LISTS; id++) {
+		const struct list_def *l = &lists[id];
+		const void *vec = *(void *const *)field_cptr(cfg, l->off_vec);
+		size_t n = *(const size_t *)field_cptr(cfg, l->off_n);
+
+		for (size_t i = 0; i < n; i++) {
+			const char *obj = elem_cat(l, vec, i);
+
+			fprintf(out, "%s %zu (line %d):", l->what, i + 1, *(const int *)(obj + l->off_line));
+			for (size_t k = 0; k < l->n_items; k++) {
+				const struct item *it = &l->items[k];
+				const char *slot = obj + it->off;
+
+				fprintf(out, " %s = ", it->name);
+				switch (it->kind) {
+				case I_STRING:
+					if (*(char *const *)slot == NULL)
+						fputs("(unset)", out);
+					else
+						print_quoted(out, *(char *const *)slot);
+					break;
+				case I_BOOL:
+					fputs(*(const bool *)slot ? "true" : "false", out);
+					break;
+				case I_PERSIST:
+					break;
+				case I_FIELDS:
+					print_fields(out, *(struct rules_field *const *)slot,
+					             *(const size_t *)(obj + it->off_count));
+					break;
+				}
+				fputc(';', out);
+			}
+			fputc('\n', out);
+		}
+	}
 }
 
 void config_print(const struct bridge_config *cfg, FILE *out)
@@ -1604,6 +2604,12 @@ void config_print(const struct bridge_config *cfg, FILE *out)
 			print_quoted(out, t <= LOG_TARGET_SYSLOG ? target_names[t] : "?");
 			break;
 		}
+		case K_UNMATCHED: {
+			enum unmatched_policy u = *(const enum unmatched_policy *)field_cptr(cfg, f->off);
+
+			print_quoted(out, u <= UNMATCHED_DROP ? unmatched_names[u] : "?");
+			break;
+		}
 		case K_FILTERS: {
 			char *const *vec = *(char **const *)field_cptr(cfg, f->off);
 			size_t n = *(const size_t *)field_cptr(cfg, f->off_count);
@@ -1615,8 +2621,25 @@ void config_print(const struct bridge_config *cfg, FILE *out)
 				print_quoted(out, vec[j]);
 			}
 			fputc(']', out);
+			if (i == MQTT_SUBSCRIBE)
+				fputs(cfg->mqtt.subscribe_explicit ? "\n# mqtt.subscribe: as the file gives it"
+				                                   : "\n# mqtt.subscribe: not set; the filters "
+				                                     "of the rules", out);
 			break;
 		}
+		}
+		fputc('\n', out);
+	}
+	print_topology(cfg, out);
+	if (cfg->rules != NULL) {
+		fprintf(out, "# rules: %zu\n", rules_count(cfg->rules));
+		rules_print(cfg->rules, out);
+	}
+	if (cfg->n_check_exchanges > 0) {
+		fputs("# exchanges the rules publish to, checked on connect:", out);
+		for (size_t i = 0; i < cfg->n_check_exchanges; i++) {
+			fputc(' ', out);
+			print_quoted(out, cfg->check_exchanges[i]);
 		}
 		fputc('\n', out);
 	}
@@ -1624,9 +2647,179 @@ void config_print(const struct bridge_config *cfg, FILE *out)
 
 bool config_setting_at(size_t i, const char **group, const char **name)
 {
-	if (i >= N_FIELDS)
+	if (i < N_FIELDS) {
+		*group = groups[fields[i].group].name;
+		*name = fields[i].name;
+		return true;
+	}
+	i -= N_FIELDS;
+	for (int id = 0; id < N_LISTS; id++) {
+		if (i < lists[id].n_items) {
+			*group = lists[id].group;
+			*name = lists[id].items[i].name;
+			return true;
+		}
+		i -= lists[id].n_items;
+	}
+	return false;
+}
+
+/* Comparing */
+
+static bool same_string(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+static bool same_fields(const struct rules_field *a, size_t na, const struct rules_field *b,
+                        size_t nb)
+{
+	if (na != nb)
 		return false;
-	*group = groups[fields[i].group].name;
-	*name = fields[i].name;
+	for (size_t i = 0; i < na; i++) {
+		if (strcmp(a[i].name, b[i].name) != 0 || a[i].kind != b[i].kind)
+			return false;
+		if ((a[i].kind == RV_STRING && strcmp(a[i].s, b[i].s) != 0)
+		    || (a[i].kind == RV_INT && a[i].i != b[i].i)
+		    || (a[i].kind == RV_BOOL && a[i].b != b[i].b))
+			return false;
+	}
 	return true;
+}
+
+static bool same_field(const struct bridge_config *a, const struct bridge_config *b,
+                       const struct field *f)
+{
+	const void *pa = field_cptr(a, f->off), *pb = field_cptr(b, f->off);
+
+	switch (f->kind) {
+	case K_STRING:
+		return same_string(*(char *const *)pa, *(char *const *)pb);
+	case K_INT:
+	case K_PROTOCOL:
+		return *(const int *)pa == *(const int *)pb;
+	case K_INT64:
+		return *(const int64_t *)pa == *(const int64_t *)pb;
+	case K_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	case K_LOG_LEVEL:
+		return *(const enum log_level *)pa == *(const enum log_level *)pb;
+	case K_LOG_TARGET:
+		return *(const enum log_target *)pa == *(const enum log_target *)pb;
+	case K_UNMATCHED:
+		return *(const enum unmatched_policy *)pa == *(const enum unmatched_policy *)pb;
+	case K_FILTERS:
+		break;
+	}
+	return true;
+}
+
+/* Whether every filter of `a` is in `b`: order does not matter to a subscription. */
+static bool filters_within(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	for (size_t i = 0; i < na; i++) {
+		size_t j;
+
+		for (j = 0; j < nb && strcmp(a[i], b[j]) != 0; j++)
+			;
+		if (j == nb)
+			return false;
+	}
+	return true;
+}
+
+/* Two topology elements of list `l`, their lines aside: a moved line declares nothing new. */
+static bool same_element(const struct list_def *l, const char *a, const char *b)
+{
+	for (size_t k = 0; k < l->n_items; k++) {
+		const struct item *it = &l->items[k];
+		const char *pa = a + it->off, *pb = b + it->off;
+
+		switch (it->kind) {
+		case I_STRING:
+			if (!same_string(*(char *const *)pa, *(char *const *)pb))
+				return false;
+			break;
+		case I_BOOL:
+			if (*(const bool *)pa != *(const bool *)pb)
+				return false;
+			break;
+		case I_PERSIST:
+			if (*(const enum rule_persist *)pa != *(const enum rule_persist *)pb)
+				return false;
+			break;
+		case I_FIELDS:
+			if (!same_fields(*(struct rules_field *const *)pa, *(const size_t *)(a + it->off_count),
+			                 *(struct rules_field *const *)pb, *(const size_t *)(b + it->off_count)))
+				return false;
+			break;
+		}
+	}
+	return true;
+}
+
+static bool same_topology(const struct bridge_config *a, const struct bridge_config *b)
+{
+	for (int id = L_EXCHANGES; id < N_LISTS; id++) {
+		const struct list_def *l = &lists[id];
+		const void *va = *(void *const *)field_cptr(a, l->off_vec);
+		const void *vb = *(void *const *)field_cptr(b, l->off_vec);
+		size_t n = *(const size_t *)field_cptr(a, l->off_n);
+
+		if (n != *(const size_t *)field_cptr(b, l->off_n))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if (!same_element(l, elem_cat(l, va, i), elem_cat(l, vb, i)))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * Two compiled rules lists.  A rule's line counts: the log names the rule
+ * that fired by its line, which must be the line of the file now loaded.
+ */
+static bool same_rules(const struct rules *a, const struct rules *b)
+{
+	size_t n = a != NULL ? rules_count(a) : 0;
+
+	if (n != (b != NULL ? rules_count(b) : 0))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *x = rules_at(a, i), *y = rules_at(b, i);
+
+		if (x->line != y->line || strcmp(x->match, y->match) != 0
+		    || !same_string(x->exchange, y->exchange) || !same_string(x->routing_key, y->routing_key)
+		    || !same_string(x->strip_prefix, y->strip_prefix)
+		    || !same_string(x->key_prefix, y->key_prefix) || x->drop != y->drop
+		    || x->cont != y->cont || x->persistent != y->persistent
+		    || !same_fields(x->headers, x->n_headers, y->headers, y->n_headers))
+			return false;
+	}
+	return true;
+}
+
+unsigned config_diff(const struct bridge_config *a, const struct bridge_config *b)
+{
+	static const unsigned group_flag[N_GROUPS] = {
+		[G_MQTT] = CFG_DIFF_MQTT, [G_AMQP] = CFG_DIFF_AMQP, [G_BRIDGE] = CFG_DIFF_BRIDGE,
+	};
+	unsigned diff = 0;
+
+	for (int i = 0; i < N_FIELDS; i++)
+		if (fields[i].kind != K_FILTERS && !same_field(a, b, &fields[i]))
+			diff |= group_flag[fields[i].group];
+	if (!filters_within(a->mqtt.subscribe, a->mqtt.n_subscribe, b->mqtt.subscribe, b->mqtt.n_subscribe)
+	    || !filters_within(b->mqtt.subscribe, b->mqtt.n_subscribe, a->mqtt.subscribe,
+	                       a->mqtt.n_subscribe))
+		diff |= CFG_DIFF_SUBSCRIBE;
+	if (!same_topology(a, b)
+	    || !filters_within(a->check_exchanges, a->n_check_exchanges, b->check_exchanges,
+	                       b->n_check_exchanges)
+	    || !filters_within(b->check_exchanges, b->n_check_exchanges, a->check_exchanges,
+	                       a->n_check_exchanges))
+		diff |= CFG_DIFF_AMQP;
+	if (!same_rules(a->rules, b->rules))
+		diff |= CFG_DIFF_RULES;
+	return diff;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "rules.h"
 
 #define MQTT_PROTOCOL_311 4
 #define MQTT_PROTOCOL_5 5
@@ -42,8 +43,11 @@ struct mqtt_settings {
 	int protocol;               /* MQTT_PROTOCOL_311 ("3.1.1") or MQTT_PROTOCOL_5 ("5"), default 3.1.1 */
 	int64_t session_expiry;     /* seconds, MQTT 5 only, 1..4294967295, default 86400 */
 	int inflight_max;           /* unconfirmed messages at most, 1..65535, default 1000 */
-	char **subscribe;           /* topic filters, subscribed at QoS 1; at least one */
+	char **subscribe;           /* topic filters, subscribed at QoS 1; at least one.  When
+	                               the file gives none, the rules' filters
+	                               (rules_subscriptions()) */
 	size_t n_subscribe;
+	bool subscribe_explicit;    /* given in the file */
 };
 
 struct amqp_settings {
@@ -71,6 +75,8 @@ struct amqp_settings {
 	int64_t max_message_size;   /* bytes, 1..536870912, default 134217728 (RabbitMQ's default) */
 };
 
+enum unmatched_policy { UNMATCHED_FORWARD = 0, UNMATCHED_DROP };
+
 struct bridge_settings {
 	enum log_level log_level;   /* "error" | "warning" | "info" | "debug", default "info" */
 	enum log_target log_target; /* "stderr" (default) or "syslog" */
@@ -79,6 +85,49 @@ struct bridge_settings {
 	int reconnect_min_ms;       /* 10..60000, default 500 */
 	int reconnect_max_ms;       /* reconnect_min_ms..600000, default 30000 */
 	int drain_timeout;          /* seconds to wait for confirms on shutdown, 0..3600, default 10 */
+	enum unmatched_policy unmatched; /* "forward" (default) or "drop" */
+	bool topic_header;          /* add header x-mqtt-topic (the MQTT topic), default false */
+	bool retain_header;         /* add header x-mqtt-retain (bool), default false */
+};
+
+/* The optional `topology` group: what is declared on every AMQP (re)connect. */
+struct topo_exchange {
+	int line;
+	char *name;                 /* 1..255 bytes, not "amq.*" nor "" */
+	char *type;                 /* "topic" (default), "direct", "fanout" or "headers" */
+	bool durable;               /* default true */
+	bool auto_delete;           /* default false */
+	bool internal;              /* default false */
+	char *alternate_exchange;   /* NULL when unset; sent as argument "alternate-exchange" */
+	struct rules_field *arguments;   /* the `arguments` group, in file order */
+	size_t n_arguments;
+};
+
+struct topo_queue {
+	int line;
+	char *name;                 /* 1..255 bytes */
+	bool durable;               /* default true */
+	bool auto_delete;           /* default false */
+	bool exclusive;             /* default false */
+	struct rules_field *arguments;   /* e.g. x-queue-type = "quorum"; x-max-length = 10000 */
+	size_t n_arguments;
+};
+
+struct topo_binding {
+	int line;
+	char *exchange;             /* source exchange, 1..255 bytes */
+	char *queue;                /* destination queue, 1..255 bytes */
+	char *match;                /* the MQTT filter as written, NULL when `key` was given */
+	char *key;                  /* the binding key: `match` translated, or `key` as written */
+};
+
+struct topology {
+	struct topo_exchange *exchanges;
+	size_t n_exchanges;
+	struct topo_queue *queues;
+	size_t n_queues;
+	struct topo_binding *bindings;
+	size_t n_bindings;
 };
 
 struct bridge_config {
@@ -86,6 +135,15 @@ struct bridge_config {
 	struct mqtt_settings mqtt;
 	struct amqp_settings amqp;
 	struct bridge_settings bridge;
+	struct rules *rules;        /* compiled `rules` list; never NULL after config_load */
+	struct topology topology;
+	/*
+	 * Exchanges the rules publish to that neither are amqp.exchange nor
+	 * declared in `topology` nor "" (the default exchange): checked
+	 * passively on every connect.  Without duplicates, in rule order.
+	 */
+	char **check_exchanges;
+	size_t n_check_exchanges;
 	/*
 	 * Things worth an operator's attention that do not stop the bridge (a
 	 * secret others may read, verification turned off), each a full
@@ -118,8 +176,30 @@ void config_errors_free(struct config_errors *errs);
 /*
  * The i-th setting the parser accepts, as its group and name ("mqtt",
  * "host"); false past the last.  Lets tests keep the documentation in step.
+ * First the settings of the groups mqtt, amqp and bridge; then those of an
+ * element of each list of groups, with the list's path as the group:
+ * "rules" (match, exchange, routing_key, strip_prefix, key_prefix,
+ * persistent, headers, continue, drop), then "topology.exchanges",
+ * "topology.queues" and "topology.bindings".  The man page documents
+ * these as "rules.match", "topology.exchanges.name" and so on.
  */
 bool config_setting_at(size_t i, const char **group, const char **name);
+
+/*
+ * What differs between two loaded configurations, for a reload:
+ *   CFG_DIFF_MQTT       an mqtt setting other than subscribe (reconnect MQTT)
+ *   CFG_DIFF_SUBSCRIBE  the subscription list (resubscribe by difference)
+ *   CFG_DIFF_AMQP       an amqp setting, the topology or check_exchanges
+ *                       (reconnect AMQP)
+ *   CFG_DIFF_BRIDGE     a bridge setting
+ *   CFG_DIFF_RULES      the rules
+ */
+#define CFG_DIFF_MQTT 0x1u
+#define CFG_DIFF_SUBSCRIBE 0x2u
+#define CFG_DIFF_AMQP 0x4u
+#define CFG_DIFF_BRIDGE 0x8u
+#define CFG_DIFF_RULES 0x10u
+unsigned config_diff(const struct bridge_config *a, const struct bridge_config *b);
 
 /* Writes a human-readable summary (no secrets: "(set)" instead) to `out`, for -t. */
 #include <stdio.h>

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # t07_bad_config.sh: the configuration check (-t) of the real binary, with no
-# brokers.  Every tests/unit/conf/bad-*.conf must be refused with status 1
-# and a "FILE:LINE: " message on stderr; the sample configuration must pass;
-# a missing file and an unknown option must be refused.
+# brokers.  Every tests/unit/conf/bad-*.conf (among them the bad-rule-* and
+# bad-topo-* files for the mapping rules and the topology) must be refused
+# with status 1 and a "FILE:LINE: " message on stderr; the sample
+# configuration and good-rules.conf must pass; a rule that an earlier one
+# shadows passes with a "FILE:LINE: " warning and the compiled rules
+# printed; a missing file and an unknown option must be refused.
 #
 # Environment:
 #   BUILD_DIR   where the binary was built (default: the repository root)
@@ -107,6 +110,45 @@ elif grep -q -e 'mqtt-secret' -e 'amqp-secret' "$tmp/out" "$tmp/err"; then
 	fail "good-full.conf: -t shows a password in clear"
 else
 	pass "good-full.conf: passes -t without showing its passwords"
+fi
+
+rules=$conf_dir/good-rules.conf
+run -t -c "$rules"
+if ((status != 0)); then
+	fail "good-rules.conf: exit status $status, wanted 0 ($(stderr_excerpt))"
+elif ! grep -q -x -F '# rules: 8' "$tmp/out" || ! grep -q -F 'site5/#' "$tmp/out"; then
+	fail "good-rules.conf: -t does not print the compiled rules"
+elif ! grep -q -F 'key = "sensors.*.temp_c";' "$tmp/out"; then
+	fail "good-rules.conf: -t does not print the topology's translated binding key"
+else
+	pass "good-rules.conf: passes -t and prints its topology and rules"
+fi
+
+# A rule the first one shadows: a warning at its line (6), not an error.
+shadow=$tmp/shadow.conf
+cat >"$shadow" <<'EOF'
+mqtt = { host = "127.0.0.1"; };
+amqp = { host = "127.0.0.1"; };
+rules = (
+	{ match = "sensors/#"; exchange = "telemetry"; },
+	{ match = "other/#"; },
+	{
+		match = "sensors/+/temperature";
+		routing_key = "temp.{1}";
+	}
+);
+EOF
+run -t -c "$shadow"
+if ((status != 0)); then
+	fail "shadowed rule: exit status $status, wanted 0 ($(stderr_excerpt))"
+elif ! grep -q -F "warning: $shadow:6: rule 3 (match 'sensors/+/temperature')" "$tmp/err"; then
+	fail "shadowed rule: no \"$shadow:6: rule 3 ...\" warning ($(stderr_excerpt))"
+elif ! grep -q -x -F '# rules: 3' "$tmp/out" || ! grep -q -F 'temp.{1}' "$tmp/out"; then
+	fail "shadowed rule: -t does not print the compiled rules"
+elif ! grep -q -F 'mqtt.subscribe = ["sensors/#", "other/#"]' "$tmp/out"; then
+	fail "shadowed rule: -t does not show the subscriptions taken from the rules"
+else
+	pass "shadowed rule: passes -t with a FILE:LINE warning and prints the rules"
 fi
 
 missing=$tmp/does-not-exist.conf

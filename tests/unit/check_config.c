@@ -46,12 +46,34 @@ static void assert_empty(const struct bridge_config *cfg)
 	ck_assert_ptr_null(cfg->amqp.exchange);
 	ck_assert_ptr_null(cfg->amqp.exchange_type);
 	ck_assert_ptr_null(cfg->bridge.dot_replacement);
+	ck_assert_ptr_null(cfg->rules);
+	ck_assert_ptr_null(cfg->topology.exchanges);
+	ck_assert_ptr_null(cfg->topology.queues);
+	ck_assert_ptr_null(cfg->topology.bindings);
+	ck_assert_ptr_null(cfg->check_exchanges);
+	ck_assert_ptr_null(cfg->warnings);
 }
 
 static void dump_errors(const struct config_errors *errs)
 {
 	for (size_t i = 0; i < errs->n; i++)
 		fprintf(stderr, "  got: %s\n", errs->msg[i]);
+}
+
+/*
+ * Whether `got` is `path` followed by `want`; a `want` ending in "..." only
+ * needs to start `got` (for the wording the rules module owns).
+ */
+static bool message_is(const char *got, const char *path, const char *want)
+{
+	size_t plen = strlen(path), wlen = strlen(want);
+
+	if (strncmp(got, path, plen) != 0)
+		return false;
+	got += plen;
+	if (wlen >= 3 && strcmp(want + wlen - 3, "...") == 0)
+		return strncmp(got, want, wlen - 3) == 0;
+	return strcmp(got, want) == 0;
 }
 
 /*
@@ -73,7 +95,8 @@ static void expect_errors(const char *path, const char *const *want, size_t n_wa
 	ck_assert_uint_eq(errs.n, n_want);
 	for (size_t i = 0; i < n_want; i++) {
 		snprintf(expected, sizeof(expected), "%s%s", path, want[i]);
-		ck_assert_str_eq(errs.msg[i], expected);
+		ck_assert_msg(message_is(errs.msg[i], path, want[i]), "got \"%s\", wanted \"%s\"",
+		              errs.msg[i], expected);
 	}
 	config_errors_free(&errs);
 	config_free(&cfg);
@@ -113,7 +136,8 @@ static const struct {
 	{ "bad-missing-amqp.conf", ":1: missing required group 'amqp'" },
 	{ "bad-missing-host.conf", ":2: missing required setting 'mqtt.host'" },
 	{ "bad-missing-amqp-host.conf", ":6: missing required setting 'amqp.host'" },
-	{ "bad-missing-subscribe.conf", ":2: missing required setting 'mqtt.subscribe'" },
+	{ "bad-missing-subscribe.conf",
+	  ":2: 'mqtt.subscribe' is not set and no rule gives a filter to subscribe to" },
 	{ "bad-subscribe-empty.conf", ":4: 'mqtt.subscribe' must name at least one topic filter" },
 	{ "bad-subscribe-type.conf",
 	  ":4: 'mqtt.subscribe' must be a list of topic filters, e.g. [\"sensors/#\"]" },
@@ -177,6 +201,90 @@ static const struct {
 	  ":10: 'bridge.log_target' must be one of stderr, syslog (not \"journal\")" },
 	{ "bad-syntax.conf", ":4: syntax error" },
 	{ "bad-duplicate.conf", ":6: syntax error: duplicate setting name" },
+	{ "bad-unmatched.conf", ":10: 'bridge.unmatched' must be one of forward, drop (not \"discard\")" },
+	{ "bad-topic-header-type.conf", ":10: 'bridge.topic_header' must be true or false" },
+
+	{ "bad-rule-unknown.conf", ":14: rule 3: unknown setting 'exchnage' (did you mean 'exchange'?)" },
+	{ "bad-rule-no-match.conf", ":10: rule 1: missing required setting 'match'" },
+	{ "bad-rule-match-type.conf", ":10: rule 1: 'match' must be a string (in double quotes)" },
+	{ "bad-rule-persistent-type.conf", ":12: rule 1: 'persistent' must be true or false" },
+	{ "bad-rule-continue-type.conf", ":12: rule 1: 'continue' must be true or false" },
+	{ "bad-rule-headers-type.conf",
+	  ":12: rule 1: 'headers' must be a group: headers = { name = value; ... };" },
+	{ "bad-rule-header-value.conf",
+	  ":14: rule 1: header 'rate' must be a string, an integer, true or false" },
+	{ "bad-rule-header-int.conf",
+	  ":12: rule 1: header 'big' must be between -9223372036854775808 and 9223372036854775807 "
+	  "(not 99999999999999999999)" },
+	{ "bad-rule-list-type.conf",
+	  ":9: 'rules' must be a list of groups: rules = ( { match = ...; ... }, ... );" },
+	{ "bad-rule-element.conf", ":11: rule 1 must be a group: { match = ...; ... }" },
+	/* The rules module words these; only the rule and line are ours. */
+	{ "bad-rule-filter.conf", ":10: rule 1 (match 'sensors/#/temperature'): ..." },
+	{ "bad-rule-template.conf", ":10: rule 1 (match 'sensors/+/temperature'): ..." },
+	{ "bad-rule-drop-exchange.conf", ":10: rule 1 (match 'sensors/#'): ..." },
+	{ "bad-rule-no-subscribe.conf",
+	  ":2: 'mqtt.subscribe' is not set and no rule gives a filter to subscribe to" },
+	{ "bad-rule-internal.conf",
+	  ":10: rule 1 (match 'sensors/#'): exchange 'inside' is internal (topology exchange 1, "
+	  "line 17): nothing can publish to it" },
+
+	{ "bad-topo-type.conf",
+	  ":9: 'topology' must be a group: topology = { exchanges = ( ... ); queues = ( ... ); "
+	  "bindings = ( ... ); };" },
+	{ "bad-topo-unknown.conf",
+	  ":10: unknown setting 'topology.exchange' (did you mean 'topology.exchanges'?)" },
+	{ "bad-topo-list-type.conf",
+	  ":10: 'topology.exchanges' must be a list of groups: exchanges = ( { name = ...; ... }, ... );" },
+	{ "bad-topo-exchange-unknown.conf",
+	  ":13: topology exchange 1: unknown setting 'durabel' (did you mean 'durable'?)" },
+	{ "bad-topo-exchange-no-name.conf", ":12: topology exchange 2: missing required setting 'name'" },
+	{ "bad-topo-exchange-empty.conf", ":11: topology exchange 1: 'name' must not be empty" },
+	{ "bad-topo-exchange-long.conf",
+	  ":11: topology exchange 1: 'name' must be at most 255 bytes long (it has 256)" },
+	{ "bad-topo-exchange-amq.conf",
+	  ":11: topology exchange 1: 'name' must not start with \"amq.\" (the broker reserves those "
+	  "names)" },
+	{ "bad-topo-exchange-type.conf",
+	  ":13: topology exchange 1: 'type' must be one of topic, direct, fanout, headers (not "
+	  "\"tpoic\")" },
+	{ "bad-topo-exchange-bool.conf", ":13: topology exchange 1: 'durable' must be true or false" },
+	{ "bad-topo-exchange-dup.conf",
+	  ":13: topology exchange 3: exchange 'telemetry' is already declared by topology exchange 1 "
+	  "(line 11)" },
+	{ "bad-topo-exchange-main.conf",
+	  ":12: topology exchange 1: 'telemetry' is amqp.exchange, which the bridge declares itself "
+	  "while amqp.declare_exchange is true; declare it in one place only (set "
+	  "amqp.declare_exchange = false to declare it here)" },
+	{ "bad-topo-exchange-dlx.conf",
+	  ":12: topology exchange 1: 'unroutable' is amqp.dead_letter_exchange, which the bridge "
+	  "declares itself while amqp.declare_exchange is true; declare it in one place only (set "
+	  "amqp.declare_exchange = false to declare it here)" },
+	{ "bad-topo-internal-main.conf",
+	  ":15: topology exchange 1: 'telemetry' is amqp.exchange, where the bridge publishes, so it "
+	  "cannot be internal" },
+	{ "bad-topo-alternate-both.conf",
+	  ":13: topology exchange 1: 'alternate_exchange' and argument 'alternate-exchange' cannot "
+	  "both be given" },
+	{ "bad-topo-argument-type.conf",
+	  ":14: topology queue 1: argument 'x-max-length' must be a string, an integer, true or false" },
+	{ "bad-topo-queue-no-name.conf", ":11: topology queue 1: missing required setting 'name'" },
+	{ "bad-topo-queue-amq.conf",
+	  ":11: topology queue 1: 'name' must not start with \"amq.\" (the broker reserves those "
+	  "names)" },
+	{ "bad-topo-queue-dup.conf",
+	  ":12: topology queue 2: queue 'alarms' is already declared by topology queue 1 (line 11)" },
+	{ "bad-topo-binding-neither.conf",
+	  ":11: topology binding 1: needs 'match' (an MQTT topic filter) or 'key' (a binding key)" },
+	{ "bad-topo-binding-both.conf",
+	  ":15: topology binding 1: 'match' and 'key' cannot both be given" },
+	{ "bad-topo-binding-share.conf",
+	  ":14: topology binding 1: 'match' must be a plain MQTT topic filter, not a shared "
+	  "subscription (\"$share/g/alarms/#\")" },
+	{ "bad-topo-binding-key-long.conf",
+	  ":14: topology binding 1: 'key' must be at most 255 bytes long (it has 256)" },
+	{ "bad-topo-binding-no-queue.conf", ":11: topology binding 1: missing required setting 'queue'" },
+	{ "bad-topo-binding-unknown.conf", ":15: topology binding 1: unknown setting 'durable'" },
 };
 
 #define N_SINGLE (sizeof(single) / sizeof(single[0]))
@@ -185,6 +293,7 @@ static const struct {
 static const char *const own_tests[] = {
 	"bad-subscribe-filter.conf",
 	"bad-many.conf",
+	"bad-topo-binding-filter.conf",
 };
 
 START_TEST(test_single_error)
@@ -201,6 +310,16 @@ START_TEST(test_subscribe_filter)
 	         ":5: 'mqtt.subscribe[1]' is not a valid MQTT topic filter (\"sensors/#/temp\": %s)",
 	         topic_strerror(TOPIC_ERR_BAD_FILTER));
 	expect_error(conf_path("bad-subscribe-filter.conf"), want);
+}
+END_TEST
+
+START_TEST(test_binding_filter)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), ":14: topology binding 1: 'match' is not a valid MQTT topic filter "
+	         "for a binding (\"alarms/#/x\": %s)", topic_strerror(TOPIC_ERR_BAD_FILTER));
+	expect_error(conf_path("bad-topo-binding-filter.conf"), want);
 }
 END_TEST
 
@@ -315,6 +434,19 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.bridge.reconnect_min_ms, 500);
 	ck_assert_int_eq(cfg.bridge.reconnect_max_ms, 30000);
 	ck_assert_int_eq(cfg.bridge.drain_timeout, 10);
+	ck_assert_int_eq(cfg.bridge.unmatched, UNMATCHED_FORWARD);
+	ck_assert(!cfg.bridge.topic_header);
+	ck_assert(!cfg.bridge.retain_header);
+	ck_assert(cfg.mqtt.subscribe_explicit);
+
+	/* No rules is an empty set, never NULL; no topology, nothing to check. */
+	ck_assert_ptr_nonnull(cfg.rules);
+	ck_assert_uint_eq(rules_count(cfg.rules), 0);
+	ck_assert_uint_eq(cfg.topology.n_exchanges, 0);
+	ck_assert_uint_eq(cfg.topology.n_queues, 0);
+	ck_assert_uint_eq(cfg.topology.n_bindings, 0);
+	ck_assert_ptr_null(cfg.topology.exchanges);
+	ck_assert_uint_eq(cfg.n_check_exchanges, 0);
 	config_free(&cfg);
 }
 END_TEST
@@ -367,8 +499,13 @@ START_TEST(test_sample_config)
 	load_ok(SAMPLE_CONF, &cfg);
 	ck_assert_str_eq(cfg.mqtt.host, "127.0.0.1");
 	ck_assert_str_eq(cfg.amqp.host, "127.0.0.1");
-	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 1);
+	/* The sample leaves subscribe out, and says what its rules subscribe to instead. */
+	ck_assert(!cfg.mqtt.subscribe_explicit);
+	ck_assert_uint_gt(rules_count(cfg.rules), 0);
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 2);
 	ck_assert_str_eq(cfg.mqtt.subscribe[0], "sensors/#");
+	ck_assert_str_eq(cfg.mqtt.subscribe[1], "devices/+/alarm/#");
+	ck_assert_uint_eq(cfg.n_warnings, 0);
 	ck_assert_str_eq(cfg.amqp.exchange, "telemetry");
 	ck_assert_str_eq(cfg.amqp.exchange_type, "topic");
 	ck_assert(cfg.amqp.declare_exchange);
@@ -1102,6 +1239,499 @@ START_TEST(test_log_target)
 }
 END_TEST
 
+static void assert_field_str(const struct rules_field *f, const char *name, const char *value)
+{
+	ck_assert_str_eq(f->name, name);
+	ck_assert_int_eq(f->kind, RV_STRING);
+	ck_assert_str_eq(f->s, value);
+}
+
+static void assert_field_int(const struct rules_field *f, const char *name, int64_t value)
+{
+	ck_assert_str_eq(f->name, name);
+	ck_assert_int_eq(f->kind, RV_INT);
+	ck_assert_int_eq(f->i, value);
+}
+
+static void assert_field_bool(const struct rules_field *f, const char *name, bool value)
+{
+	ck_assert_str_eq(f->name, name);
+	ck_assert_int_eq(f->kind, RV_BOOL);
+	ck_assert_int_eq(f->b, value);
+}
+
+/* Every setting of good-rules.conf, as loaded. */
+START_TEST(test_rules_and_topology)
+{
+	struct bridge_config cfg;
+	const struct rule *r;
+	const struct topo_exchange *x;
+	const struct topo_queue *q;
+	const struct topo_binding *b;
+
+	load_ok(conf_path("good-rules.conf"), &cfg);
+	ck_assert_uint_eq(cfg.n_warnings, 0);
+	ck_assert_int_eq(cfg.bridge.unmatched, UNMATCHED_DROP);
+	ck_assert(cfg.bridge.topic_header);
+	ck_assert(cfg.bridge.retain_header);
+	ck_assert_str_eq(cfg.bridge.dot_replacement, "_");
+
+	ck_assert_uint_eq(rules_count(cfg.rules), 8);
+	r = rules_at(cfg.rules, 0);
+	ck_assert_uint_eq(r->index, 1);
+	ck_assert_int_eq(r->line, 17);
+	ck_assert_str_eq(r->match, "site1/sensors/+/temperature");
+	ck_assert_ptr_null(r->exchange);
+	ck_assert_str_eq(r->routing_key, "temp.{1}");
+	ck_assert_str_eq(r->strip_prefix, "site1/");
+	ck_assert_str_eq(r->key_prefix, "plant1.");
+	ck_assert_int_eq(r->persistent, RULE_PERSIST_YES);
+	ck_assert(r->cont);
+	ck_assert(!r->drop);
+	ck_assert_uint_eq(r->n_headers, 5);
+	assert_field_str(&r->headers[0], "kind", "temperature");
+	assert_field_int(&r->headers[1], "sample-rate", 10);
+	/* Written without the L suffix: libconfig alone would read 0. */
+	assert_field_int(&r->headers[2], "big", 4294967296LL);
+	assert_field_int(&r->headers[3], "negative", -5);
+	assert_field_bool(&r->headers[4], "calibrated", true);
+
+	r = rules_at(cfg.rules, 1);
+	ck_assert_int_eq(r->line, 32);
+	ck_assert_str_eq(r->match, "site1/sensors/#");
+	ck_assert_str_eq(r->exchange, "archive");
+	ck_assert_ptr_null(r->routing_key);
+	ck_assert_ptr_null(r->strip_prefix);
+	ck_assert_ptr_null(r->key_prefix);
+	ck_assert_int_eq(r->persistent, RULE_PERSIST_NO);
+	ck_assert(!r->cont);
+	ck_assert_uint_eq(r->n_headers, 0);
+
+	r = rules_at(cfg.rules, 2);
+	ck_assert_int_eq(r->line, 37);
+	ck_assert_str_eq(r->match, "$share/bridges/alarms/#");
+	ck_assert_str_eq(r->exchange, "");
+	ck_assert_int_eq(r->persistent, RULE_PERSIST_QOS);
+
+	r = rules_at(cfg.rules, 3);
+	ck_assert_int_eq(r->line, 41);
+	ck_assert_str_eq(r->match, "debug/#");
+	ck_assert(r->drop);
+
+	r = rules_at(cfg.rules, 7);
+	ck_assert_int_eq(r->line, 48);
+	ck_assert_str_eq(r->exchange, "telemetry");
+	ck_assert(!r->cont);
+
+	ck_assert_uint_eq(cfg.topology.n_exchanges, 3);
+	x = &cfg.topology.exchanges[0];
+	ck_assert_int_eq(x->line, 52);
+	ck_assert_str_eq(x->name, "telemetry");
+	ck_assert_str_eq(x->type, "topic");
+	ck_assert(x->durable);
+	ck_assert(!x->auto_delete);
+	ck_assert(!x->internal);
+	ck_assert_ptr_null(x->alternate_exchange);
+	ck_assert_uint_eq(x->n_arguments, 0);
+	x = &cfg.topology.exchanges[1];
+	ck_assert_int_eq(x->line, 59);
+	ck_assert_str_eq(x->name, "archive");
+	ck_assert_str_eq(x->type, "fanout");
+	ck_assert(!x->durable);
+	ck_assert(x->auto_delete);
+	ck_assert(!x->internal);
+	ck_assert_str_eq(x->alternate_exchange, "unrouted");
+	ck_assert_uint_eq(x->n_arguments, 1);
+	assert_field_str(&x->arguments[0], "x-note", "kept");
+	x = &cfg.topology.exchanges[2];
+	ck_assert_str_eq(x->name, "unrouted");
+	ck_assert_str_eq(x->type, "fanout");
+	ck_assert(x->durable);
+	ck_assert(x->internal);
+
+	ck_assert_uint_eq(cfg.topology.n_queues, 3);
+	q = &cfg.topology.queues[0];
+	ck_assert_int_eq(q->line, 70);
+	ck_assert_str_eq(q->name, "temperatures");
+	ck_assert(q->durable);
+	ck_assert(!q->auto_delete);
+	ck_assert(!q->exclusive);
+	ck_assert_uint_eq(q->n_arguments, 0);
+	q = &cfg.topology.queues[1];
+	ck_assert_int_eq(q->line, 71);
+	ck_assert_str_eq(q->name, "alarms");
+	ck_assert_uint_eq(q->n_arguments, 4);
+	assert_field_str(&q->arguments[0], "x-queue-type", "quorum");
+	assert_field_int(&q->arguments[1], "x-max-length", 100000);
+	assert_field_int(&q->arguments[2], "x-max-length-bytes", 8589934592LL);
+	assert_field_bool(&q->arguments[3], "x-single-active-consumer", false);
+	q = &cfg.topology.queues[2];
+	ck_assert_str_eq(q->name, "scratch");
+	ck_assert(!q->durable);
+	ck_assert(q->auto_delete);
+	ck_assert(q->exclusive);
+
+	ck_assert_uint_eq(cfg.topology.n_bindings, 3);
+	b = &cfg.topology.bindings[0];
+	ck_assert_int_eq(b->line, 86);
+	ck_assert_str_eq(b->exchange, "telemetry");
+	ck_assert_str_eq(b->queue, "temperatures");
+	ck_assert_str_eq(b->match, "sensors/+/temp.c");
+	/* Translated as topics are: '+' to '*', and a '.' to bridge.dot_replacement. */
+	ck_assert_str_eq(b->key, "sensors.*.temp_c");
+	b = &cfg.topology.bindings[1];
+	ck_assert_ptr_null(b->match);
+	ck_assert_str_eq(b->key, "#");
+	b = &cfg.topology.bindings[2];
+	ck_assert_str_eq(b->exchange, "archive");
+	ck_assert_str_eq(b->queue, "scratch");
+	ck_assert_ptr_null(b->match);
+	ck_assert_str_eq(b->key, "");
+	config_free(&cfg);
+}
+END_TEST
+
+/* Without mqtt.subscribe: the rules' filters, neither dropped nor covered by another. */
+START_TEST(test_subscriptions_from_rules)
+{
+	const char *want[] = {
+		"site1/sensors/#", "$share/bridges/alarms/#", "site2/#", "site3/#", "site4/#", "site5/#",
+	};
+	struct bridge_config cfg;
+
+	load_ok(conf_path("good-rules.conf"), &cfg);
+	ck_assert(!cfg.mqtt.subscribe_explicit);
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_str_eq(cfg.mqtt.subscribe[i], want[i]);
+	config_free(&cfg);
+
+	/* Given in the file, the list is the file's, whatever the rules say. */
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"other/#\" ]; };\n"
+	                  "amqp = { host = \"h\"; };\n"
+	                  "rules = ( { match = \"other/+\"; }, { match = \"other/b\"; exchange = \"e\"; } );\n"),
+	        &cfg);
+	ck_assert(cfg.mqtt.subscribe_explicit);
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 1);
+	ck_assert_str_eq(cfg.mqtt.subscribe[0], "other/#");
+	config_free(&cfg);
+
+	load_ok(write_raw("mqtt = { host = \"h\"; };\namqp = { host = \"h\"; };\n"
+	                  "rules = ( { match = \"a/+\"; }, { match = \"b\"; },\n"
+	                  "          { match = \"a/#\"; exchange = \"x\"; }, { match = \"b\"; exchange = \"y\"; } );\n"),
+	        &cfg);
+	ck_assert(!cfg.mqtt.subscribe_explicit);
+	ck_assert_uint_eq(cfg.mqtt.n_subscribe, 2);
+	ck_assert_str_eq(cfg.mqtt.subscribe[0], "b");
+	ck_assert_str_eq(cfg.mqtt.subscribe[1], "a/#");
+	config_free(&cfg);
+
+	/* No subscribe and no rules at all. */
+	expect_error(write_raw("mqtt = { host = \"h\"; };\namqp = { host = \"h\"; };\nrules = ();\n"),
+	             ":1: 'mqtt.subscribe' is not set and no rule gives a filter to subscribe to");
+}
+END_TEST
+
+START_TEST(test_check_exchanges)
+{
+	struct bridge_config cfg;
+
+	/* Not amqp.exchange, not declared in topology, not "", once each, in rule order. */
+	load_ok(conf_path("good-rules.conf"), &cfg);
+	ck_assert_uint_eq(cfg.n_check_exchanges, 2);
+	ck_assert_str_eq(cfg.check_exchanges[0], "legacy");
+	ck_assert_str_eq(cfg.check_exchanges[1], "amq.direct");
+	config_free(&cfg);
+
+	/* A dropping rule publishes nowhere; the main exchange (default amq.topic) is declared. */
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"#\" ]; };\namqp = { host = \"h\"; };\n"
+	                  "rules = ( { match = \"a\"; exchange = \"amq.topic\"; },\n"
+	                  "          { match = \"b\"; drop = true; },\n"
+	                  "          { match = \"c\"; exchange = \"x\"; } );\n"), &cfg);
+	ck_assert_uint_eq(cfg.n_check_exchanges, 1);
+	ck_assert_str_eq(cfg.check_exchanges[0], "x");
+	config_free(&cfg);
+}
+END_TEST
+
+/* The rules module's warnings arrive as "FILE:LINE: ..." with the rule's line. */
+START_TEST(test_rule_warnings)
+{
+	struct bridge_config cfg;
+	const char *path;
+	const char *text = "mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\n"
+	                   "amqp = { host = \"h\"; };\n"
+	                   "rules = (\n"
+	                   "\t{ match = \"a/#\"; },\n"
+	                   "\t{\n"
+	                   "\t\tmatch = \"a/b\";\n"
+	                   "\t\texchange = \"x\";\n"
+	                   "\t}\n"
+	                   ");\n";
+	char want[512];
+
+	path = write_raw(text);
+	load_ok(path, &cfg);
+	ck_assert_uint_eq(cfg.n_warnings, 1);
+	snprintf(want, sizeof(want), "%s:5: rule 2 (match 'a/b'): ", path);
+	ck_assert_msg(strncmp(cfg.warnings[0], want, strlen(want)) == 0, "got %s", cfg.warnings[0]);
+	config_free(&cfg);
+
+	/* With continue, the second rule is reachable: no warning. */
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\namqp = { host = \"h\"; };\n"
+	                  "rules = ( { match = \"a/#\"; continue = true; },\n"
+	                  "          { match = \"a/b\"; exchange = \"x\"; } );\n"), &cfg);
+	ck_assert_uint_eq(cfg.n_warnings, 0);
+	config_free(&cfg);
+
+	/* A rule outside every explicit subscription is warned about at its line. */
+	path = write_raw("mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\namqp = { host = \"h\"; };\n"
+	                 "rules = (\n\t{ match = \"a/+\"; },\n\t{ match = \"z/+\"; }\n);\n");
+	load_ok(path, &cfg);
+	ck_assert_uint_eq(cfg.n_warnings, 1);
+	snprintf(want, sizeof(want), "%s:5: rule 2 (match 'z/+'): ", path);
+	ck_assert_msg(strncmp(cfg.warnings[0], want, strlen(want)) == 0, "got %s", cfg.warnings[0]);
+	config_free(&cfg);
+
+	/* Dropping everything that no rule matches, with no rules, drops everything. */
+	{
+		const char *w[] = {
+			":4: 'bridge.unmatched' is \"drop\" and there are no rules: every message will be dropped",
+		};
+
+		expect_warnings(write_raw("mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\n"
+		                          "amqp = { host = \"h\"; };\nbridge = {\n"
+		                          "\tunmatched = \"drop\";\n};\n"), &cfg, w, 1);
+		config_free(&cfg);
+	}
+}
+END_TEST
+
+/*
+ * Every error in the rules and the topology is reported, each at its own
+ * line, including those the rules module finds in rules other than the
+ * ones already refused here.
+ */
+START_TEST(test_mapping_errors_all)
+{
+	const char *want[] = {
+		":5: rule 1: 'persistent' must be true or false",
+		":6: rule 2 (match 'a/+'): ...",
+		":8: rule 3: missing required setting 'match'",
+		":9: rule 3: unknown setting 'mtach' (did you mean 'match'?)",
+		":10: rule 4: header 'h' must be a string, an integer, true or false",
+		":11: rule 5 (match 'e/#/f'): ...",
+		":15: topology exchange 1: 'type' must be one of topic, direct, fanout, headers (not \"x\")",
+		":16: topology exchange 2: 'name' must not start with \"amq.\" (the broker reserves those names)",
+		":19: topology queue 1: argument 'x-big' must be between -9223372036854775808 and "
+		"9223372036854775807 (not 9223372036854775808)",
+		":22: topology binding 1: needs 'match' (an MQTT topic filter) or 'key' (a binding key)",
+		":23: topology binding 2: 'exchange' must not be empty",
+		":25: unknown setting 'topology.bindigns' (did you mean 'topology.bindings'?)",
+	};
+	const char *path = write_raw(
+		"mqtt = { host = \"h\"; subscribe = [ \"#\" ]; };\n"          /* 1 */
+		"amqp = { host = \"h\"; };\n"
+		"rules = (\n"
+		"\t{ match = \"a/#\"; continue = true;\n"
+		"\t  persistent = 1; },\n"                                   /* 5 */
+		"\t{ match = \"a/+\";\n"                                  /* rule 2 starts here */
+		"\t  routing_key = \"{3}\"; },\n"
+		"\t{\n"
+		"\t  mtach = \"c\"; },\n"
+		"\t{ match = \"d\"; headers = { h = 1.0; }; },\n"            /* 10 */
+		"\t{ match = \"e/#/f\"; }\n"
+		");\n"
+		"topology = {\n"
+		"\texchanges = (\n"
+		"\t\t{ name = \"t\"; type = \"x\"; },\n"                     /* 15 */
+		"\t\t{ name = \"amq.t\"; }\n"
+		"\t);\n"
+		"\tqueues = (\n"
+		"\t\t{ name = \"q\"; arguments = { x-big = 9223372036854775808; }; }\n"
+		"\t);\n"                                                     /* 20 */
+		"\tbindings = (\n"
+		"\t\t{ exchange = \"t\"; queue = \"q\"; },\n"
+		"\t\t{ exchange = \"\"; queue = \"q\"; key = \"k\"; }\n"
+		"\t);\n"
+		"\tbindigns = ();\n"                                         /* 25 */
+		"};\n");
+
+	expect_errors(path, want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+/* Integers in headers and arguments keep 64 bits, whatever libconfig makes of them. */
+START_TEST(test_mapping_numbers)
+{
+	struct bridge_config cfg;
+
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"#\" ]; };\namqp = { host = \"h\"; };\n"
+	                  "rules = ( { match = \"a\"; headers = { h1 = 0x100000000; h2 = -4294967296;\n"
+	                  "            h3 = 9223372036854775807; h4 = -9223372036854775808L; h5 = 7; }; } );\n"
+	                  "topology = { queues = ( { name = \"q\"; arguments = { x-max-length-bytes = 99999999999; }; } ); };\n"),
+	        &cfg);
+	{
+		const struct rule *r = rules_at(cfg.rules, 0);
+
+		ck_assert_uint_eq(r->n_headers, 5);
+		assert_field_int(&r->headers[0], "h1", 4294967296LL);
+		assert_field_int(&r->headers[1], "h2", -4294967296LL);
+		assert_field_int(&r->headers[2], "h3", INT64_MAX);
+		assert_field_int(&r->headers[3], "h4", INT64_MIN);
+		assert_field_int(&r->headers[4], "h5", 7);
+	}
+	assert_field_int(&cfg.topology.queues[0].arguments[0], "x-max-length-bytes", 99999999999LL);
+	config_free(&cfg);
+}
+END_TEST
+
+/* The base for config_diff(): each test changes one thing. */
+static const char diff_base[] =
+	"mqtt = { host = \"h\"; keepalive = 60; subscribe = [ \"a/#\", \"b/#\" ]; };\n"
+	"amqp = { host = \"h\"; heartbeat = 30; declare_exchange = false; exchange = \"main\"; };\n"
+	"bridge = { topic_header = false; };\n"
+	"rules = ( { match = \"a/+\"; exchange = \"x1\"; routing_key = \"k.{1}\"; } );\n"
+	"topology = { queues = ( { name = \"q\"; durable = true; } ); };\n";
+
+/* Loads diff_base with `from` replaced by `to` into `cfg`. */
+static void load_variant(struct bridge_config *cfg, const char *from, const char *to)
+{
+	char text[2048];
+	const char *at = strstr(diff_base, from);
+
+	ck_assert_ptr_nonnull(at);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - diff_base), diff_base, to,
+	         at + strlen(from));
+	load_ok(write_raw(text), cfg);
+}
+
+START_TEST(test_diff)
+{
+	static const struct {
+		const char *from, *to;
+		unsigned want;
+	} cases[] = {
+		{ "keepalive = 60", "keepalive = 61", CFG_DIFF_MQTT },
+		{ "host = \"h\"; keepalive", "host = \"h2\"; keepalive", CFG_DIFF_MQTT },
+		/* Order alone does not change what is subscribed to. */
+		{ "[ \"a/#\", \"b/#\" ]", "[ \"b/#\", \"a/#\" ]", 0 },
+		{ "[ \"a/#\", \"b/#\" ]", "[ \"a/#\", \"c/#\" ]", CFG_DIFF_SUBSCRIBE },
+		{ "heartbeat = 30", "heartbeat = 31", CFG_DIFF_AMQP },
+		{ "durable = true", "durable = false", CFG_DIFF_AMQP },
+		{ "name = \"q\";", "name = \"q\"; arguments = { x-max-length = 5; };", CFG_DIFF_AMQP },
+		{ "topic_header = false", "topic_header = true", CFG_DIFF_BRIDGE },
+		{ "bridge = { topic_header = false; };", "bridge = { dot_replacement = \"_\"; };",
+		  CFG_DIFF_BRIDGE },
+		{ "\"k.{1}\"", "\"k2.{1}\"", CFG_DIFF_RULES },
+		{ "exchange = \"x1\";", "exchange = \"x1\"; headers = { h = 1; };", CFG_DIFF_RULES },
+		/* A different exchange to check is an AMQP change as well. */
+		{ "\"x1\"", "\"x2\"", CFG_DIFF_RULES | CFG_DIFF_AMQP },
+		/* The rule's line is how the log names it. */
+		{ "rules = (", "\nrules = (", CFG_DIFF_RULES },
+		/* Not the topology's lines: nothing to declare anew. */
+		{ "topology = {", "\ntopology = {", 0 },
+	};
+	struct bridge_config a, b;
+
+	load_variant(&a, "keepalive", "keepalive");
+	load_variant(&b, "keepalive", "keepalive");
+	ck_assert_uint_eq(config_diff(&a, &b), 0);
+	config_free(&b);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_variant(&b, cases[i].from, cases[i].to);
+		ck_assert_msg(config_diff(&a, &b) == cases[i].want && config_diff(&b, &a) == cases[i].want,
+		              "case %zu (%s -> %s): diff %#x, wanted %#x", i, cases[i].from, cases[i].to,
+		              config_diff(&a, &b), cases[i].want);
+		config_free(&b);
+	}
+	config_free(&a);
+}
+END_TEST
+
+/* The flat settings, then each list's, in their tables' order. */
+START_TEST(test_setting_at)
+{
+	static const char *const want[][2] = {
+		{ "bridge", "unmatched" }, { "bridge", "topic_header" }, { "bridge", "retain_header" },
+		{ "rules", "match" }, { "rules", "exchange" }, { "rules", "routing_key" },
+		{ "rules", "strip_prefix" }, { "rules", "key_prefix" }, { "rules", "persistent" },
+		{ "rules", "headers" }, { "rules", "continue" }, { "rules", "drop" },
+		{ "topology.exchanges", "name" }, { "topology.exchanges", "type" },
+		{ "topology.exchanges", "durable" }, { "topology.exchanges", "auto_delete" },
+		{ "topology.exchanges", "internal" }, { "topology.exchanges", "alternate_exchange" },
+		{ "topology.exchanges", "arguments" },
+		{ "topology.queues", "name" }, { "topology.queues", "durable" },
+		{ "topology.queues", "auto_delete" }, { "topology.queues", "exclusive" },
+		{ "topology.queues", "arguments" },
+		{ "topology.bindings", "exchange" }, { "topology.bindings", "queue" },
+		{ "topology.bindings", "match" }, { "topology.bindings", "key" },
+	};
+	const size_t n_want = sizeof(want) / sizeof(want[0]);
+	const char *group, *name;
+	size_t n = 0, first = 0;
+
+	while (config_setting_at(n, &group, &name)) {
+		if (strcmp(group, "mqtt") == 0 && strcmp(name, "host") == 0)
+			ck_assert_uint_eq(n, 0);
+		if (strcmp(group, "bridge") == 0 && strcmp(name, "unmatched") == 0)
+			first = n;
+		n++;
+	}
+	ck_assert_uint_ne(first, 0);
+	ck_assert_uint_eq(n, first + n_want);
+	for (size_t i = 0; i < n_want; i++) {
+		ck_assert(config_setting_at(first + i, &group, &name));
+		ck_assert_str_eq(group, want[i][0]);
+		ck_assert_str_eq(name, want[i][1]);
+	}
+	ck_assert(!config_setting_at(n, &group, &name));
+}
+END_TEST
+
+START_TEST(test_print_mapping)
+{
+	struct bridge_config cfg;
+	char *text;
+
+	load_ok(conf_path("good-rules.conf"), &cfg);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_nonnull(strstr(text, "\n# mqtt.subscribe: not set; the filters of the rules\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nbridge.unmatched = \"drop\"\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nbridge.topic_header = true\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nbridge.retain_header = true\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\ntopology exchange 2 (line 59): name = \"archive\"; type = \"fanout\"; durable = false; "
+	        "auto_delete = true; internal = false; alternate_exchange = \"unrouted\"; "
+	        "arguments = { x-note = \"kept\"; };\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\ntopology queue 2 (line 71): name = \"alarms\"; durable = true; auto_delete = false; "
+	        "exclusive = false; arguments = { x-queue-type = \"quorum\"; x-max-length = 100000; "
+	        "x-max-length-bytes = 8589934592; x-single-active-consumer = false; };\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\ntopology binding 1 (line 86): exchange = \"telemetry\"; queue = \"temperatures\"; "
+	        "match = \"sensors/+/temp.c\"; key = \"sensors.*.temp_c\";\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\n# rules: 8\n"));
+	/* The rules module's own listing follows: every rule's filter is in it. */
+	ck_assert_ptr_nonnull(strstr(text, "site1/sensors/+/temperature"));
+	ck_assert_ptr_nonnull(strstr(text, "$share/bridges/alarms/#"));
+	ck_assert_ptr_nonnull(strstr(text, "site5/#"));
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\n# exchanges the rules publish to, checked on connect: \"legacy\" \"amq.direct\"\n"));
+	free(text);
+	config_free(&cfg);
+
+	load_ok(conf_path("good-minimal.conf"), &cfg);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_nonnull(strstr(text, "\n# mqtt.subscribe: as the file gives it\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\n# rules: 0\n"));
+	ck_assert_ptr_null(strstr(text, "topology "));
+	ck_assert_ptr_null(strstr(text, "checked on connect"));
+	free(text);
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1121,6 +1751,10 @@ static Suite *config_suite(void)
 		{ "errors_appended", test_errors_appended },
 		{ "free_is_safe", test_free_is_safe },
 		{ "print_hides_secrets", test_print_hides_secrets },
+		{ "binding_filter", test_binding_filter },
+		{ "rules_and_topology", test_rules_and_topology },
+		{ "setting_at", test_setting_at },
+		{ "print_mapping", test_print_mapping },
 	};
 	const struct {
 		const char *name;
@@ -1141,6 +1775,12 @@ static Suite *config_suite(void)
 		{ "tls", test_tls },
 		{ "tls_default_ca", test_tls_default_ca },
 		{ "log_target", test_log_target },
+		{ "subscriptions_from_rules", test_subscriptions_from_rules },
+		{ "check_exchanges", test_check_exchanges },
+		{ "rule_warnings", test_rule_warnings },
+		{ "mapping_errors_all", test_mapping_errors_all },
+		{ "mapping_numbers", test_mapping_numbers },
+		{ "diff", test_diff },
 	};
 
 	tc = tcase_create("single_error");
