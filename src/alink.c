@@ -172,6 +172,161 @@ static int alink_declare(struct alink *a, const char *name, const char *type, bo
 }
 
 /*
+ * Why a declaration failed: the broker's own text ("PRECONDITION_FAILED -
+ * inequivalent arg ...") when it closed the channel over it, otherwise
+ * describe_reply().  Returns the channel.close reply code, or 0.
+ */
+static int alink_reply_reason(amqp_rpc_reply_t r, char *buf, size_t bufsz)
+{
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		amqp_channel_close_t *m = r.reply.decoded;
+
+		snprintf(buf, bufsz, "%.*s", (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		return m->reply_code;
+	}
+	describe_reply(r, buf, bufsz);
+	return 0;
+}
+
+/*
+ * The `n` configured arguments as a table over `entries` (room for n + 1),
+ * preceded by "alternate-exchange" when `ae` is not NULL.
+ */
+static amqp_table_t alink_table(amqp_table_entry_t *entries, const struct rules_field *f, size_t n,
+                                const char *ae)
+{
+	amqp_table_t t;
+	int k = 0;
+
+	if (ae) {
+		entries[k].key = amqp_cstring_bytes("alternate-exchange");
+		entries[k].value.kind = AMQP_FIELD_KIND_UTF8;
+		entries[k].value.value.bytes = amqp_cstring_bytes(ae);
+		k++;
+	}
+	for (size_t i = 0; i < n; i++, k++) {
+		entries[k].key = amqp_cstring_bytes(f[i].name);
+		switch (f[i].kind) {
+		case RV_STRING:
+			entries[k].value.kind = AMQP_FIELD_KIND_UTF8;
+			entries[k].value.value.bytes = amqp_cstring_bytes(f[i].s);
+			break;
+		case RV_INT:
+			entries[k].value.kind = AMQP_FIELD_KIND_I64;
+			entries[k].value.value.i64 = f[i].i;
+			break;
+		case RV_BOOL:
+			entries[k].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+			entries[k].value.value.boolean = f[i].b;
+			break;
+		}
+	}
+	t.num_entries = k;
+	t.entries = entries;
+	return t;
+}
+
+/*
+ * Declares the topology's exchanges, queues and bindings, in that order,
+ * then checks passively that every exchange the rules publish to exists.
+ * Each RPC is bounded by the connection's RPC timeout (connect_timeout).
+ * Returns 0, or -1 with `err` naming the declaration and its line.
+ */
+static int alink_declare_topology(struct alink *a, char *err, size_t errsz)
+{
+	const struct topology *t = a->topo;
+	amqp_table_entry_t *entries = NULL;
+	amqp_rpc_reply_t r;
+	size_t max_args = 0, nx = 0, nq = 0, nb = 0, nc = 0;
+	char why[512];
+
+	if (t) {
+		for (size_t i = 0; i < t->n_exchanges; i++)
+			if (t->exchanges[i].n_arguments > max_args)
+				max_args = t->exchanges[i].n_arguments;
+		for (size_t i = 0; i < t->n_queues; i++)
+			if (t->queues[i].n_arguments > max_args)
+				max_args = t->queues[i].n_arguments;
+		entries = calloc(max_args + 1, sizeof(*entries));
+		if (!entries) {
+			snprintf(err, errsz, "out of memory for the topology");
+			return -1;
+		}
+		for (; nx < t->n_exchanges; nx++) {
+			const struct topo_exchange *e = &t->exchanges[nx];
+
+			amqp_exchange_declare(a->conn, ALINK_CHANNEL, amqp_cstring_bytes(e->name),
+			                      amqp_cstring_bytes(e->type ? e->type : "topic"), 0,
+			                      e->durable, e->auto_delete, e->internal,
+			                      alink_table(entries, e->arguments, e->n_arguments,
+			                                  e->alternate_exchange));
+			r = amqp_get_rpc_reply(a->conn);
+			if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+				alink_reply_reason(r, why, sizeof(why));
+				snprintf(err, errsz, "topology exchange '%s' (line %d): %s", e->name,
+				         e->line, why);
+				goto fail;
+			}
+		}
+		for (; nq < t->n_queues; nq++) {
+			const struct topo_queue *q = &t->queues[nq];
+
+			amqp_queue_declare(a->conn, ALINK_CHANNEL, amqp_cstring_bytes(q->name), 0,
+			                   q->durable, q->exclusive, q->auto_delete,
+			                   alink_table(entries, q->arguments, q->n_arguments, NULL));
+			r = amqp_get_rpc_reply(a->conn);
+			if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+				alink_reply_reason(r, why, sizeof(why));
+				snprintf(err, errsz, "topology queue '%s' (line %d): %s", q->name,
+				         q->line, why);
+				goto fail;
+			}
+		}
+		for (; nb < t->n_bindings; nb++) {
+			const struct topo_binding *b = &t->bindings[nb];
+
+			amqp_queue_bind(a->conn, ALINK_CHANNEL, amqp_cstring_bytes(b->queue),
+			                amqp_cstring_bytes(b->exchange), amqp_cstring_bytes(b->key),
+			                amqp_empty_table);
+			r = amqp_get_rpc_reply(a->conn);
+			if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+				alink_reply_reason(r, why, sizeof(why));
+				snprintf(err, errsz, "topology binding of queue '%s' to exchange '%s' "
+				         "with key '%s' (line %d): %s", b->queue, b->exchange, b->key,
+				         b->line, why);
+				goto fail;
+			}
+		}
+		free(entries);
+		entries = NULL;
+	}
+	for (; nc < a->n_check; nc++) {
+		const char *name = a->check[nc];
+
+		/* Passive: the type and flags are not compared. */
+		amqp_exchange_declare(a->conn, ALINK_CHANNEL, amqp_cstring_bytes(name),
+		                      amqp_cstring_bytes("topic"), 1, 0, 0, 0, amqp_empty_table);
+		r = amqp_get_rpc_reply(a->conn);
+		if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+			if (alink_reply_reason(r, why, sizeof(why)) == AMQP_NOT_FOUND)
+				snprintf(err, errsz, "exchange '%s' used by a rule does not exist (%s); "
+				         "declare it under topology.exchanges or create it", name, why);
+			else
+				snprintf(err, errsz, "exchange '%s' used by a rule cannot be used (%s)",
+				         name, why);
+			return -1;
+		}
+	}
+	if (nx + nq + nb + nc > 0)
+		log_info("amqp: declared %zu exchange(s), %zu queue(s), %zu binding(s); "
+		         "checked %zu exchange(s)", nx, nq, nb, nc);
+	return 0;
+fail:
+	free(entries);
+	return -1;
+}
+
+/*
  * Makes the connection's socket: TCP, or TLS as configured (the files were
  * checked when the configuration was loaded).  Returns NULL with `err` filled.
  */
@@ -350,7 +505,7 @@ static int alink_open(struct alink *a, char *err, size_t errsz)
 	if (c->dead_letter_exchange &&
 	    alink_declare(a, c->dead_letter_exchange, "topic", c->declare_exchange, err, errsz) != 0)
 		return -1;
-	return 0;
+	return alink_declare_topology(a, err, errsz);
 }
 
 static void alink_on_fd(void *arg, int fd, short revents)
@@ -433,23 +588,65 @@ void alink_start(struct alink *a)
 		alink_connect(a);
 }
 
+/*
+ * Ends the connection, with the close handshakes (each bounded by
+ * ALINK_CLOSE_MS) when `graceful`, and leaves the link DOWN.  Returns
+ * whether it was up.
+ */
+static bool alink_close(struct alink *a, bool graceful)
+{
+	bool was_up = a->state == AL_READY || a->state == AL_BLOCKED;
+
+	if (was_up && graceful) {
+		struct timeval tv = { ALINK_CLOSE_MS / 1000, (ALINK_CLOSE_MS % 1000) * 1000 };
+
+		amqp_set_rpc_timeout(a->conn, &tv);
+		amqp_channel_close(a->conn, ALINK_CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+	}
+	alink_teardown(a);
+	alink_set_state(a, AL_DOWN);
+	return was_up;
+}
+
 void alink_stop(struct alink *a, bool graceful)
 {
 	a->wanted = false;
 	loop_timer_disarm(a->loop, &a->retry_timer);
-	if (a->state == AL_READY || a->state == AL_BLOCKED) {
-		if (graceful) {
-			struct timeval tv = { ALINK_CLOSE_MS / 1000, (ALINK_CLOSE_MS % 1000) * 1000 };
-
-			amqp_set_rpc_timeout(a->conn, &tv);
-			amqp_channel_close(a->conn, ALINK_CHANNEL, AMQP_REPLY_SUCCESS);
-			amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
-		}
+	if (alink_close(a, graceful))
 		log_info("amqp: disconnected from %s:%d%s", a->cfg->host, a->cfg->port,
 		         graceful ? "" : " (without the close handshake)");
+}
+
+void alink_set_topology(struct alink *a, const struct topology *t, char *const *check,
+                        size_t n_check)
+{
+	a->topo = t;
+	a->check = check;
+	a->n_check = check ? n_check : 0;
+}
+
+void alink_set_config(struct alink *a, const struct amqp_settings *cfg)
+{
+	a->cfg = cfg;
+}
+
+/*
+ * The settings may already name another broker, so the message about the
+ * old connection does not name one.  A deliberate reconnect is no failure:
+ * the backoff starts over.
+ */
+void alink_restart(struct alink *a)
+{
+	loop_timer_disarm(a->loop, &a->retry_timer);
+	if (alink_close(a, true)) {
+		log_info("amqp: disconnected to apply new settings");
+		if (a->h.down)
+			a->h.down(a->arg);
 	}
-	alink_teardown(a);
-	alink_set_state(a, AL_DOWN);
+	backoff_reset(&a->backoff);
+	a->wanted = true;
+	alink_connect(a);
 }
 
 size_t alink_send_queue(const struct alink *a)
@@ -642,23 +839,15 @@ void alink_read(struct alink *a)
 }
 
 int alink_publish(struct alink *a, const char *exchange, size_t exlen, const char *key,
-                  size_t keylen, bool persistent, const amqp_table_t *headers,
-                  const void *body, size_t len, uint64_t *tag)
+                  size_t keylen, const amqp_basic_properties_t *props, const void *body,
+                  size_t len, uint64_t *tag)
 {
-	amqp_basic_properties_t p;
 	int rc;
 
 	if (a->state != AL_READY)
 		return -1;
-	memset(&p, 0, sizeof(p));
-	p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-	p.delivery_mode = persistent ? 2 : 1;
-	if (headers) {
-		p._flags |= AMQP_BASIC_HEADERS_FLAG;
-		p.headers = *headers;
-	}
 	rc = amqp_basic_publish(a->conn, ALINK_CHANNEL, bytes_of(exchange, exlen),
-	                        bytes_of(key, keylen), 1, 0, &p, bytes_of(body, len));
+	                        bytes_of(key, keylen), 1, 0, props, bytes_of(body, len));
 	if (rc != AMQP_STATUS_OK) {
 		char why[256];
 

@@ -61,6 +61,10 @@ struct alink {
 	struct loop *loop;
 	struct alink_handlers h;
 	void *arg;
+	/* What alink_set_topology() set: declared on every connect. */
+	const struct topology *topo;
+	char *const *check;
+	size_t n_check;
 
 	amqp_connection_state_t conn;
 	int fd;
@@ -110,14 +114,39 @@ size_t alink_send_queue(const struct alink *a);
 void alink_read(struct alink *a);
 
 /*
- * basic.publish with mandatory set.  `headers` may be NULL.  On success
- * returns 0 and the delivery tag the confirm will carry in *tag.  Returns -1
- * when the link is not READY or the send failed (the link is then DOWN and
- * the down handler has run).
+ * basic.publish with mandatory set.  `props` carries every property,
+ * delivery mode and headers included (see props.h).  On success returns 0
+ * and the delivery tag the confirm will carry in *tag.  Returns -1 when the
+ * link is not READY or the send failed (the link is then DOWN and the down
+ * handler has run).
  */
 int alink_publish(struct alink *a, const char *exchange, size_t exlen, const char *key,
-                  size_t keylen, bool persistent, const amqp_table_t *headers,
-                  const void *body, size_t len, uint64_t *tag);
+                  size_t keylen, const amqp_basic_properties_t *props, const void *body,
+                  size_t len, uint64_t *tag);
+
+/*
+ * What to declare on every connect, after the main and dead-letter
+ * exchanges: the topology's exchanges, then its queues, then its bindings,
+ * then a passive check of each of `check` (exchanges the rules publish to).
+ * A failure fails the connection attempt with an error that names the
+ * declaration and its line ("topology exchange 'x' (line 12): ...", "exchange
+ * 'x', used by a rule, does not exist"); the link retries with backoff.
+ * Takes effect at the next connect; the pointers must stay valid until
+ * replaced.  NULL / 0 declare nothing more.
+ */
+void alink_set_topology(struct alink *a, const struct topology *t, char *const *check,
+                        size_t n_check);
+
+/* Replaces the settings (same lifetime rule); takes effect at the next connect. */
+void alink_set_config(struct alink *a, const struct amqp_settings *cfg);
+
+/*
+ * Closes the connection gracefully (as alink_stop(a, true)) and connects
+ * again at once with the settings and topology now set.  The down handler
+ * runs when the old connection goes, the up handler when the new one is
+ * READY.  Call it only with nothing unconfirmed.
+ */
+void alink_restart(struct alink *a);
 
 const char *alink_state_name(enum alink_state s);
 
