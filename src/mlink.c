@@ -51,6 +51,105 @@ bool mlink_connected(const struct mlink *m)
 	return m->state != ML_DOWN || m->linger_fd >= 0;
 }
 
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* A copy of n strings; NULL when memory ran out (or n is 0). */
+static char **strv_dup(char *const *v, size_t n)
+{
+	char **copy = calloc(n ? n : 1, sizeof(*copy));
+
+	if (!copy)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(v[i]);
+		if (!copy[i]) {
+			strv_free(copy, i);
+			return NULL;
+		}
+	}
+	return copy;
+}
+
+static bool strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Removes every entry of `v` that `drop` holds; keeps the order of the rest. */
+static void strv_remove(char **v, size_t *n, char *const *drop, size_t n_drop)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (strv_has(drop, n_drop, v[i]))
+			free(v[i]);
+		else
+			v[k++] = v[i];
+	}
+	*n = k;
+}
+
+static void mlink_reqs_clear(struct mlink *m)
+{
+	for (size_t i = 0; i < m->n_reqs; i++)
+		strv_free(m->reqs[i].filters, m->reqs[i].n);
+	free(m->reqs);
+	m->reqs = NULL;
+	m->n_reqs = 0;
+}
+
+/*
+ * Sends SUBSCRIBE (kind MLINK_SUB / MLINK_SUB_INITIAL) or UNSUBSCRIBE
+ * (MLINK_UNSUB) for `filters`, which it takes over in every case, and
+ * remembers the request until the broker answers it.  Returns 0 or -1.
+ */
+static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
+{
+	struct mlink_sub_req *reqs;
+	int mid, rc;
+
+	reqs = realloc(m->reqs, (m->n_reqs + 1) * sizeof(*reqs));
+	if (!reqs) {
+		strv_free(filters, n);
+		return -1;
+	}
+	m->reqs = reqs;
+	if (kind == MLINK_UNSUB)
+		rc = mosquitto_unsubscribe_multiple(m->mosq, &mid, (int)n, filters, NULL);
+	else
+		rc = mosquitto_subscribe_multiple(m->mosq, &mid, (int)n, filters, 1, 0, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		log_error("mqtt: cannot %s: %s", kind == MLINK_UNSUB ? "unsubscribe" : "subscribe",
+		          mosquitto_strerror(rc));
+		strv_free(filters, n);
+		return -1;
+	}
+	reqs[m->n_reqs++] = (struct mlink_sub_req){ .mid = mid, .kind = kind, .filters = filters,
+	                                            .n = n };
+	return 0;
+}
+
+/* The request `mid` answered: taken out of the list (the caller frees it). */
+static bool mlink_take_req(struct mlink *m, int mid, struct mlink_sub_req *out)
+{
+	for (size_t i = 0; i < m->n_reqs; i++) {
+		if (m->reqs[i].mid != mid)
+			continue;
+		*out = m->reqs[i];
+		m->reqs[i] = m->reqs[--m->n_reqs];
+		return true;
+	}
+	return false;
+}
+
 static void mlink_linger_end(struct mlink *m)
 {
 	if (m->linger_fd < 0)
@@ -128,6 +227,8 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	m->redelivered += m->unflushed;
 	m->unflushed = 0;
 	m->poisoned = false;
+	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
+	mlink_reqs_clear(m);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
@@ -204,8 +305,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 {
 	struct mlink *m = arg;
 	bool session_present = flags & 1;
-	int mid;
 
+	(void)mosq;
 	(void)props;
 	if (rc != 0) {
 		/* libmosquitto closes the connection after this; on_disconnect follows. */
@@ -223,14 +324,19 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		         "while the bridge was disconnected were not queued for it (check the "
 		         "broker's persistence and session expiry)", m->cfg->client_id);
 	m->had_session = true;
-	rc = mosquitto_subscribe_multiple(mosq, &mid, (int)m->cfg->n_subscribe, m->cfg->subscribe,
-	                                  1, 0, NULL);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		log_error("mqtt: cannot subscribe: %s", mosquitto_strerror(rc));
+	mlink_reqs_clear(m);
+	if (mlink_request(m, MLINK_SUB_INITIAL, strv_dup(m->subs, m->n_subs), m->n_subs) != 0) {
 		mlink_poison(m);
 		return;
 	}
-	m->sub_mid = mid;
+	if (m->n_unsubs > 0) {
+		for (size_t i = 0; i < m->n_unsubs; i++)
+			log_info("mqtt: unsubscribing from '%s' (no longer configured)", m->unsubs[i]);
+		if (mlink_request(m, MLINK_UNSUB, strv_dup(m->unsubs, m->n_unsubs), m->n_unsubs) != 0) {
+			mlink_poison(m);
+			return;
+		}
+	}
 	mlink_set_state(m, ML_SUBSCRIBING);
 }
 
@@ -238,13 +344,14 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
                          const int *granted)
 {
 	struct mlink *m = arg;
+	struct mlink_sub_req r;
 	int ok = 0;
 
 	(void)mosq;
-	if (mid != m->sub_mid)
+	if (!mlink_take_req(m, mid, &r))
 		return;
-	for (int i = 0; i < qos_count && i < (int)m->cfg->n_subscribe; i++) {
-		const char *f = m->cfg->subscribe[i];
+	for (int i = 0; i < qos_count && i < (int)r.n; i++) {
+		const char *f = r.filters[i];
 
 		if (granted[i] >= 0x80) {
 			log_error("mqtt: the broker refused the subscription to '%s' (reason %d)", f,
@@ -255,17 +362,36 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
 			ok++;
 		} else {
 			ok++;
+			if (r.kind == MLINK_SUB)
+				log_info("mqtt: subscribed to '%s'", f);
 		}
 	}
-	if (m->state != ML_SUBSCRIBING)
+	strv_free(r.filters, r.n);
+	if (r.kind != MLINK_SUB_INITIAL || m->state != ML_SUBSCRIBING)
 		return;
 	mlink_set_state(m, ML_ACTIVE);
-	log_info("mqtt: subscribed to %d of %zu filter(s)", ok, m->cfg->n_subscribe);
+	log_info("mqtt: subscribed to %d of %zu filter(s)", ok, r.n);
 	if (m->h.up)
 		m->h.up(m->arg);
 }
 
-static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg)
+static void on_unsubscribe(struct mosquitto *mosq, void *arg, int mid)
+{
+	struct mlink *m = arg;
+	struct mlink_sub_req r;
+
+	(void)mosq;
+	if (!mlink_take_req(m, mid, &r))
+		return;
+	for (size_t i = 0; i < r.n; i++)
+		log_info("mqtt: unsubscribed from '%s'", r.filters[i]);
+	/* The session holds them no more (unless configured again meanwhile). */
+	strv_remove(m->unsubs, &m->n_unsubs, r.filters, r.n);
+	strv_free(r.filters, r.n);
+}
+
+static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg,
+                       const mosquitto_property *props)
 {
 	struct mlink *m = arg;
 
@@ -273,7 +399,7 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	m->unflushed++;
 	if (m->poisoned)
 		return;
-	m->h.message(m->arg, msg);
+	m->h.message(m->arg, msg, props);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
@@ -521,21 +647,10 @@ static int mlink_tls_init(struct mlink *m)
 	return 0;
 }
 
-int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
-               struct loop *loop, const struct mlink_handlers *h, void *arg)
+/* Creates the libmosquitto client for m->cfg.  Returns 0, or -1 after logging why. */
+static int mlink_client_new(struct mlink *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->cfg = cfg;
-	m->loop = loop;
-	m->h = *h;
-	m->arg = arg;
-	m->fd = -1;
-	m->linger_fd = -1;
-	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
-	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
-	loop_timer_init(&m->linger_timer, mlink_on_linger_timeout, m);
-	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
-	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
+	const struct mqtt_settings *cfg = m->cfg;
 
 	/* clean_session false: the broker keeps the session and its unacknowledged messages. */
 	m->mosq = mosquitto_new(cfg->client_id, false, m);
@@ -564,9 +679,117 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	mosquitto_log_callback_set(m->mosq, on_log);
 	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
 	mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
-	mosquitto_message_callback_set(m->mosq, on_message);
+	mosquitto_unsubscribe_callback_set(m->mosq, on_unsubscribe);
+	mosquitto_message_v5_callback_set(m->mosq, on_message);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	return 0;
+}
+
+int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
+               struct loop *loop, const struct mlink_handlers *h, void *arg)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->loop = loop;
+	m->h = *h;
+	m->arg = arg;
+	m->fd = -1;
+	m->linger_fd = -1;
+	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
+	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
+	loop_timer_init(&m->linger_timer, mlink_on_linger_timeout, m);
+	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
+	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
+	m->subs = strv_dup(cfg->subscribe, cfg->n_subscribe);
+	if (!m->subs) {
+		log_error("mqtt: out of memory");
+		return -1;
+	}
+	m->n_subs = cfg->n_subscribe;
+	return mlink_client_new(m);
+}
+
+int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n)
+{
+	char **subs = strv_dup(filters, n), **added = calloc(n ? n : 1, sizeof(char *));
+	char **removed = calloc(m->n_subs ? m->n_subs : 1, sizeof(char *)), **unsubs;
+	size_t n_added = 0, n_removed = 0;
+	bool live = m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
+
+	unsubs = realloc(m->unsubs, (m->n_unsubs + m->n_subs + 1) * sizeof(char *));
+	if (unsubs)
+		m->unsubs = unsubs;
+	if (!subs || !added || !removed || !unsubs)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (!strv_has(m->subs, m->n_subs, filters[i]) && !(added[n_added++] = strdup(filters[i])))
+			goto fail;
+	for (size_t i = 0; i < m->n_subs; i++)
+		if (!strv_has(filters, n, m->subs[i]) && !(removed[n_removed++] = strdup(m->subs[i])))
+			goto fail;
+	/* A filter configured again needs no unsubscribing. */
+	strv_remove(m->unsubs, &m->n_unsubs, filters, n);
+	for (size_t i = 0; i < n_removed; i++) {
+		if (strv_has(m->unsubs, m->n_unsubs, removed[i]))
+			continue;
+		if (!(m->unsubs[m->n_unsubs] = strdup(removed[i])))
+			goto fail;
+		m->n_unsubs++;
+	}
+	strv_free(m->subs, m->n_subs);
+	m->subs = subs;
+	m->n_subs = n;
+	for (size_t i = 0; i < n_added; i++)
+		log_info("mqtt: subscribing to '%s'%s", added[i], live ? "" : " on the next connection");
+	for (size_t i = 0; i < n_removed; i++)
+		log_info("mqtt: unsubscribing from '%s'%s", removed[i],
+		         live ? "" : " on the next connection");
+	/* Subscribe first: a filter replaced by an overlapping one never leaves a gap. */
+	if (live && n_added > 0 && mlink_request(m, MLINK_SUB, added, n_added) != 0)
+		mlink_poison(m);
+	else if (!live || n_added == 0)
+		strv_free(added, n_added);
+	if (live && n_removed > 0 && mlink_request(m, MLINK_UNSUB, removed, n_removed) != 0)
+		mlink_poison(m);
+	else if (!live || n_removed == 0)
+		strv_free(removed, n_removed);
+	return 0;
+
+fail:
+	log_error("mqtt: out of memory while changing the subscriptions");
+	if (subs)
+		strv_free(subs, n);
+	if (added)
+		strv_free(added, n_added);
+	if (removed)
+		strv_free(removed, n_removed);
+	return -1;
+}
+
+int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
+                      const struct bridge_settings *bs)
+{
+	bool same_session = strcmp(cfg->client_id, m->cfg->client_id) == 0 &&
+	                    strcmp(cfg->host, m->cfg->host) == 0 && cfg->port == m->cfg->port;
+
+	if (m->state != ML_DOWN)
+		return -1;
+	if (m->mosq)
+		mosquitto_destroy(m->mosq);
+	m->mosq = NULL;
+	if (!same_session) {
+		/* Another session: the old one's subscriptions are not ours to remove. */
+		strv_free(m->unsubs, m->n_unsubs);
+		m->unsubs = NULL;
+		m->n_unsubs = 0;
+		m->had_session = false;
+	}
+	m->cfg = cfg;
+	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
+	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
+	if (mlink_set_subscriptions(m, cfg->subscribe, cfg->n_subscribe) != 0)
+		return -1;
+	return mlink_client_new(m);
 }
 
 void mlink_fini(struct mlink *m)
@@ -580,6 +803,11 @@ void mlink_fini(struct mlink *m)
 	if (m->mosq)
 		mosquitto_destroy(m->mosq);
 	m->mosq = NULL;
+	mlink_reqs_clear(m);
+	strv_free(m->subs, m->n_subs);
+	strv_free(m->unsubs, m->n_unsubs);
+	m->subs = m->unsubs = NULL;
+	m->n_subs = m->n_unsubs = 0;
 }
 
 void mlink_start(struct mlink *m)

@@ -37,8 +37,12 @@ enum mlink_state {
 };
 
 struct mlink_handlers {
-	/* A PUBLISH was read.  Its PUBACK is queued and waits for the gate. */
-	void (*message)(void *arg, const struct mosquitto_message *msg);
+	/*
+	 * A PUBLISH was read, with its MQTT 5 properties (NULL for none).  Its
+	 * PUBACK is queued and waits for the gate.
+	 */
+	void (*message)(void *arg, const struct mosquitto_message *msg,
+	                const mosquitto_property *props);
 	/* Whether more messages may be read now (cap, AMQP state). */
 	bool (*may_read)(void *arg);
 	/* Whether queued PUBACKs may be written now: nothing read is unconfirmed. */
@@ -48,6 +52,8 @@ struct mlink_handlers {
 	void (*up)(void *arg);       /* subscribed: forwarding */
 	void (*down)(void *arg);     /* the connection is gone */
 };
+
+enum { MLINK_SUB_INITIAL, MLINK_SUB, MLINK_UNSUB };
 
 struct mlink {
 	enum mlink_state state;
@@ -70,7 +76,25 @@ struct mlink {
 	struct backoff backoff;
 	struct loop_timer retry_timer;
 	struct loop_timer misc_timer;   /* keepalive */
-	int sub_mid;
+	/* The filters subscribed to on every connect (owned copies). */
+	char **subs;
+	size_t n_subs;
+	/*
+	 * Filters dropped from the configuration while no connection could
+	 * unsubscribe them: the persistent session still holds them, so the
+	 * next connection unsubscribes them.
+	 */
+	char **unsubs;
+	size_t n_unsubs;
+	/* SUBSCRIBE packets awaiting their SUBACK, with the filters they carried. */
+	struct mlink_sub_req {
+		int mid;
+		int kind;             /* MLINK_SUB_INITIAL (ACTIVE follows its SUBACK),
+		                         MLINK_SUB or MLINK_UNSUB */
+		char **filters;
+		size_t n;
+	} *reqs;
+	size_t n_reqs;
 };
 
 int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
@@ -101,6 +125,22 @@ void mlink_poison(struct mlink *m);
  * completes a drain, and sets the socket's poll events.
  */
 void mlink_prepare(struct mlink *m);
+
+/*
+ * Changes the subscriptions to `filters` by difference: when connected,
+ * SUBSCRIBE for the added filters and then UNSUBSCRIBE for the removed ones
+ * (queued behind the gate like every packet); otherwise the next connection
+ * does both.  Returns 0, or -1 when memory ran out (nothing changed).
+ */
+int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n);
+
+/*
+ * New settings for a link that is DOWN (after a drain): the client is
+ * created anew with them on the next connect.  The subscriptions become
+ * cfg->subscribe by difference.  Returns 0, or -1 after logging why.
+ */
+int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
+                      const struct bridge_settings *bs);
 
 /* Whether a connection exists, or a clean close is still completing. */
 bool mlink_connected(const struct mlink *m);
