@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -98,7 +99,8 @@ static bool fw_may_connect(void *arg)
 {
 	struct bridge *b = arg;
 
-	return !b->stopping && fw_amqp_ready(b) && ctrack_outstanding(&b->track) == 0;
+	return !b->stopping && !b->restart_mqtt && !b->restart_amqp && fw_amqp_ready(b) &&
+	       ctrack_outstanding(&b->track) == 0;
 }
 
 static void fw_set_entry(amqp_table_entry_t *e, const char *key, const char *val, size_t len)
@@ -109,40 +111,55 @@ static void fw_set_entry(amqp_table_entry_t *e, const char *key, const char *val
 	e->value.value.bytes.len = len;
 }
 
+/* The AMQP settings the channel was opened with (the old ones until a reload's restart). */
+static const struct amqp_settings *fw_amqp_cfg(const struct bridge *b)
+{
+	return b->amqp.cfg;
+}
+
 /*
- * Publishes a copy of a message that cannot reach its exchange to the
+ * Publishes a copy of a message that cannot reach `exchange` to the
  * dead-letter exchange, with headers naming why.  Returns 0, or -1 when
  * the AMQP link failed (the MQTT connection is then poisoned).
  */
-static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, const char *key,
-                          size_t klen, const char *reason, const char *detail, bool persistent,
-                          const void *body, size_t len)
+static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, const char *exchange,
+                          size_t exlen, const char *key, size_t klen, const char *reason,
+                          const char *detail, bool persistent, const void *body, size_t len)
 {
-	const struct amqp_settings *ac = &b->cfg->amqp;
+	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
+	size_t dlx_len = strlen(dlx);
+	amqp_basic_properties_t props;
 	amqp_table_entry_t entries[5];
-	amqp_table_t headers;
 	uint64_t tag;
 	int n = 0;
 
-	fw_set_entry(&entries[n++], HDR_REASON, reason, strlen(reason));
+	/* Sorted by name, as RabbitMQ keeps header tables. */
 	fw_set_entry(&entries[n++], HDR_DETAIL, detail, strlen(detail));
+	fw_set_entry(&entries[n++], HDR_REASON, reason, strlen(reason));
 	fw_set_entry(&entries[n++], HDR_TOPIC, topic, tlen);
-	fw_set_entry(&entries[n++], HDR_EXCHANGE, ac->exchange, b->exchange_len);
+	fw_set_entry(&entries[n++], HDR_EXCHANGE, exchange, exlen);
 	if (key)
 		fw_set_entry(&entries[n++], HDR_KEY, key, klen);
-	headers.num_entries = n;
-	headers.entries = entries;
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG;
+	props.delivery_mode = persistent ? 2 : 1;
+	props.headers.num_entries = n;
+	props.headers.entries = entries;
 	if (!key) {
 		key = "";
 		klen = 0;
 	}
-	if (alink_publish(&b->amqp, ac->dead_letter_exchange, b->dlx_len, key, klen, persistent,
-	                  &headers, body, len, &tag) != 0) {
+	if (ctrack_reserve(&b->track, (size_t)ctrack_span(&b->track) + 1) != 0) {
+		log_error("bridge: out of memory");
 		mlink_poison(&b->mqtt);
 		return -1;
 	}
-	if (ctrack_add(&b->track, ctrack_key_hash(ac->dead_letter_exchange, b->dlx_len, key, klen),
-	               topic, tlen, len, true) != tag) {
+	if (alink_publish(&b->amqp, dlx, dlx_len, key, klen, &props, body, len, &tag) != 0) {
+		mlink_poison(&b->mqtt);
+		return -1;
+	}
+	if (ctrack_add(&b->track, ctrack_key_hash(dlx, dlx_len, key, klen), topic, tlen, len,
+	               true) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
 		return -1;
@@ -150,62 +167,138 @@ static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, cons
 	return 0;
 }
 
-/* A message refused before publishing: dead-letter it or drop and count it. */
-static void fw_undeliverable(struct bridge *b, const struct mosquitto_message *msg, size_t tlen,
-                             const char *key, size_t klen, const char *reason,
-                             const char *detail)
+/*
+ * A copy refused before publishing: dead-letter it or drop and count it.
+ * Returns -1 when the AMQP link failed.
+ */
+static int fw_undeliverable(struct bridge *b, const struct mosquitto_message *msg, size_t tlen,
+                            const char *exchange, size_t exlen, const char *key, size_t klen,
+                            const char *reason, const char *detail)
 {
-	const char *dlx = b->cfg->amqp.dead_letter_exchange;
+	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
 	/* A body over the broker's limit would be refused on the dead-letter exchange too. */
 	bool keep_body = strcmp(reason, "too-large") != 0;
 
 	if (dlx) {
 		fw_warn(b, "bridge: message on '%s' is undeliverable (%s: %s); sending it to "
 		        "dead-letter exchange '%s'", msg->topic, reason, detail, dlx);
-		fw_dead_letter(b, msg->topic, tlen, key, klen, reason, detail, msg->qos > 0,
-		               keep_body ? msg->payload : NULL, keep_body ? (size_t)msg->payloadlen : 0);
-		return;
+		return fw_dead_letter(b, msg->topic, tlen, exchange, exlen, key, klen, reason, detail,
+		                      msg->qos > 0, keep_body ? msg->payload : NULL,
+		                      keep_body ? (size_t)msg->payloadlen : 0);
 	}
 	b->stats.dropped++;
 	fw_warn(b, "bridge: dropped a message on '%s': %s (%s); no dead-letter exchange is "
 	        "configured", msg->topic, reason, detail);
+	return 0;
 }
 
-static void fw_on_message(void *arg, const struct mosquitto_message *msg)
+/*
+ * Publishes one copy of `msg` as rule `r` says (NULL: the default
+ * translation to the main exchange).  Returns 0, or -1 when the AMQP link
+ * failed or memory ran out (the MQTT connection is then poisoned: the
+ * message's PUBACK must never leave).
+ */
+static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
+                      const mosquitto_property *mprops, size_t tlen, const struct rule *r)
 {
-	struct bridge *b = arg;
-	const struct amqp_settings *ac = &b->cfg->amqp;
+	const struct amqp_settings *ac = fw_amqp_cfg(b);
+	const struct bridge_settings *bs = &b->cfg->bridge;
+	const char *exchange = r && r->exchange ? r->exchange : ac->exchange;
+	size_t exlen = r && r->exchange ? r->exchange_len : strlen(ac->exchange);
 	char key[TOPIC_KEY_MAX + 1], detail[160];
-	size_t tlen = strlen(msg->topic), klen;
+	struct props_input in = {
+		.mqtt = mprops,
+		.qos = msg->qos,
+		.retain = msg->retain,
+		.topic = msg->topic,
+		.topic_len = tlen,
+		.persistent = r ? r->persistent : RULE_PERSIST_QOS,
+		.headers = r ? r->headers : NULL,
+		.n_headers = r ? r->n_headers : 0,
+		.topic_header = bs->topic_header,
+		.retain_header = bs->retain_header,
+		.dot_replacement = bs->dot_replacement,
+	};
+	amqp_basic_properties_t props;
 	enum topic_result tr;
 	uint64_t tag;
+	size_t klen;
 
-	b->stats.received++;
-	tr = topic_name_to_key(msg->topic, tlen, b->cfg->bridge.dot_replacement, key, &klen);
+	tr = rules_key(r, msg->topic, tlen, bs->dot_replacement, key, &klen);
 	if (tr != TOPIC_OK) {
 		snprintf(detail, sizeof(detail), "%s", topic_strerror(tr));
-		fw_undeliverable(b, msg, tlen, NULL, 0,
-		                 tr == TOPIC_ERR_TOO_LONG ? "routing-key-too-long" : "invalid-topic",
-		                 detail);
-		return;
+		return fw_undeliverable(b, msg, tlen, exchange, exlen, NULL, 0,
+		                        tr == TOPIC_ERR_TOO_LONG ? "routing-key-too-long"
+		                                                 : "invalid-topic", detail);
 	}
 	if ((int64_t)msg->payloadlen > ac->max_message_size) {
 		snprintf(detail, sizeof(detail), "%d bytes; amqp.max_message_size is %" PRId64,
 		         msg->payloadlen, ac->max_message_size);
-		fw_undeliverable(b, msg, tlen, key, klen, "too-large", detail);
-		return;
+		return fw_undeliverable(b, msg, tlen, exchange, exlen, key, klen, "too-large", detail);
 	}
-	if (alink_publish(&b->amqp, ac->exchange, b->exchange_len, key, klen, msg->qos > 0, NULL,
-	                  msg->payload, (size_t)msg->payloadlen, &tag) != 0) {
-		/* Not forwarded, so its PUBACK must never leave. */
+	if (props_build(&b->props, &in, &props) != 0) {
+		log_error("bridge: out of memory");
 		mlink_poison(&b->mqtt);
-		return;
+		return -1;
 	}
-	if (ctrack_add(&b->track, ctrack_key_hash(ac->exchange, b->exchange_len, key, klen),
-	               msg->topic, tlen, (size_t)msg->payloadlen, false) != tag) {
+	if (alink_publish(&b->amqp, exchange, exlen, key, klen, &props, msg->payload,
+	                  (size_t)msg->payloadlen, &tag) != 0) {
+		mlink_poison(&b->mqtt);
+		return -1;
+	}
+	if (ctrack_add(&b->track, ctrack_key_hash(exchange, exlen, key, klen), msg->topic, tlen,
+	               (size_t)msg->payloadlen, false) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		mlink_poison(&b->mqtt);
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Every rule that applies gets its copy, in rule order; a drop rule (or the
+ * unmatched default "drop") ends the message, counted as dropped when no
+ * copy was sent.
+ */
+static void fw_on_message(void *arg, const struct mosquitto_message *msg,
+                          const mosquitto_property *mprops)
+{
+	struct bridge *b = arg;
+	size_t tlen = strlen(msg->topic), n, copies = 0;
+
+	b->stats.received++;
+	n = rules_match(b->cfg->rules, msg->topic, tlen, b->matches, b->matches_cap);
+	/* Room for each copy and, should it be returned, its dead-letter copy. */
+	if (ctrack_reserve(&b->track, (size_t)ctrack_span(&b->track) + 2 * n + 2) != 0) {
+		log_error("bridge: out of memory");
+		mlink_poison(&b->mqtt);
+		return;
+	}
+	if (n == 0) {
+		if (b->cfg->bridge.unmatched == UNMATCHED_DROP) {
+			b->stats.dropped++;
+			log_debug("bridge: dropped the message on '%s': no rule matches it", msg->topic);
+			return;
+		}
+		fw_forward(b, msg, mprops, tlen, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = b->matches[i];
+
+		if (r->drop) {
+			if (copies == 0)
+				b->stats.dropped++;
+			log_debug("bridge: rule %zu (line %d) drops the message on '%s'", r->index,
+			          r->line, msg->topic);
+			return;
+		}
+		log_debug("bridge: rule %zu (line %d) forwards the message on '%s'", r->index, r->line,
+		          msg->topic);
+		if (fw_forward(b, msg, mprops, tlen, r) != 0)
+			return;
+		copies++;
 	}
 }
 
@@ -250,7 +343,7 @@ static void fw_on_nack(void *arg, uint64_t tag, bool multiple)
 static void fw_on_returned(void *arg, const struct alink_return *r)
 {
 	struct bridge *b = arg;
-	const char *dlx = b->cfg->amqp.dead_letter_exchange;
+	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
 	struct ctrack_entry *e;
 	char detail[320];
 
@@ -273,8 +366,9 @@ static void fw_on_returned(void *arg, const struct alink_return *r)
 	snprintf(detail, sizeof(detail), "%d %s", r->reply_code, r->reply_text);
 	fw_warn(b, "bridge: message on '%s' is unroutable on exchange '%s' (%s); sending it to "
 	        "dead-letter exchange '%s'", e->topic, r->exchange, detail, dlx);
-	fw_dead_letter(b, e->topic, strlen(e->topic), r->routing_key, r->routing_key_len,
-	               "unroutable", detail, r->delivery_mode == 2, r->body, r->body_len);
+	fw_dead_letter(b, e->topic, strlen(e->topic), r->exchange, r->exchange_len, r->routing_key,
+	               r->routing_key_len, "unroutable", detail, r->delivery_mode == 2, r->body,
+	               r->body_len);
 }
 
 /*
@@ -405,6 +499,163 @@ static void fw_on_drain_timeout(void *arg)
 	fw_finish(b, false);
 }
 
+/* Makes rules_match()'s scratch fit `rs`.  Returns 0 or -1. */
+static int fw_size_matches(struct bridge *b, const struct rules *rs)
+{
+	size_t need = rules_max_matches(rs) + 1;
+	const struct rule **m;
+
+	if (need <= b->matches_cap)
+		return 0;
+	m = realloc(b->matches, need * sizeof(*m));
+	if (!m)
+		return -1;
+	b->matches = m;
+	b->matches_cap = need;
+	return 0;
+}
+
+static void fw_apply_logging(struct bridge *b)
+{
+	if (!b->log_level_forced)
+		log_set_level(b->cfg->bridge.log_level);
+	log_set_target(b->cfg->bridge.log_target);
+}
+
+/*
+ * SIGHUP.  Loads the file anew; on any error logs every one and keeps the
+ * configuration in force.  Otherwise the new rules take over from the next
+ * message read (messages in flight keep their copies and confirms),
+ * subscriptions change by difference, and a side whose settings changed is
+ * drained and then reconnected by fw_restart().
+ */
+static void fw_reload(struct bridge *b)
+{
+	struct bridge_config *old = b->cfg, *cfg;
+	struct config_errors errs;
+	unsigned diff;
+
+	if (b->restart_mqtt || b->restart_amqp) {
+		log_info("bridge: reload requested; it follows the reconnect of the previous reload");
+		b->reload_pending = true;
+		return;
+	}
+	log_info("bridge: reloading %s", old->path);
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		log_error("bridge: reload failed: out of memory; still running on the previous "
+		          "configuration");
+		return;
+	}
+	config_errors_init(&errs);
+	if (config_load(old->path, cfg, &errs) != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("%s", errs.msg[i]);
+		log_error("bridge: reload failed: %zu error(s) in %s; still running on the previous "
+		          "configuration", errs.n, old->path);
+		config_errors_free(&errs);
+		free(cfg);
+		return;
+	}
+	config_errors_free(&errs);
+	for (size_t i = 0; i < cfg->n_warnings; i++)
+		log_warn("%s", cfg->warnings[i]);
+	diff = config_diff(old, cfg);
+	if (fw_size_matches(b, cfg->rules) != 0) {
+		log_error("bridge: reload failed: out of memory; still running on the previous "
+		          "configuration");
+		config_free(cfg);
+		free(cfg);
+		return;
+	}
+	b->cfg = cfg;
+	fw_apply_logging(b);
+	if (diff & CFG_DIFF_MQTT) {
+		b->restart_mqtt = true;
+	} else {
+		/* Equal settings: the link may use the new copy at once. */
+		b->mqtt.cfg = &cfg->mqtt;
+		if ((diff & CFG_DIFF_SUBSCRIBE) &&
+		    mlink_set_subscriptions(&b->mqtt, cfg->mqtt.subscribe, cfg->mqtt.n_subscribe) != 0)
+			mlink_drop(&b->mqtt, "out of memory while changing the subscriptions");
+	}
+	if (diff & CFG_DIFF_AMQP) {
+		b->restart_amqp = true;
+	} else {
+		alink_set_config(&b->amqp, &cfg->amqp);
+		alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges,
+		                   cfg->n_check_exchanges);
+	}
+	{
+		static const struct {
+			unsigned flag;
+			const char *what;
+		} changes[] = {
+			{ CFG_DIFF_RULES, "rules changed" },
+			{ CFG_DIFF_SUBSCRIBE, "subscriptions changed" },
+			{ CFG_DIFF_BRIDGE, "bridge settings changed" },
+			{ CFG_DIFF_MQTT, "mqtt settings changed: reconnecting MQTT" },
+			{ CFG_DIFF_AMQP, "amqp settings or topology changed: reconnecting AMQP once the "
+			                 "messages in flight are confirmed" },
+		};
+		char what[512] = "nothing changed";
+		size_t len = 0;
+
+		for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+			if (diff & changes[i].flag)
+				len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
+				                        "%s%s", len ? "; " : "", changes[i].what);
+		log_info("bridge: reloaded %s: %s", cfg->path, what);
+	}
+	if (b->restart_mqtt || b->restart_amqp) {
+		/* A link still points into the old configuration until it restarts. */
+		b->retired = old;
+		mlink_drain(&b->mqtt);
+	} else {
+		config_free(old);
+		free(old);
+	}
+}
+
+/*
+ * Completes a reload's reconnects once MQTT is closed and nothing is in
+ * flight: from then on no link uses the retired configuration.
+ */
+static void fw_restart(struct bridge *b)
+{
+	if (!b->restart_mqtt && !b->restart_amqp)
+		return;
+	if (b->stopping || mlink_connected(&b->mqtt) || ctrack_outstanding(&b->track) > 0)
+		return;
+	if (b->restart_amqp) {
+		alink_set_config(&b->amqp, &b->cfg->amqp);
+		alink_set_topology(&b->amqp, &b->cfg->topology, b->cfg->check_exchanges,
+		                   b->cfg->n_check_exchanges);
+	}
+	if (b->restart_mqtt) {
+		if (mlink_reconfigure(&b->mqtt, &b->cfg->mqtt, &b->cfg->bridge) != 0)
+			fatal("bridge: cannot set up the MQTT client with the reloaded settings");
+	} else {
+		b->mqtt.cfg = &b->cfg->mqtt;
+	}
+	b->restart_mqtt = false;
+	config_free(b->retired);
+	free(b->retired);
+	b->retired = NULL;
+	if (b->restart_amqp) {
+		b->restart_amqp = false;
+		log_info("bridge: reconnecting to RabbitMQ with the reloaded settings");
+		/* Its up handler starts MQTT again. */
+		alink_restart(&b->amqp);
+	} else {
+		mlink_start(&b->mqtt);
+	}
+	if (b->reload_pending) {
+		b->reload_pending = false;
+		fw_reload(b);
+	}
+}
+
 static void fw_on_signal(void *arg, int signo)
 {
 	struct bridge *b = arg;
@@ -433,7 +684,8 @@ static void fw_on_signal(void *arg, int signo)
 		bridge_log_stats(b);
 		break;
 	case SIGHUP:
-		log_warn("bridge: SIGHUP ignored: this version does not reload its configuration");
+		if (!b->stopping)
+			fw_reload(b);
 		break;
 	default:
 		break;
@@ -448,6 +700,7 @@ static bool fw_prepare(void *arg)
 	if (alink_pending(&b->amqp))
 		alink_read(&b->amqp);
 	mlink_prepare(&b->mqtt);
+	fw_restart(b);
 	if (b->stopping && !mlink_connected(&b->mqtt)) {
 		fw_finish(b, ctrack_outstanding(&b->track) == 0);
 		return false;
@@ -455,7 +708,7 @@ static bool fw_prepare(void *arg)
 	return alink_pending(&b->amqp);
 }
 
-int bridge_init(struct bridge *b, const struct bridge_config *cfg)
+int bridge_init(struct bridge *b, struct bridge_config *cfg)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	const struct mlink_handlers mh = {
@@ -477,11 +730,14 @@ int bridge_init(struct bridge *b, const struct bridge_config *cfg)
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
-	b->exchange_len = strlen(cfg->amqp.exchange);
-	b->dlx_len = cfg->amqp.dead_letter_exchange ? strlen(cfg->amqp.dead_letter_exchange) : 0;
+	props_init(&b->props);
+	if (fw_size_matches(b, cfg->rules) != 0) {
+		log_error("bridge: out of memory");
+		goto fail_scratch;
+	}
 	if (loop_init(&b->loop, signals, fw_on_signal, b) != 0) {
 		log_error("bridge: cannot set up signal handling: %s", strerror(errno));
-		return -1;
+		goto fail_scratch;
 	}
 	loop_set_prepare(&b->loop, fw_prepare, b);
 	loop_timer_init(&b->drain_timer, fw_on_drain_timeout, b);
@@ -492,6 +748,7 @@ int bridge_init(struct bridge *b, const struct bridge_config *cfg)
 	}
 	if (alink_init(&b->amqp, &cfg->amqp, &cfg->bridge, &b->loop, &ah, b) != 0)
 		goto fail_track;
+	alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges, cfg->n_check_exchanges);
 	if (mlink_init(&b->mqtt, &cfg->mqtt, &cfg->bridge, &b->loop, &mh, b) != 0)
 		goto fail_amqp;
 	return 0;
@@ -502,6 +759,10 @@ fail_track:
 	ctrack_fini(&b->track);
 fail_loop:
 	loop_fini(&b->loop);
+fail_scratch:
+	free(b->matches);
+	props_fini(&b->props);
+	b->cfg = NULL;
 	return -1;
 }
 
@@ -528,4 +789,14 @@ void bridge_fini(struct bridge *b)
 	alink_fini(&b->amqp);
 	ctrack_fini(&b->track);
 	loop_fini(&b->loop);
+	props_fini(&b->props);
+	free(b->matches);
+	b->matches = NULL;
+	if (b->retired) {
+		config_free(b->retired);
+		free(b->retired);
+	}
+	config_free(b->cfg);
+	free(b->cfg);
+	b->cfg = b->retired = NULL;
 }

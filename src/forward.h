@@ -11,8 +11,16 @@
  *    connection without flushing, so the broker redelivers;
  *  - a message that can never be delivered goes to the dead-letter
  *    exchange, or is dropped and counted, and then acknowledged;
+ *  - each message goes where the rules say: one copy per matching rule
+ *    (several with `continue`), dropped and counted, or by the unmatched
+ *    default; its PUBACK waits for every copy's confirm like any other;
  *  - SIGTERM drains: stop reading, wait (bounded) for confirms, flush,
  *    disconnect both sides;
+ *  - SIGHUP reloads: a file that fails to load changes nothing; otherwise
+ *    the new rules apply from the next message read, subscriptions change
+ *    by difference, and a side whose connection settings changed is
+ *    drained (nothing in flight is lost or acknowledged twice) and
+ *    reconnected with them;
  *  - the service manager hears about it (notify): READY=1 when the loop
  *    starts, a STATUS= line whenever a side goes up or down, STOPPING=1 on
  *    SIGTERM, and WATCHDOG=1 from a loop timer while the loop turns.
@@ -29,20 +37,31 @@
 #include "loop.h"
 #include "mlink.h"
 #include "notify.h"
+#include "props.h"
+#include "rules.h"
 #include "stats.h"
 
 struct bridge {
-	const struct bridge_config *cfg;
+	struct bridge_config *cfg;    /* owned: the configuration in force */
+	/*
+	 * Owned: the configuration before a reload, while a link restarting
+	 * with the new settings may still use the old ones.
+	 */
+	struct bridge_config *retired;
+	bool restart_mqtt;            /* reload: reconnect MQTT once drained */
+	bool restart_amqp;            /* reload: reconnect AMQP once drained */
+	bool reload_pending;          /* SIGHUP during a restart: reload after it */
+	bool log_level_forced;        /* -v: reloads keep the debug level */
 	struct loop loop;
 	struct mlink mqtt;
 	struct alink amqp;
 	struct ctrack track;
 	struct stats stats;
 	struct notify notify;
+	const struct rule **matches;  /* scratch for rules_match() */
+	size_t matches_cap;
+	struct props_buf props;
 
-
-	size_t exchange_len;
-	size_t dlx_len;
 	bool stopping;
 	bool done;
 	struct loop_timer drain_timer;
@@ -50,8 +69,12 @@ struct bridge {
 	uint64_t warn_suppressed;
 };
 
-/* Sets everything up without connecting.  Returns 0, or -1 after logging why. */
-int bridge_init(struct bridge *b, const struct bridge_config *cfg);
+/*
+ * Sets everything up without connecting.  On success takes over `cfg`
+ * (allocated with malloc and loaded by config_load(); bridge_fini() frees
+ * it); on failure the caller keeps it.  Returns 0, or -1 after logging why.
+ */
+int bridge_init(struct bridge *b, struct bridge_config *cfg);
 
 /*
  * Runs until a SIGTERM/SIGINT drain completes, telling the service manager

@@ -3,6 +3,7 @@
  * acknowledges each one to the MQTT broker only after RabbitMQ confirmed it.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +14,152 @@
 #include "config.h"
 #include "forward.h"
 #include "log.h"
+#include "props.h"
+#include "rules.h"
+#include "topic.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mqtt-amqp-bridge/mqtt-amqp-bridge.conf"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "Usage: mqtt-amqp-bridge [-c FILE] [-t] [-v] [-V] [-h]\n"
+	        "Usage: mqtt-amqp-bridge [-c FILE] [-t] [-r TOPIC]... [-v] [-V] [-h]\n"
 	        "Forward MQTT messages to an AMQP 0-9-1 exchange, acknowledging each one\n"
 	        "to the MQTT broker only after RabbitMQ has confirmed it.\n"
 	        "\n"
 	        "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	        "  -t, --test         check the configuration, print it and exit\n"
+	        "  -r, --route TOPIC  print where a message on TOPIC would go, without\n"
+	        "                     connecting, and exit (may be repeated)\n"
 	        "  -v, --verbose      log debug messages (overrides bridge.log_level)\n"
 	        "  -V, --version      print the version and exit\n"
 	        "  -h, --help         print this help and exit\n");
+}
+
+static void print_value(const amqp_field_value_t *v, FILE *out)
+{
+	switch (v->kind) {
+	case AMQP_FIELD_KIND_UTF8:
+	case AMQP_FIELD_KIND_BYTES:
+		fprintf(out, "\"%.*s\"", (int)v->value.bytes.len, (const char *)v->value.bytes.bytes);
+		break;
+	case AMQP_FIELD_KIND_I64:
+		fprintf(out, "%" PRId64, v->value.i64);
+		break;
+	case AMQP_FIELD_KIND_BOOLEAN:
+		fputs(v->value.boolean ? "true" : "false", out);
+		break;
+	default:
+		fputs("(value)", out);
+		break;
+	}
+}
+
+/*
+ * One copy of a message on `topic` as rule `r` (NULL: the unmatched
+ * default) sends it: exchange, routing key, delivery mode and headers, as
+ * the bridge would build them for a QoS 1 message without MQTT 5
+ * properties.
+ */
+static void print_copy(const struct bridge_config *cfg, const struct rule *r, const char *topic,
+                       struct props_buf *pb, FILE *out)
+{
+	const struct bridge_settings *bs = &cfg->bridge;
+	const char *exchange = r && r->exchange ? r->exchange : cfg->amqp.exchange;
+	struct props_input in = {
+		.qos = 1,
+		.topic = topic,
+		.topic_len = strlen(topic),
+		.persistent = r ? r->persistent : RULE_PERSIST_QOS,
+		.headers = r ? r->headers : NULL,
+		.n_headers = r ? r->n_headers : 0,
+		.topic_header = bs->topic_header,
+		.retain_header = bs->retain_header,
+		.dot_replacement = bs->dot_replacement,
+	};
+	char key[TOPIC_KEY_MAX + 1];
+	amqp_basic_properties_t p;
+	enum topic_result tr;
+	size_t klen;
+
+	fprintf(out, "    exchange: '%s'%s\n", exchange,
+	        exchange[0] == '\0' ? " (the default exchange)" : "");
+	tr = rules_key(r, topic, in.topic_len, bs->dot_replacement, key, &klen);
+	if (tr == TOPIC_OK)
+		fprintf(out, "    routing key: '%s'\n", key);
+	else
+		fprintf(out, "    routing key: none: %s; the message is %s\n", topic_strerror(tr),
+		        cfg->amqp.dead_letter_exchange ? "dead-lettered" : "dropped");
+	fprintf(out, "    delivery mode: %s\n",
+	        in.persistent == RULE_PERSIST_YES  ? "2 (persistent, set by the rule)"
+	        : in.persistent == RULE_PERSIST_NO ? "1 (transient, set by the rule)"
+	                                           : "2 for QoS 1, 1 for QoS 0");
+	if (props_build(pb, &in, &p) != 0) {
+		fprintf(out, "    headers: (out of memory)\n");
+		return;
+	}
+	if (!(p._flags & AMQP_BASIC_HEADERS_FLAG) || p.headers.num_entries == 0) {
+		fprintf(out, "    headers: none (MQTT 5 properties would add theirs)\n");
+		return;
+	}
+	fprintf(out, "    headers (MQTT 5 properties would add theirs):\n");
+	for (int i = 0; i < p.headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p.headers.entries[i];
+
+		fprintf(out, "      %.*s = ", (int)e->key.len, (const char *)e->key.bytes);
+		print_value(&e->value, out);
+		fputc('\n', out);
+	}
+}
+
+/* --route: where a message on `topic` goes.  Returns 0, or 1 for a topic that is not valid. */
+static int print_route(const struct bridge_config *cfg, const char *topic, FILE *out)
+{
+	size_t tlen = strlen(topic), cap = rules_max_matches(cfg->rules) + 1, n;
+	char key[TOPIC_KEY_MAX + 1];
+	const struct rule **m;
+	struct props_buf pb;
+	enum topic_result tr;
+	size_t klen;
+
+	tr = topic_name_to_key(topic, tlen, ".", key, &klen);
+	if (tr == TOPIC_ERR_EMPTY || tr == TOPIC_ERR_WILDCARD || tr == TOPIC_ERR_NUL) {
+		fprintf(stderr, "mqtt-amqp-bridge: --route '%s': not a topic name: %s\n", topic,
+		        topic_strerror(tr));
+		return 1;
+	}
+	m = calloc(cap, sizeof(*m));
+	if (!m) {
+		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
+		return 1;
+	}
+	props_init(&pb);
+	n = rules_match(cfg->rules, topic, tlen, m, cap);
+	fprintf(out, "topic '%s':\n", topic);
+	if (n == 0 && cfg->bridge.unmatched == UNMATCHED_DROP) {
+		fprintf(out, "  no rule matches: dropped (bridge.unmatched = \"drop\")\n");
+	} else if (n == 0) {
+		fprintf(out, "  no rule matches: forwarded with the default translation "
+		        "(bridge.unmatched = \"forward\")\n");
+		print_copy(cfg, NULL, topic, &pb, out);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = m[i];
+
+		fprintf(out, "  rule %zu (line %d, match '%s')%s%s\n", r->index, r->line, r->match,
+		        r->drop ? ": drop" : "", r->cont ? ", continue" : "");
+		if (!r->drop)
+			print_copy(cfg, r, topic, &pb, out);
+	}
+	if (n > 0) {
+		size_t copies = n - (m[n - 1]->drop ? 1 : 0);
+
+		fprintf(out, "  => %zu cop%s%s\n", copies, copies == 1 ? "y" : "ies",
+		        copies == 0 ? ": dropped" : "");
+	}
+	props_fini(&pb);
+	free(m);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -35,6 +167,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
+		{ "route", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -43,14 +176,22 @@ int main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	bool test = false, verbose = false;
 	struct config_errors errs;
-	struct bridge_config cfg;
+	struct bridge_config *cfg;
 	struct bridge bridge;
+	const char **routes;
+	size_t n_routes = 0;
 	int opt, status;
 
-	while ((opt = getopt_long(argc, argv, "c:tvVh", longopts, NULL)) != -1) {
+	routes = calloc((size_t)argc, sizeof(*routes));
+	if (!routes) {
+		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
+		return 1;
+	}
+	while ((opt = getopt_long(argc, argv, "c:tr:vVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': test = true; break;
+		case 'r': routes[n_routes++] = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V': printf("mqtt-amqp-bridge %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -63,41 +204,59 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
+		free(routes);
+		return 1;
+	}
 	config_errors_init(&errs);
-	if (config_load(path, &cfg, &errs) != 0) {
+	if (config_load(path, cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		fprintf(stderr, "mqtt-amqp-bridge: %zu error(s) in %s\n", errs.n, path);
 		config_errors_free(&errs);
+		free(cfg);
+		free(routes);
 		return 1;
 	}
 	config_errors_free(&errs);
-	if (test) {
-		for (size_t i = 0; i < cfg.n_warnings; i++)
-			fprintf(stderr, "warning: %s\n", cfg.warnings[i]);
-		config_print(&cfg, stdout);
-		printf("configuration ok: %s\n", path);
-		config_free(&cfg);
-		return 0;
+	if (test || n_routes > 0) {
+		status = 0;
+		for (size_t i = 0; i < cfg->n_warnings; i++)
+			fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
+		if (test) {
+			config_print(cfg, stdout);
+			printf("configuration ok: %s\n", path);
+		}
+		for (size_t i = 0; i < n_routes; i++)
+			if (print_route(cfg, routes[i], stdout) != 0)
+				status = 2;
+		config_free(cfg);
+		free(cfg);
+		free(routes);
+		return status;
 	}
+	free(routes);
 
-	log_init(verbose ? LOG_LVL_DEBUG : cfg.bridge.log_level);
-	log_set_target(cfg.bridge.log_target);
-	for (size_t i = 0; i < cfg.n_warnings; i++)
-		log_warn("%s", cfg.warnings[i]);
+	log_init(verbose ? LOG_LVL_DEBUG : cfg->bridge.log_level);
+	log_set_target(cfg->bridge.log_target);
+	for (size_t i = 0; i < cfg->n_warnings; i++)
+		log_warn("%s", cfg->warnings[i]);
 	/* A peer closing a socket must surface as an error return, not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
 	mosquitto_lib_init();
-	if (bridge_init(&bridge, &cfg) != 0) {
+	if (bridge_init(&bridge, cfg) != 0) {
 		mosquitto_lib_cleanup();
 		log_fini();
-		config_free(&cfg);
+		config_free(cfg);
+		free(cfg);
 		return 1;
 	}
+	bridge.log_level_forced = verbose;
 	status = bridge_run(&bridge);
 	bridge_fini(&bridge);
 	mosquitto_lib_cleanup();
 	log_fini();
-	config_free(&cfg);
 	return status;
 }
