@@ -3,22 +3,44 @@
  *
  * For every setting config_setting_at() lists, mqtt-amqp-bridge.conf(5)
  * must document it exactly once and the sample configuration must mention
- * it inside its group, and the man page must document no setting the
- * parser does not accept.
+ * it inside its block; the man page must document no setting the parser
+ * does not accept, and the sample must mention none either.
+ *
+ * A setting's group is a top-level group ("mqtt") or a path of nested
+ * blocks ("topology.exchanges": the groups of the list `exchanges` inside
+ * the group `topology`; "rules": the groups of the list `rules`).  Its full
+ * name is GROUP.NAME: "mqtt.port", "rules.match",
+ * "topology.exchanges.name".
  *
  * How the man page marks a setting: in section SETTINGS, under a
- * subsection titled "The GROUP group", a tag item whose first word is the
+ * subsection titled "The TOP group" or "The TOP list", where TOP is the
+ * first part of the setting's group, a tag item whose first word is the
  * setting's full name:
  *
  *     .Ss The mqtt group
  *     .Bl -tag -width Ds
  *     .It Cm mqtt.port Pq integer , default 1883
+ *     ...
+ *     .Ss The rules list
+ *     .Bl -tag -width Ds
+ *     .It Cm rules.match Pq string , required
+ *     ...
+ *     .Ss The topology group
+ *     .Bl -tag -width Ds
+ *     .It Cm topology.exchanges.name Pq string , required
  *
  * The whole word is compared, so "mqtt.password_file" does not document
  * "mqtt.password".
  *
  * How the sample mentions a setting: a line "NAME =", possibly commented
- * out with "#", inside the block "GROUP = { ... };".
+ * out with "#", directly inside the block of its group: "GROUP = { ... };"
+ * for a top-level group, an element "{ ... }" of "rules = ( ... );" for
+ * the rules, an element of "exchanges = ( ... )" inside
+ * "topology = { ... };" for topology.exchanges.  A block's opening brace
+ * or parenthesis may also start the line after "NAME =".  Lines inside
+ * blocks that are not groups of settings (a rule's `headers`, a queue's
+ * `arguments`) name headers and arguments, not settings, and are not
+ * checked.
  */
 #include "config.h"
 
@@ -123,12 +145,40 @@ static bool is_setting(const char *full)
 	return false;
 }
 
+/*
+ * Whether `path` ("" for the top level, "topology", "topology.exchanges")
+ * is the group of some setting or a block that encloses one.
+ */
+static bool is_settings_block(const char *path)
+{
+	const char *group, *name;
+	size_t len = strlen(path);
+
+	if (len == 0)
+		return true;
+	for (size_t i = 0; config_setting_at(i, &group, &name); i++)
+		if (strncmp(group, path, len) == 0 && (group[len] == '\0' || group[len] == '.'))
+			return true;
+	return false;
+}
+
+/* The first part of a setting's group: "topology" for "topology.exchanges". */
+static void top_of(const char *group, char *out, size_t outsz)
+{
+	size_t len = strcspn(group, ".");
+
+	if (len >= outsz)
+		len = outsz - 1;
+	memcpy(out, group, len);
+	out[len] = '\0';
+}
+
 /* The man page */
 
 /* One setting the man page documents. */
 struct man_item {
 	char full[NAME_MAX_LEN];   /* "mqtt.port" */
-	char under[NAME_MAX_LEN];  /* GROUP of the enclosing ".Ss The GROUP group", or "" */
+	char under[NAME_MAX_LEN];  /* TOP of the enclosing ".Ss The TOP group" or "... list", or "" */
 	size_t line;               /* 1-based */
 };
 
@@ -152,7 +202,7 @@ static bool word_at(const char *p, char *out, size_t outsz)
 	return true;
 }
 
-/* GROUP when `title` (the text after ".Ss ") is "The GROUP group", else "". */
+/* TOP when `title` (the text after ".Ss ") is "The TOP group" or "The TOP list", else "". */
 static void subsection_group(const char *title, char *out, size_t outsz)
 {
 	const char *p = title;
@@ -163,7 +213,9 @@ static void subsection_group(const char *title, char *out, size_t outsz)
 		return;
 	p += 4;
 	len = strcspn(p, " \t");
-	if (len == 0 || len >= outsz || strcmp(p + len, " group") != 0)
+	if (len == 0 || len >= outsz)
+		return;
+	if (strcmp(p + len, " group") != 0 && strcmp(p + len, " list") != 0)
 		return;
 	memcpy(out, p, len);
 	out[len] = '\0';
@@ -203,37 +255,39 @@ static void man_scan(const struct text *t, struct man_items *items)
 
 /*
  * Asserts that `items` document GROUP.NAME exactly once, under the
- * subsection of GROUP.
+ * subsection of the first part of GROUP.
  */
 static void assert_man_documents(const struct man_items *items, const char *what,
                                  const char *group, const char *name)
 {
-	char full[NAME_MAX_LEN];
+	char full[NAME_MAX_LEN], top[NAME_MAX_LEN];
 	const struct man_item *found = NULL;
 	size_t count = 0;
 
 	snprintf(full, sizeof(full), "%s.%s", group, name);
+	top_of(group, top, sizeof(top));
 	for (size_t i = 0; i < items->n; i++) {
 		if (strcmp(items->item[i].full, full) == 0) {
 			found = &items->item[i];
 			count++;
 		}
 	}
-	ck_assert_msg(count > 0, "%s does not document setting '%s' "
-	              "(expected \".It Cm %s\" under \".Ss The %s group\" in section SETTINGS)",
-	              what, full, full, group);
+	ck_assert_msg(count > 0, "%s does not document setting '%s' (expected \".It Cm %s\" under "
+	              "\".Ss The %s group\" or \".Ss The %s list\" in section SETTINGS)",
+	              what, full, full, top, top);
 	ck_assert_msg(count == 1, "%s documents setting '%s' %zu times", what, full, count);
-	ck_assert_msg(strcmp(found->under, group) == 0,
-	              "%s:%zu: setting '%s' is documented outside \".Ss The %s group\"",
-	              what, found->line, full, group);
+	ck_assert_msg(strcmp(found->under, top) == 0,
+	              "%s:%zu: setting '%s' is documented outside \".Ss The %s group\" (or list)",
+	              what, found->line, full, top);
 }
 
 /* The sample configuration */
 
-/* One "NAME =" line of the sample, with the group block it is in. */
+/* One "NAME =" line of the sample, with the path of the blocks it is in. */
 struct conf_mention {
-	char group[NAME_MAX_LEN];
+	char group[NAME_MAX_LEN];  /* "mqtt", "rules", "topology.exchanges"; "" at the top */
 	char name[NAME_MAX_LEN];
+	size_t line;               /* 1-based */
 };
 
 struct conf_mentions {
@@ -264,13 +318,51 @@ static const char *assignment(const char *p, char *name, size_t namesz)
 	return *p == '=' ? p + 1 : NULL;
 }
 
-/* Brace depth change of the code in `p`, ignoring strings and comments. */
-static int brace_delta(const char *p)
+/*
+ * The blocks open at a point of the sample, outermost first: a group
+ * "{ }", a list "( )" or an array "[ ]", named by the setting it is the
+ * value of, or "" for an element of a list.
+ */
+#define CONF_DEPTH_MAX 16
+
+struct conf_blocks {
+	struct {
+		char name[NAME_MAX_LEN];
+		char close;
+	} b[CONF_DEPTH_MAX];
+	size_t n;
+};
+
+/* The names of the named blocks in `bl`, joined by '.'. */
+static void conf_path(const struct conf_blocks *bl, char *out, size_t outsz)
 {
-	bool in_string = false;
-	int delta = 0;
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < bl->n; i++) {
+		int w;
+
+		if (bl->b[i].name[0] == '\0')
+			continue;
+		w = snprintf(out + len, outsz - len, "%s%s", len > 0 ? "." : "", bl->b[i].name);
+		ck_assert_msg(w >= 0 && (size_t)w < outsz - len, "%s: block path too long",
+		              SAMPLE_CONF_PATH);
+		len += (size_t)w;
+	}
+}
+
+/*
+ * Opens and closes the blocks of the code in `p` (ignoring strings and
+ * comments).  The first block opened on the line is named `name` (may be
+ * ""); the others are elements.
+ */
+static void conf_brackets(struct conf_blocks *bl, const char *p, const char *name, size_t lineno)
+{
+	bool in_string = false, named = false;
 
 	for (; *p != '\0'; p++) {
+		const char *open = strchr("{([", *p);
+
 		if (in_string) {
 			if (*p == '\\' && p[1] != '\0')
 				p++;
@@ -280,24 +372,31 @@ static int brace_delta(const char *p)
 			in_string = true;
 		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
 			break;
-		} else if (*p == '{') {
-			delta++;
-		} else if (*p == '}') {
-			delta--;
+		} else if (open != NULL) {
+			ck_assert_msg(bl->n < CONF_DEPTH_MAX, "%s:%zu: blocks nested too deeply",
+			              SAMPLE_CONF_PATH, lineno);
+			strcpy(bl->b[bl->n].name, named ? "" : name);
+			bl->b[bl->n].close = "})]"[open - "{(["];
+			bl->n++;
+			named = true;
+		} else if (*p == '}' || *p == ')' || *p == ']') {
+			ck_assert_msg(bl->n > 0 && bl->b[bl->n - 1].close == *p, "%s:%zu: unbalanced '%c'",
+			              SAMPLE_CONF_PATH, lineno, *p);
+			bl->n--;
 		}
 	}
-	return delta;
 }
 
 /*
  * Collects the settings the sample mentions: "NAME =" or "# NAME =" at the
- * start of a line at depth 1 of a top-level block "GROUP = {" (the brace
- * may also start the next line).
+ * start of a line, with the path of the named blocks it is in.  A block
+ * takes the name of the assignment it starts the value of, on the same line
+ * or (with nothing else after the '=') on the next line.
  */
 static void conf_scan(const struct text *t, struct conf_mentions *out)
 {
-	char group[NAME_MAX_LEN] = "", pending[NAME_MAX_LEN] = "";
-	int depth = 0;
+	struct conf_blocks bl = { .n = 0 };
+	char pending[NAME_MAX_LEN] = "";
 
 	out->m = calloc(t->n + 1, sizeof(*out->m));
 	ck_assert_ptr_nonnull(out->m);
@@ -317,32 +416,27 @@ static void conf_scan(const struct text *t, struct conf_mentions *out)
 				p++;
 		}
 		rest = assignment(p, name, sizeof(name));
-		if (rest != NULL && depth == 1 && group[0] != '\0') {
-			strcpy(out->m[out->n].group, group);
-			strcpy(out->m[out->n].name, name);
-			out->n++;
+		if (rest != NULL) {
+			struct conf_mention *m = &out->m[out->n++];
+
+			conf_path(&bl, m->group, sizeof(m->group));
+			strcpy(m->name, name);
+			m->line = i + 1;
 		}
 		if (comment || *p == '\0')
 			continue;
-		if (depth == 0) {
-			if (rest != NULL) {
-				while (*rest == ' ' || *rest == '\t')
-					rest++;
-				if (*rest == '{')
-					strcpy(group, name);
-				else if (*rest == '\0')
-					strcpy(pending, name);
-			} else if (*p == '{' && pending[0] != '\0') {
-				strcpy(group, pending);
-			}
-			if (rest == NULL || *rest != '\0')
-				pending[0] = '\0';
+		if (rest != NULL) {
+			while (*rest == ' ' || *rest == '\t')
+				rest++;
+			conf_brackets(&bl, rest, name, i + 1);
+			strcpy(pending, *rest == '\0' ? name : "");
+		} else {
+			conf_brackets(&bl, p, pending, i + 1);
+			pending[0] = '\0';
 		}
-		depth += brace_delta(p);
-		ck_assert_msg(depth >= 0, "%s:%zu: unbalanced '}'", SAMPLE_CONF_PATH, i + 1);
-		if (depth == 0)
-			group[0] = '\0';
 	}
+	ck_assert_msg(bl.n == 0, "%s: block '%c' left open at the end", SAMPLE_CONF_PATH,
+	              bl.n > 0 ? bl.b[bl.n - 1].close : ' ');
 }
 
 static bool conf_mentions(const struct conf_mentions *c, const char *group, const char *name)
@@ -411,8 +505,38 @@ START_TEST(test_sample_mentions_setting)
 	ck_assert(config_setting_at((size_t)_i, &group, &name));
 	ck_assert_msg(conf_mentions(&conf_mentions_found, group, name),
 	              "%s does not mention setting '%s.%s' (expected a line \"%s =\" or "
-	              "\"# %s =\" inside \"%s = { ... };\")",
+	              "\"# %s =\" directly inside the block %s)",
 	              SAMPLE_CONF_PATH, group, name, name, name, group);
+}
+END_TEST
+
+/* Whether `name` is spelt as settings are: lower-case letters, digits and '_'. */
+static bool setting_like(const char *name)
+{
+	return islower((unsigned char)name[0])
+	       && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(name);
+}
+
+/*
+ * A line "NAME =" in a block of settings, with NAME spelt like a setting,
+ * names a setting or a block of them: a misspelt or retired setting, even
+ * commented out, is caught.  (Prose such as "LoadCredential= in the unit"
+ * is not spelt like a setting.)
+ */
+START_TEST(test_sample_mentions_only_settings)
+{
+	ck_assert_msg(conf_mentions_found.n > 0, "%s mentions no settings at all", SAMPLE_CONF_PATH);
+	for (size_t i = 0; i < conf_mentions_found.n; i++) {
+		const struct conf_mention *m = &conf_mentions_found.m[i];
+		char full[2 * NAME_MAX_LEN];
+
+		if (!is_settings_block(m->group) || !setting_like(m->name))
+			continue;
+		snprintf(full, sizeof(full), "%s%s%s", m->group, m->group[0] ? "." : "", m->name);
+		ck_assert_msg(is_setting(full) || is_settings_block(full),
+		              "%s:%zu: mentions '%s', which the parser does not accept",
+		              SAMPLE_CONF_PATH, m->line, full);
+	}
 }
 END_TEST
 
@@ -434,22 +558,47 @@ START_TEST(test_man_scan_is_exact)
 		".Ss The amqp group\n"
 		".Bl -tag -width Ds\n"
 		".It Cm mqtt.keepalive Pq integer\n"
+		".El\n"
+		".Ss The rules list\n"
+		".Bl -tag -width Ds\n"
+		".It Cm rules.match Pq string\n"
+		".El\n"
+		".Ss The topology group\n"
+		".Bl -tag -width Ds\n"
+		".It Cm topology.exchanges.name Pq string\n"
+		".El\n"
+		".Ss The rules of thumb\n"
+		".Bl -tag -width Ds\n"
+		".It Cm rules.drop\n"
+		".El\n"
+		".Sh EXAMPLES\n"
+		".Bl -tag -width Ds\n"
+		".It Cm rules.exchange\n"
 		".El\n";
 	struct text t;
 	struct man_items items;
 
 	text_split(&t, page);
 	man_scan(&t, &items);
-	ck_assert_uint_eq(items.n, 4);
+	ck_assert_uint_eq(items.n, 7);
 	ck_assert_str_eq(items.item[0].full, "mqtt.password_file");
 	ck_assert_str_eq(items.item[0].under, "mqtt");
 	ck_assert_str_eq(items.item[1].full, "mqtt.port");
 	ck_assert_str_eq(items.item[2].full, "mqtt.host");
 	ck_assert_str_eq(items.item[3].full, "mqtt.keepalive");
 	ck_assert_str_eq(items.item[3].under, "amqp");
+	ck_assert_str_eq(items.item[4].full, "rules.match");
+	ck_assert_str_eq(items.item[4].under, "rules");
+	ck_assert_str_eq(items.item[5].full, "topology.exchanges.name");
+	ck_assert_str_eq(items.item[5].under, "topology");
+	/* A subsection that is not "The TOP group" or "The TOP list" belongs to none. */
+	ck_assert_str_eq(items.item[6].full, "rules.drop");
+	ck_assert_str_eq(items.item[6].under, "");
+	ck_assert_uint_eq(items.item[6].line, 26);
 	for (size_t i = 0; i < items.n; i++) {
 		ck_assert_str_ne(items.item[i].full, "mqtt.password");
 		ck_assert_str_ne(items.item[i].full, "amqp.port");
+		ck_assert_str_ne(items.item[i].full, "rules.exchange");
 	}
 	free(items.item);
 	text_free(&t);
@@ -475,6 +624,34 @@ START_TEST(test_conf_scan_is_exact)
 		"\n"
 		"{\n"
 		"\tlog_level = \"info\";\n"
+		"};\n"
+		"rules = (\n"
+		"\t{\n"
+		"\t\tmatch = \"a/(#\";\n"
+		"\t\theaders = { kind = \"x\"; };\n"
+		"\t\t# drop = true;\n"
+		"\t},\n"
+		"\t{ exchange = \"e\";\n"
+		"\t\theaders =\n"
+		"\t\t{\n"
+		"\t\t\tkind = \"y\";\n"
+		"\t\t};\n"
+		"\t\tcontinue = true; # ) ]\n"
+		"\t}\n"
+		");\n"
+		"topology = {\n"
+		"\texchanges = ( {\n"
+		"\t\tname = \"t\";\n"
+		"\t\targuments = {\n"
+		"\t\t\tx-max-length = 10;\n"
+		"\t\t};\n"
+		"\t} );\n"
+		"\tqueues = (\n"
+		"\t\t{\n"
+		"\t\t\tname = \"q\";\n"
+		"\t\t}\n"
+		"\t);\n"
+		"\t# bindings = ();\n"
 		"};\n";
 	struct text t;
 	struct conf_mentions c;
@@ -486,16 +663,69 @@ START_TEST(test_conf_scan_is_exact)
 	ck_assert(conf_mentions(&c, "mqtt", "keepalive"));
 	ck_assert(conf_mentions(&c, "mqtt", "subscribe"));
 	ck_assert(conf_mentions(&c, "mqtt", "nested"));
+	ck_assert(conf_mentions(&c, "mqtt.nested", "inner"));
 	ck_assert(!conf_mentions(&c, "mqtt", "inner"));
 	ck_assert(!conf_mentions(&c, "mqtt", "password_file"));
 	ck_assert(!conf_mentions(&c, "amqp", "port"));
 	/* A one-line block: its settings are not at the start of a line. */
 	ck_assert(!conf_mentions(&c, "amqp", "host"));
+	ck_assert(conf_mentions(&c, "", "host"));
+	ck_assert(conf_mentions(&c, "", "amqp"));
 	ck_assert(conf_mentions(&c, "bridge", "log_level"));
-	for (size_t i = 0; i < c.n; i++)
-		ck_assert_str_ne(c.m[i].group, "");
+	/* The elements of a list: their settings belong to the list's name. */
+	ck_assert(conf_mentions(&c, "", "rules"));
+	ck_assert(conf_mentions(&c, "rules", "match"));
+	ck_assert(conf_mentions(&c, "rules", "headers"));
+	ck_assert(conf_mentions(&c, "rules", "drop"));
+	ck_assert(!conf_mentions(&c, "rules", "kind"));
+	ck_assert(conf_mentions(&c, "rules.headers", "kind"));
+	/* After "{ exchange =" on one line: not at the start of the line. */
+	ck_assert(!conf_mentions(&c, "rules", "exchange"));
+	ck_assert(conf_mentions(&c, "rules", "continue"));
+	ck_assert(conf_mentions(&c, "topology", "exchanges"));
+	ck_assert(conf_mentions(&c, "topology.exchanges", "name"));
+	ck_assert(conf_mentions(&c, "topology.exchanges", "arguments"));
+	ck_assert(conf_mentions(&c, "topology.exchanges.arguments", "x-max-length"));
+	ck_assert(conf_mentions(&c, "topology.queues", "name"));
+	ck_assert(conf_mentions(&c, "topology", "bindings"));
+	ck_assert(!conf_mentions(&c, "topology", "name"));
+	ck_assert(!conf_mentions(&c, "", "name"));
+	ck_assert_uint_eq(c.m[c.n - 1].line, 44);
 	free(c.m);
 	text_free(&t);
+}
+END_TEST
+
+/*
+ * What "documented exactly once" rests on: config_setting_at() names each
+ * setting once, with a name that fits, no dots in it, and a group of
+ * non-empty dotted parts.
+ */
+START_TEST(test_settings_are_well_formed)
+{
+	const char *group, *name, *g2, *n2;
+	size_t n = n_settings();
+
+	ck_assert_uint_gt(n, 0);
+	for (size_t i = 0; i < n; i++) {
+		char full[NAME_MAX_LEN];
+		int w;
+
+		ck_assert(config_setting_at(i, &group, &name));
+		w = snprintf(full, sizeof(full), "%s.%s", group, name);
+		ck_assert_msg(w > 0 && (size_t)w < sizeof(full), "setting name too long: %s.%s",
+		              group, name);
+		ck_assert_msg(group[0] != '\0' && group[0] != '.' && strstr(group, "..") == NULL
+		              && group[strlen(group) - 1] != '.',
+		              "setting '%s' has a malformed group", full);
+		ck_assert_msg(name[0] != '\0' && strchr(name, '.') == NULL,
+		              "setting '%s' has an empty or dotted name", full);
+		for (size_t j = 0; j < i; j++) {
+			ck_assert(config_setting_at(j, &g2, &n2));
+			ck_assert_msg(strcmp(group, g2) != 0 || strcmp(name, n2) != 0,
+			              "setting '%s' is listed twice", full);
+		}
+	}
 }
 END_TEST
 
@@ -508,6 +738,7 @@ static Suite *docs_suite(void)
 	tc = tcase_create("scanners");
 	tcase_add_test(tc, test_man_scan_is_exact);
 	tcase_add_test(tc, test_conf_scan_is_exact);
+	tcase_add_test(tc, test_settings_are_well_formed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("man5_documents_every_setting");
@@ -523,6 +754,11 @@ static Suite *docs_suite(void)
 	tc = tcase_create("sample_mentions_every_setting");
 	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
 	tcase_add_loop_test(tc, test_sample_mentions_setting, 0, n);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sample_mentions_only_settings");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_test(tc, test_sample_mentions_only_settings);
 	suite_add_tcase(s, tc);
 	return s;
 }
