@@ -380,6 +380,14 @@ rabbit_queue_depth() {
 		awk -v q="$2" '$1 == q { print $2; found = 1 } END { if (!found) exit 1 }'
 }
 
+# queue_ready QUEUE: prints how many messages QUEUE (in this test's vhost)
+# holds ready, as the queue itself reports them: exact also for quorum
+# queues, whose figures in rabbitmqctl list_queues lag behind.  Messages a
+# consumer holds unacknowledged are not counted.
+queue_ready() {
+	sink count -q "$1"
+}
+
 # ---------------------------------------------------------------------------
 # mosquitto
 
@@ -559,24 +567,31 @@ pass() {
 
 # bridge_conf FILE CLIENT_ID [AMQP LINE]...: writes a bridge configuration
 # for this test's brokers and vhost.  Variables BR_SUBSCRIBE (a libconfig
-# list body, default "fleet/#"), BR_INFLIGHT, BR_DRAIN, BR_LOG_LEVEL,
-# BR_KEEPALIVE, BR_HEARTBEAT and BR_EXCHANGE override defaults; extra
-# arguments are added to the amqp group.
+# list body, default "fleet/#"; "-" leaves mqtt.subscribe out, so that the
+# rules' filters are subscribed), BR_PROTOCOL (default "3.1.1"),
+# BR_INFLIGHT, BR_DRAIN, BR_LOG_LEVEL, BR_KEEPALIVE, BR_HEARTBEAT and
+# BR_EXCHANGE override defaults; BR_BRIDGE (libconfig lines) is added to the
+# bridge group and BR_TAIL (e.g. rules and topology) after it; extra
+# arguments are added to the amqp group.  The file is written under another
+# name and renamed into place, so that a bridge reloading it never reads
+# half of it.
 bridge_conf() {
-	local file=$1 id=$2 line extra=""
+	local file=$1 id=$2 line extra="" subscribe
 	shift 2
 	for line in "$@"; do
 		extra+="    $line"$'\n'
 	done
-	cat >"$file" <<-EOF
+	subscribe="subscribe = [ ${BR_SUBSCRIBE:-"\"fleet/#\""} ];"
+	[[ ${BR_SUBSCRIBE:-} == - ]] && subscribe=""
+	cat >"$file.new" <<-EOF
 		mqtt = {
 		    host = "127.0.0.1";
 		    port = $MQTT_PORT;
 		    client_id = "$id";
 		    keepalive = ${BR_KEEPALIVE:-60};
-		    protocol = "3.1.1";
+		    protocol = "${BR_PROTOCOL:-3.1.1}";
 		    inflight_max = ${BR_INFLIGHT:-1000};
-		    subscribe = [ ${BR_SUBSCRIBE:-"\"fleet/#\""} ];
+		    $subscribe
 		};
 		amqp = {
 		    host = "127.0.0.1";
@@ -594,8 +609,11 @@ bridge_conf() {
 		    reconnect_min_ms = 200;
 		    reconnect_max_ms = 2000;
 		    drain_timeout = ${BR_DRAIN:-10};
+		${BR_BRIDGE:-}
 		};
+		${BR_TAIL:-}
 	EOF
+	mv -f "$file.new" "$file"
 }
 
 # bridge_start CONF: starts the bridge (under $BRIDGE_WRAPPER, if set),
@@ -666,6 +684,65 @@ stats_field() {
 	{ grep 'stats: ' "$BRIDGE_LOG" || true; } | tail -n 1 | sed -n "s/.*[ :]$1=\([0-9]*\).*/\1/p"
 }
 
+# bridge_stats: makes the bridge log a fresh "stats:" line (SIGUSR1) and
+# waits (10 s at most) until it is there; false if it did not come.
+bridge_stats() {
+	local before
+	before=$(grep -c 'stats: ' "$BRIDGE_LOG")
+	kill -USR1 "$BRIDGE_PID" 2>/dev/null || return 1
+	wait_until 10 bridge__stats_after "$before"
+}
+
+bridge__stats_after() {
+	(($(grep -c 'stats: ' "$BRIDGE_LOG") > $1))
+}
+
+# bridge_wait_stats SECONDS NAME=VALUE...: asks for stats until every
+# counter NAME has reached at least VALUE.  False if SECONDS pass first;
+# fails the test if the bridge stops answering.
+bridge_wait_stats() {
+	local deadline=$((SECONDS + $1)) spec v ok
+	shift
+	for (( ; ; )); do
+		bridge_stats || fail "the bridge (pid $BRIDGE_PID) logged no stats line after SIGUSR1"
+		ok=1
+		for spec in "$@"; do
+			v=$(stats_field "${spec%%=*}")
+			((${v:-0} >= ${spec#*=})) || ok=0
+		done
+		((ok)) && return 0
+		((SECONDS >= deadline)) && return 1
+		sleep 0.3
+	done
+}
+
+# bridge_log_lines: the current length of the bridge's log, to look only at
+# what comes after it (bridge_log_since).
+bridge_log_lines() {
+	wc -l <"$BRIDGE_LOG"
+}
+
+# bridge_log_since LINES: the bridge's log after its first LINES lines.
+bridge_log_since() {
+	tail -n +"$(($1 + 1))" "$BRIDGE_LOG"
+}
+
+# bridge_log_has LINES ERE: true if the log after LINES has a line matching ERE.
+bridge_log_has() {
+	bridge_log_since "$1" | grep -Eq -- "$2"
+}
+
+# bridge_wait_log LINES ERE SECONDS: waits until the log after LINES has a
+# line matching ERE; fails the test if the bridge dies or SECONDS pass.
+bridge_wait_log() {
+	local from=$1 re=$2 deadline=$((SECONDS + $3))
+	until bridge_log_has "$from" "$re"; do
+		mab_alive "$BRIDGE_PID" || fail "bridge (pid $BRIDGE_PID) exited while waiting for /$re/"
+		((SECONDS >= deadline)) && fail "the bridge did not log /$re/ within $3 s"
+		sleep 0.1
+	done
+}
+
 # sink SUBCOMMAND ARGS...: mab-sink against this test's RabbitMQ and vhost.
 sink() {
 	local sub=$1
@@ -680,13 +757,15 @@ pub() {
 
 # sink_expect LABEL CONSUME-ARGS...: runs `mab-sink consume` on this test's
 # vhost; fails the test unless it exits 0 (nothing lost, nothing corrupt).
-# Leaves the summary line in SINK_SUMMARY and the duplicate count in
-# SINK_DUPLICATES.
+# Leaves the summary line in SINK_SUMMARY, the duplicate count in
+# SINK_DUPLICATES and the whole output (with the per-queue counts of a
+# consume from several queues) in SINK_OUT.
 sink_expect() {
 	local label=$1 out rc
 	shift
 	out=$(sink consume "$@" 2>"$MAB_TMP/sink.err")
 	rc=$?
+	SINK_OUT=$out
 	[[ -s $MAB_TMP/sink.err ]] && sed 's/^/  /' "$MAB_TMP/sink.err" >&2
 	SINK_SUMMARY=$(grep '^received=' <<<"$out")
 	[[ -n $out ]] && mab_log "$label: $out"
