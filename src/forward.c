@@ -192,6 +192,25 @@ static int fw_undeliverable(struct bridge *b, const struct mosquitto_message *ms
 	return 0;
 }
 
+void bridge_props_input(struct props_input *in, const struct bridge_settings *bs,
+                        const struct rule *r, const struct mosquitto_message *msg, size_t tlen,
+                        const mosquitto_property *mprops)
+{
+	*in = (struct props_input){
+		.mqtt = mprops,
+		.qos = msg->qos,
+		.retain = msg->retain,
+		.topic = msg->topic,
+		.topic_len = tlen,
+		.persistent = r ? r->persistent : RULE_PERSIST_QOS,
+		.headers = r ? r->headers : NULL,
+		.n_headers = r ? r->n_headers : 0,
+		.topic_header = bs->topic_header,
+		.retain_header = bs->retain_header,
+		.dot_replacement = bs->dot_replacement,
+	};
+}
+
 /*
  * Publishes one copy of `msg` as rule `r` says (NULL: the default
  * translation to the main exchange).  Returns 0, or -1 when the AMQP link
@@ -206,24 +225,13 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 	const char *exchange = r && r->exchange ? r->exchange : ac->exchange;
 	size_t exlen = r && r->exchange ? r->exchange_len : strlen(ac->exchange);
 	char key[TOPIC_KEY_MAX + 1], detail[160];
-	struct props_input in = {
-		.mqtt = mprops,
-		.qos = msg->qos,
-		.retain = msg->retain,
-		.topic = msg->topic,
-		.topic_len = tlen,
-		.persistent = r ? r->persistent : RULE_PERSIST_QOS,
-		.headers = r ? r->headers : NULL,
-		.n_headers = r ? r->n_headers : 0,
-		.topic_header = bs->topic_header,
-		.retain_header = bs->retain_header,
-		.dot_replacement = bs->dot_replacement,
-	};
+	struct props_input in;
 	amqp_basic_properties_t props;
 	enum topic_result tr;
 	uint64_t tag;
 	size_t klen;
 
+	bridge_props_input(&in, bs, r, msg, tlen, mprops);
 	tr = rules_key(r, msg->topic, tlen, bs->dot_replacement, key, &klen);
 	if (tr != TOPIC_OK) {
 		snprintf(detail, sizeof(detail), "%s", topic_strerror(tr));

@@ -84,6 +84,14 @@ int bridge_run(struct bridge *b);
 
 void bridge_fini(struct bridge *b);
 
+/*
+ * What props_build() needs for one copy of `msg` (topic `tlen` bytes) under
+ * rule `r` (NULL: the unmatched default); --route shows the same.
+ */
+void bridge_props_input(struct props_input *in, const struct bridge_settings *bs,
+                        const struct rule *r, const struct mosquitto_message *msg, size_t tlen,
+                        const mosquitto_property *mprops);
+
 /* Logs the counters as one "stats: ..." line. */
 void bridge_log_stats(const struct bridge *b);
 

@@ -66,22 +66,15 @@ static void print_copy(const struct bridge_config *cfg, const struct rule *r, co
 {
 	const struct bridge_settings *bs = &cfg->bridge;
 	const char *exchange = r && r->exchange ? r->exchange : cfg->amqp.exchange;
-	struct props_input in = {
-		.qos = 1,
-		.topic = topic,
-		.topic_len = strlen(topic),
-		.persistent = r ? r->persistent : RULE_PERSIST_QOS,
-		.headers = r ? r->headers : NULL,
-		.n_headers = r ? r->n_headers : 0,
-		.topic_header = bs->topic_header,
-		.retain_header = bs->retain_header,
-		.dot_replacement = bs->dot_replacement,
-	};
+	/* A QoS 1 message without properties; the topic is only read. */
+	const struct mosquitto_message msg = { .topic = (char *)topic, .qos = 1 };
+	struct props_input in;
 	char key[TOPIC_KEY_MAX + 1];
 	amqp_basic_properties_t p;
 	enum topic_result tr;
 	size_t klen;
 
+	bridge_props_input(&in, bs, r, &msg, strlen(topic), NULL);
 	fprintf(out, "    exchange: '%s'%s\n", exchange,
 	        exchange[0] == '\0' ? " (the default exchange)" : "");
 	tr = rules_key(r, topic, in.topic_len, bs->dot_replacement, key, &klen);
@@ -193,14 +186,24 @@ int main(int argc, char **argv)
 		case 't': test = true; break;
 		case 'r': routes[n_routes++] = optarg; break;
 		case 'v': verbose = true; break;
-		case 'V': printf("mqtt-amqp-bridge %s\n", PACKAGE_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V':
+			printf("mqtt-amqp-bridge %s\n", PACKAGE_VERSION);
+			free(routes);
+			return 0;
+		case 'h':
+			usage(stdout);
+			free(routes);
+			return 0;
+		default:
+			usage(stderr);
+			free(routes);
+			return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "mqtt-amqp-bridge: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
+		free(routes);
 		return 2;
 	}
 
