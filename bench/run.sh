@@ -57,6 +57,11 @@
 #                      messages (default 20000) with `strace -c` attached to
 #                      the bridge, and one with `perf stat`; reports syscalls
 #                      and CPU per message
+#   BENCH_RULES        give the bridge this many mapping rules (default 0:
+#                      none): BENCH_RULES - 1 that share the published
+#                      topics' first levels without matching them, then one
+#                      that matches ("fleet/+/temp"), so the bridge's CPU per
+#                      message can be compared between 1 and 10,000 rules
 #   MAB_KEEP_TMP=1     keep the work directory (it is kept on failure anyway)
 
 # brokers.sh is not written for set -e (grep -c finding nothing, say), so
@@ -73,6 +78,7 @@ REPEAT=${BENCH_REPEAT:-3}
 SIZE=${BENCH_SIZE:-100}
 INFLIGHT=${BENCH_INFLIGHT:-1000}
 MOSQ_INFLIGHT=${BENCH_MOSQ_INFLIGHT:-1000}
+RULES=${BENCH_RULES:-0}
 LAT_N=${BENCH_LAT_N:-10000}
 LAT_RATE=${BENCH_LAT_RATE:-1000}
 TIMEOUT=${BENCH_TIMEOUT:-300}
@@ -94,6 +100,7 @@ check_int() {
 	fi
 }
 check_int BENCH_N "$N" 1 10000000
+check_int BENCH_RULES "$RULES" 0 1000000
 check_int BENCH_REPEAT "$REPEAT" 1 20
 check_int BENCH_SIZE "$SIZE" 24 1048576
 check_int BENCH_INFLIGHT "$INFLIGHT" 1 65535
@@ -496,7 +503,27 @@ blast_args=(-p "$RABBIT_PORT" -V "$BLAST_VHOST" -x telemetry -q "$QUEUE" -k 'fle
 
 conf=$MAB_TMP/bridge.conf
 MAB_VHOST=$BRIDGE_VHOST
+# BENCH_RULES: distracting rules under "fleet/" (never matching
+# "fleet/devN/temp"), then the one that does, with the default key.
+rules_tail=""
+if ((RULES > 0)); then
+	rules_tail="rules = ("$'\n'
+	for ((i = 0; i < RULES - 1; i++)); do
+		case $((i % 4)) in
+		0) f="fleet/dev$i/temp/alarm" ;;
+		1) f="fleet/dev$i/+/hum" ;;
+		2) f="fleet/+/room$i" ;;
+		*) f="fleet/dev$i/temp/+/x" ;;
+		esac
+		rules_tail+="  { match = \"$f\"; routing_key = \"x.{topic}\"; },"$'\n'
+	done
+	rules_tail+="  { match = \"fleet/+/temp\"; routing_key = \"fleet.{1}.temp\"; }"$'\n'");"
+fi
 BR_INFLIGHT=$INFLIGHT BR_SUBSCRIBE='"fleet/#"' BR_LOG_LEVEL=info bridge_conf "$conf" "$CLIENT_ID"
+# Appended by the shell itself: 10,000 rules are too long for an
+# environment variable handed to another program.
+[[ -n $rules_tail ]] && printf '%s\n' "$rules_tail" >>"$conf"
+((RULES > 0)) && mab_log "bridge configured with $RULES rule(s)"
 # The persistent session the backlog is queued for.
 bridge_start "$conf"
 stop_bridge "the first start"
@@ -733,6 +760,7 @@ ceiling of its own round.
 | **ratio live / ceiling** | $(stat_of "${R_LIVE[@]}") | >= $RATIO_TARGET | $(met "$r_live" "$RATIO_TARGET" ">=") |
 | latency at $LAT_RATE msg/s, $LAT_N msgs: p50 / p90 / p99 / max (ms) | $(p p50) / $(p p90) / $(p p99) / $(p max) | | |
 | **bridge peak RSS, VmHWM (MiB)** | $hwm_mib | < 8 | $(met "$HWM_KB" "$RSS_TARGET_KB" "<") |
+| bridge mapping rules (BENCH_RULES) | $RULES | | |
 | **bridge CPU per message: backlog / live / latency (µs)** | $(per_msg b bridge "$RN") / $(per_msg c bridge "$RN") / $(per_msg d bridge "$LAT_N") | | |
 | bridge CPU per message, all $((2 * RN + LAT_N)) measured (µs) | $bridge_all | | |
 | CPU µs/msg, ceiling: mab-blast / RabbitMQ / sink; machine busy | $(per_msg a blast "$RN") / $(per_msg a rabbit "$RN") / $(per_msg a sink "$RN"); $(phase_busy a) | | |

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -623,6 +624,8 @@ static void fw_reload(struct bridge *b)
 		config_free(old);
 		free(old);
 	}
+	/* As at start-up: parsing leaves freed holes that glibc would keep. */
+	malloc_trim(0);
 }
 
 /*
