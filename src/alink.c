@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "log.h"
+#include "props.h"
 
 #define ALINK_CHANNEL 1
 #define ALINK_FRAME_MAX 131072
@@ -198,29 +199,11 @@ static amqp_table_t alink_table(amqp_table_entry_t *entries, const struct rules_
 	amqp_table_t t;
 	int k = 0;
 
-	if (ae) {
-		entries[k].key = amqp_cstring_bytes("alternate-exchange");
-		entries[k].value.kind = AMQP_FIELD_KIND_UTF8;
-		entries[k].value.value.bytes = amqp_cstring_bytes(ae);
-		k++;
-	}
-	for (size_t i = 0; i < n; i++, k++) {
-		entries[k].key = amqp_cstring_bytes(f[i].name);
-		switch (f[i].kind) {
-		case RV_STRING:
-			entries[k].value.kind = AMQP_FIELD_KIND_UTF8;
-			entries[k].value.value.bytes = amqp_cstring_bytes(f[i].s);
-			break;
-		case RV_INT:
-			entries[k].value.kind = AMQP_FIELD_KIND_I64;
-			entries[k].value.value.i64 = f[i].i;
-			break;
-		case RV_BOOL:
-			entries[k].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-			entries[k].value.value.boolean = f[i].b;
-			break;
-		}
-	}
+	if (ae)
+		props_entry_text(&entries[k++], "alternate-exchange", strlen("alternate-exchange"), ae,
+		                 strlen(ae));
+	for (size_t i = 0; i < n; i++)
+		props_entry_field(&entries[k++], &f[i]);
 	t.num_entries = k;
 	t.entries = entries;
 	return t;

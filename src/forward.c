@@ -106,10 +106,7 @@ static bool fw_may_connect(void *arg)
 
 static void fw_set_entry(amqp_table_entry_t *e, const char *key, const char *val, size_t len)
 {
-	e->key = amqp_cstring_bytes(key);
-	e->value.kind = AMQP_FIELD_KIND_UTF8;
-	e->value.value.bytes.bytes = (void *)val;
-	e->value.value.bytes.len = len;
+	props_entry_text(e, key, strlen(key), val, len);
 }
 
 /* The AMQP settings the channel was opened with (the old ones until a reload's restart). */

@@ -8,6 +8,8 @@
 
 #include <mqtt_protocol.h>
 
+#include "topic.h"
+
 /* AMQP 0-9-1 short strings carry at most 255 bytes. */
 #define PROPS_SHORTSTR_MAX 255
 
@@ -138,41 +140,30 @@ static bool props_is_utf8_no_nul(const unsigned char *s, size_t len)
 }
 
 /*
- * The response topic as a routing key, into pb->text: '/' becomes '.', '.'
- * becomes `repl`.  A header value is a long string, so there is no 255-byte
+ * The response topic as a routing key, into pb->text, by the default
+ * translation.  A header value is a long string, so there is no 255-byte
  * bound here.  Returns the length, or (size_t)-1 when memory ran out.
  */
 static size_t props_translate(struct props_buf *pb, const char *topic, size_t len,
                               const char *repl)
 {
-	size_t rlen = strlen(repl);
-	size_t need = len * (rlen > 1 ? rlen : 1) + 1;
-	size_t o = 0;
+	size_t n = topic_translate(topic, len, repl, pb->text, pb->cap_text);
 
-	if (need > pb->cap_text) {
-		char *t = realloc(pb->text, need);
+	if (n + 1 > pb->cap_text) {
+		char *t = realloc(pb->text, n + 1);
 
 		if (!t)
 			return (size_t)-1;
 		pb->text = t;
-		pb->cap_text = need;
+		pb->cap_text = n + 1;
+		topic_translate(topic, len, repl, pb->text, pb->cap_text);
 	}
-	for (size_t i = 0; i < len; i++) {
-		if (topic[i] == '/') {
-			pb->text[o++] = '.';
-		} else if (topic[i] == '.') {
-			memcpy(pb->text + o, repl, rlen);
-			o += rlen;
-		} else {
-			pb->text[o++] = topic[i];
-		}
-	}
-	pb->text[o] = '\0';
-	return o;
+	pb->text[n] = '\0';
+	return n;
 }
 
-static void props_set_bytes(amqp_table_entry_t *e, const char *key, size_t klen,
-                            const void *val, size_t vlen)
+void props_entry_text(amqp_table_entry_t *e, const char *key, size_t klen, const void *val,
+                      size_t vlen)
 {
 	e->key.bytes = (void *)key;
 	e->key.len = klen;
@@ -181,7 +172,7 @@ static void props_set_bytes(amqp_table_entry_t *e, const char *key, size_t klen,
 	e->value.value.bytes.len = vlen;
 }
 
-static void props_set_field(amqp_table_entry_t *e, const struct rules_field *f)
+void props_entry_field(amqp_table_entry_t *e, const struct rules_field *f)
 {
 	e->key = amqp_cstring_bytes(f->name);
 	switch (f->kind) {
@@ -335,7 +326,7 @@ static size_t props_user(struct props_buf *pb, const mosquitto_property *list, s
 		nlen = strlen(name);
 		if (nlen > PROPS_SHORTSTR_MAX)
 			continue;
-		props_set_bytes(&pb->entries[n++], name, nlen, value, strlen(value));
+		props_entry_text(&pb->entries[n++], name, nlen, value, strlen(value));
 	}
 	return n;
 }
@@ -375,7 +366,7 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 	if (props_reserve(pb, 4 + in->n_headers + f.n_user) != 0)
 		return -1;
 	if (in->topic_header)
-		props_set_bytes(&pb->entries[n++], PROPS_HDR_TOPIC, strlen(PROPS_HDR_TOPIC),
+		props_entry_text(&pb->entries[n++], PROPS_HDR_TOPIC, strlen(PROPS_HDR_TOPIC),
 		                in->topic, in->topic_len);
 	if (in->retain_header) {
 		amqp_table_entry_t *e = &pb->entries[n++];
@@ -385,7 +376,7 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 		e->value.value.boolean = in->retain;
 	}
 	for (size_t i = 0; i < in->n_headers; i++)
-		props_set_field(&pb->entries[n++], &in->headers[i]);
+		props_entry_field(&pb->entries[n++], &in->headers[i]);
 
 	if (f.content_type) {
 		size_t len = strlen(f.content_type);
@@ -403,7 +394,7 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 			out->correlation_id.bytes = (void *)f.correlation;
 			out->correlation_id.len = f.correlation_len;
 		} else {
-			props_set_bytes(&pb->entries[n++], PROPS_HDR_CORRELATION,
+			props_entry_text(&pb->entries[n++], PROPS_HDR_CORRELATION,
 			                strlen(PROPS_HDR_CORRELATION), f.correlation,
 			                f.correlation_len);
 		}
@@ -413,7 +404,7 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 
 		if (len == (size_t)-1)
 			return -1;
-		props_set_bytes(&pb->entries[n++], PROPS_HDR_REPLY_TO, strlen(PROPS_HDR_REPLY_TO),
+		props_entry_text(&pb->entries[n++], PROPS_HDR_REPLY_TO, strlen(PROPS_HDR_REPLY_TO),
 		                pb->text, len);
 	}
 	if (f.has_expiry) {

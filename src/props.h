@@ -85,4 +85,14 @@ void props_fini(struct props_buf *pb);
  */
 int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_properties_t *out);
 
+/* A header or argument entry holding `val` as a long string; nothing is copied. */
+void props_entry_text(amqp_table_entry_t *e, const char *key, size_t klen, const void *val,
+                      size_t vlen);
+
+/*
+ * A header or argument entry for a configured value (string, 64-bit
+ * integer or bool); it points into `f`.
+ */
+void props_entry_field(amqp_table_entry_t *e, const struct rules_field *f);
+
 #endif

@@ -1206,20 +1206,19 @@ static void rules__put(struct rules_key_buf *k, const char *s, size_t n)
 	k->len += n;
 }
 
-/* Appends the default translation of t[0..n); nothing for an empty text. */
+/* Appends the default translation of t[0..n), part of a checked topic name. */
 static void rules__put_translated(struct rules_key_buf *k, const char *t, size_t n, const char *repl)
 {
-	char tmp[TOPIC_KEY_MAX + 1];
-	size_t tn = 0;
+	size_t room, need;
 
 	if (n == 0 || k->over)
 		return;
-	if (topic_name_to_key(t, n, repl, tmp, &tn) != TOPIC_OK) {
-		/* The topic was checked, so only the length can fail. */
+	room = TOPIC_KEY_MAX - k->len;
+	need = topic_translate(t, n, repl, k->buf + k->len, room);
+	if (need > room)
 		k->over = true;
-		return;
-	}
-	rules__put(k, tmp, tn);
+	else
+		k->len += need;
 }
 
 /*

@@ -1,5 +1,6 @@
 #include "topic.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define SHARE_PREFIX "$share/"
@@ -27,7 +28,7 @@ static void out_putc(struct outbuf *o, char c)
 
 static void out_puts(struct outbuf *o, const char *s, size_t n)
 {
-	if (n <= o->cap && o->len <= o->cap - n)
+	if (n > 0 && n <= o->cap && o->len <= o->cap - n)
 		memcpy(o->buf + o->len, s, n);
 	o->len += n;
 }
@@ -118,35 +119,61 @@ const char *topic_strerror(enum topic_result r)
  * name is reported as malformed whatever its length.  On an error `out` is
  * the empty string and *outlen is 0.  `outlen` may be NULL.
  */
-enum topic_result topic_name_to_key(const char *topic, size_t len, const char *dot_repl,
-                                    char out[TOPIC_KEY_MAX + 1], size_t *outlen)
+/*
+ * Writes the translation of topic[0..len) to `o`.  With `check`, stops at
+ * the first byte a topic name must not hold and returns why; without, every
+ * byte is translated (the caller checked the name).
+ */
+static enum topic_result name_translate(struct outbuf *o, const char *topic, size_t len,
+                                        const char *dot_repl, bool check)
 {
-	struct outbuf o = { out, TOPIC_KEY_MAX, 0 };
 	size_t repl_len = strlen(dot_repl);
 
-	if (len == 0)
-		return out_finish(&o, TOPIC_ERR_EMPTY, outlen);
 	for (size_t i = 0; i < len; i++) {
 		char c = topic[i];
 
 		switch (c) {
 		case '\0':
-			return out_finish(&o, TOPIC_ERR_NUL, outlen);
+			if (check)
+				return TOPIC_ERR_NUL;
+			out_putc(o, c);
+			break;
 		case '+':
 		case '#':
-			return out_finish(&o, TOPIC_ERR_WILDCARD, outlen);
+			if (check)
+				return TOPIC_ERR_WILDCARD;
+			out_putc(o, c);
+			break;
 		case '/':
-			out_putc(&o, '.');
+			out_putc(o, '.');
 			break;
 		case '.':
-			out_puts(&o, dot_repl, repl_len);
+			out_puts(o, dot_repl, repl_len);
 			break;
 		default:
-			out_putc(&o, c);
+			out_putc(o, c);
 			break;
 		}
 	}
-	return out_finish(&o, TOPIC_OK, outlen);
+	return TOPIC_OK;
+}
+
+enum topic_result topic_name_to_key(const char *topic, size_t len, const char *dot_repl,
+                                    char out[TOPIC_KEY_MAX + 1], size_t *outlen)
+{
+	struct outbuf o = { out, TOPIC_KEY_MAX, 0 };
+
+	if (len == 0)
+		return out_finish(&o, TOPIC_ERR_EMPTY, outlen);
+	return out_finish(&o, name_translate(&o, topic, len, dot_repl, true), outlen);
+}
+
+size_t topic_translate(const char *topic, size_t len, const char *dot_repl, char *out, size_t cap)
+{
+	struct outbuf o = { out, cap, 0 };
+
+	name_translate(&o, topic, len, dot_repl, false);
+	return o.len;
 }
 
 /*

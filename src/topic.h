@@ -53,6 +53,14 @@ const char *topic_strerror(enum topic_result r);
 enum topic_result topic_name_to_key(const char *topic, size_t len, const char *dot_repl,
                                     char out[TOPIC_KEY_MAX + 1], size_t *outlen);
 
+/*
+ * The same translation without any check or bound, for text already known
+ * to be a valid topic name (or part of one): writes as much as fits into
+ * out[0..cap) (`out` may be NULL when cap is 0), adds no NUL, and returns
+ * the length the whole translation needs.
+ */
+size_t topic_translate(const char *topic, size_t len, const char *dot_repl, char *out, size_t cap);
+
 /* MQTT topic filter (NUL-terminated) to binding key. */
 enum topic_result topic_filter_to_key(const char *filter, const char *dot_repl,
                                       char out[TOPIC_KEY_MAX + 1], size_t *outlen);

@@ -116,6 +116,21 @@ static uint64_t realtime_ns(void)
 }
 
 /* Opens a connection and channel 1; NULL on failure (reported). */
+/*
+ * The connection options every command takes: -p, -V, -u and -P.  Returns
+ * 0 when `ch` is one of them with a good value, -1 otherwise.
+ */
+static int common_option(struct common *c, int ch)
+{
+	switch (ch) {
+	case 'p': return tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port) ? -1 : 0;
+	case 'V': c->vhost = optarg; return 0;
+	case 'u': c->user = optarg; return 0;
+	case 'P': c->pass = optarg; return 0;
+	default: return -1;
+	}
+}
+
 static amqp_connection_state_t open_conn(const struct common *c)
 {
 	return tool_amqp_open(PROG, (int)c->port, c->vhost, c->user, c->pass);
@@ -161,10 +176,6 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port); break;
-		case 'V': c->vhost = optarg; break;
-		case 'u': c->user = optarg; break;
-		case 'P': c->pass = optarg; break;
 		case 'q': c->queue = optarg; break;
 		case 'x': exchange = optarg; break;
 		case 'D': declare_x = true; break;
@@ -188,7 +199,7 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 			}
 			break;
 		case 'h': usage(stdout); return 0;
-		default: bad = -1; break;
+		default: bad = common_option(c, ch); break;
 		}
 		if (bad) {
 			fprintf(stderr, "try '" PROG " --help'\n");
@@ -581,10 +592,6 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port); break;
-		case 'V': c->vhost = optarg; break;
-		case 'u': c->user = optarg; break;
-		case 'P': c->pass = optarg; break;
 		case 'q':
 			if (nq == MAX_QUEUES) {
 				fprintf(stderr, PROG ": at most %d --queue\n", MAX_QUEUES);
@@ -618,7 +625,7 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 		case 'l': latency = true; break;
 		case 'Q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
-		default: bad = -1; break;
+		default: bad = common_option(c, ch); break;
 		}
 		if (bad) {
 			fprintf(stderr, "try '" PROG " --help'\n");
@@ -777,13 +784,9 @@ static int cmd_count(struct common *c, int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port); break;
-		case 'V': c->vhost = optarg; break;
-		case 'u': c->user = optarg; break;
-		case 'P': c->pass = optarg; break;
 		case 'q': c->queue = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: bad = -1; break;
+		default: bad = common_option(c, ch); break;
 		}
 		if (bad) {
 			fprintf(stderr, "try '" PROG " --help'\n");
@@ -960,16 +963,12 @@ static int cmd_dump(struct common *c, int argc, char **argv)
 		int bad = 0;
 
 		switch (ch) {
-		case 'p': bad = tool_parse_ll(PROG, optarg, 1, 65535, "--port", &c->port); break;
-		case 'V': c->vhost = optarg; break;
-		case 'u': c->user = optarg; break;
-		case 'P': c->pass = optarg; break;
 		case 'q': c->queue = optarg; break;
 		case 'n': bad = tool_parse_ll(PROG, optarg, 0, 100000000, "--count", &count); break;
 		case 'i': bad = tool_parse_ll(PROG, optarg, 1, 86400, "--idle", &idle); break;
 		case 'w': bad = tool_parse_ll(PROG, optarg, 1, 86400, "--timeout", &timeout); break;
 		case 'h': usage(stdout); return 0;
-		default: bad = -1; break;
+		default: bad = common_option(c, ch); break;
 		}
 		if (bad) {
 			fprintf(stderr, "try '" PROG " --help'\n");

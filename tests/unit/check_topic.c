@@ -630,6 +630,32 @@ START_TEST(test_strerror)
 }
 END_TEST
 
+/* The unchecked, unbounded form used for template parts and header values. */
+START_TEST(test_translate)
+{
+	char out[TOPIC_KEY_MAX + 1], big[600], small[4];
+	size_t n;
+
+	/* Same bytes as topic_name_to_key() for a valid name. */
+	ck_assert_uint_eq(topic_translate("a.b/c//d", 8, "_", out, sizeof(out)), 8);
+	ck_assert_mem_eq(out, "a_b.c..d", 8);
+	ck_assert_uint_eq(topic_translate("x.y", 3, "%2E", out, sizeof(out)), 5);
+	ck_assert_mem_eq(out, "x%2Ey", 5);
+	/* No check: wildcards and NUL pass through. */
+	ck_assert_uint_eq(topic_translate("a/+/#\0", 6, ".", out, sizeof(out)), 6);
+	ck_assert_mem_eq(out, "a.+.#\0", 6);
+	/* The length needed, without writing, and past 255 bytes. */
+	ck_assert_uint_eq(topic_translate("a/b.c", 5, "--", NULL, 0), 6);
+	memset(big, 'x', sizeof(big));
+	ck_assert_uint_eq(topic_translate(big, sizeof(big), ".", NULL, 0), sizeof(big));
+	/* What fits is written, nothing past `cap`. */
+	memset(small, '*', sizeof(small));
+	n = topic_translate("ab/cd", 5, ".", small, 3);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_mem_eq(small, "ab.*", 4);
+}
+END_TEST
+
 static Suite *topic_suite(void)
 {
 	Suite *s = suite_create("topic");
@@ -648,6 +674,7 @@ static Suite *topic_suite(void)
 		{ "name_nul", test_name_nul },
 		{ "name_wildcards", test_name_wildcards },
 		{ "name_error_precedence", test_name_error_precedence },
+		{ "translate", test_translate },
 		{ "filter_check_valid", test_filter_check_valid },
 		{ "filter_check_invalid", test_filter_check_invalid },
 		{ "filter_check_share", test_filter_check_share },
