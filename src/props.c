@@ -1,6 +1,7 @@
 #include "props.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,118 @@ void props_entry_field(amqp_table_entry_t *e, const struct rules_field *f)
 		e->value.value.boolean = f->b;
 		break;
 	}
+}
+
+/* An entry's encoded bytes: the name as a short string, the kind, the value. */
+static size_t props_entry_size(const amqp_table_entry_t *e)
+{
+	size_t key = 1 + e->key.len;
+
+	if (e->key.len > PROPS_SHORTSTR_MAX)
+		return SIZE_MAX;
+	switch (e->value.kind) {
+	case AMQP_FIELD_KIND_UTF8:
+	case AMQP_FIELD_KIND_BYTES:
+		return key + 1 + 4 + e->value.value.bytes.len;
+	case AMQP_FIELD_KIND_I64:
+	case AMQP_FIELD_KIND_U64:
+	case AMQP_FIELD_KIND_TIMESTAMP:
+	case AMQP_FIELD_KIND_F64:
+		return key + 1 + 8;
+	case AMQP_FIELD_KIND_I32:
+	case AMQP_FIELD_KIND_U32:
+	case AMQP_FIELD_KIND_F32:
+		return key + 1 + 4;
+	case AMQP_FIELD_KIND_I16:
+	case AMQP_FIELD_KIND_U16:
+		return key + 1 + 2;
+	case AMQP_FIELD_KIND_BOOLEAN:
+	case AMQP_FIELD_KIND_I8:
+	case AMQP_FIELD_KIND_U8:
+		return key + 1 + 1;
+	case AMQP_FIELD_KIND_VOID:
+		return key + 1;
+	default:
+		return SIZE_MAX;
+	}
+}
+
+static size_t props_table_size(const amqp_table_t *t)
+{
+	size_t n = 4;
+
+	for (int i = 0; i < t->num_entries; i++) {
+		size_t e = props_entry_size(&t->entries[i]);
+
+		if (e == SIZE_MAX)
+			return SIZE_MAX;
+		n += e;
+	}
+	return n;
+}
+
+size_t props_fields_size(const struct rules_field *f, size_t n)
+{
+	size_t size = 4;
+
+	for (size_t i = 0; i < n; i++) {
+		amqp_table_entry_t e;
+
+		size_t one;
+
+		props_entry_field(&e, &f[i]);
+		one = props_entry_size(&e);
+		if (one == SIZE_MAX)
+			return SIZE_MAX;
+		size += one;
+	}
+	return size;
+}
+
+size_t props_encoded_size(const amqp_basic_properties_t *p)
+{
+	static const struct {
+		amqp_flags_t flag;
+		size_t offset;
+	} shortstrs[] = {
+		{ AMQP_BASIC_CONTENT_TYPE_FLAG, offsetof(amqp_basic_properties_t, content_type) },
+		{ AMQP_BASIC_CONTENT_ENCODING_FLAG,
+		  offsetof(amqp_basic_properties_t, content_encoding) },
+		{ AMQP_BASIC_CORRELATION_ID_FLAG, offsetof(amqp_basic_properties_t, correlation_id) },
+		{ AMQP_BASIC_REPLY_TO_FLAG, offsetof(amqp_basic_properties_t, reply_to) },
+		{ AMQP_BASIC_EXPIRATION_FLAG, offsetof(amqp_basic_properties_t, expiration) },
+		{ AMQP_BASIC_MESSAGE_ID_FLAG, offsetof(amqp_basic_properties_t, message_id) },
+		{ AMQP_BASIC_TYPE_FLAG, offsetof(amqp_basic_properties_t, type) },
+		{ AMQP_BASIC_USER_ID_FLAG, offsetof(amqp_basic_properties_t, user_id) },
+		{ AMQP_BASIC_APP_ID_FLAG, offsetof(amqp_basic_properties_t, app_id) },
+		{ AMQP_BASIC_CLUSTER_ID_FLAG, offsetof(amqp_basic_properties_t, cluster_id) },
+	};
+	size_t n = 2;
+
+	for (size_t i = 0; i < sizeof(shortstrs) / sizeof(shortstrs[0]); i++) {
+		if (p->_flags & shortstrs[i].flag) {
+			const amqp_bytes_t *b = (const amqp_bytes_t *)((const char *)p +
+			                                               shortstrs[i].offset);
+
+			if (b->len > PROPS_SHORTSTR_MAX)
+				return SIZE_MAX;
+			n += 1 + b->len;
+		}
+	}
+	if (p->_flags & AMQP_BASIC_HEADERS_FLAG) {
+		size_t t = props_table_size(&p->headers);
+
+		if (t == SIZE_MAX)
+			return SIZE_MAX;
+		n += t;
+	}
+	if (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
+		n += 1;
+	if (p->_flags & AMQP_BASIC_PRIORITY_FLAG)
+		n += 1;
+	if (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG)
+		n += 8;
+	return n;
 }
 
 static int props_key_cmp(const amqp_bytes_t *a, const amqp_bytes_t *b)

@@ -43,6 +43,16 @@
 #define PROPS_HDR_REPLY_TO "x-reply-to-topic"
 #define PROPS_HDR_CORRELATION "x-correlation-id"
 
+/* The frame size the bridge asks RabbitMQ for (RabbitMQ's default frame_max). */
+#define PROPS_FRAME_MAX 131072u
+/*
+ * What a content header frame holds besides the encoded properties: the
+ * frame header (7 bytes), class, weight and body size (12) and the frame
+ * end (1).  The properties of a message must fit in frame_max minus this;
+ * rabbitmq-c encodes the content header into one frame of frame_max bytes.
+ */
+#define PROPS_HEADER_OVERHEAD 20u
+
 /*
  * Scratch memory reused from message to message; grows as needed.  It also
  * owns the copies libmosquitto's property readers make, until the next
@@ -94,5 +104,17 @@ void props_entry_text(amqp_table_entry_t *e, const char *key, size_t klen, const
  * integer or bool); it points into `f`.
  */
 void props_entry_field(amqp_table_entry_t *e, const struct rules_field *f);
+
+/*
+ * Bytes `p` takes encoded in a content header (the property flags
+ * included), as rabbitmq-c's amqp_encode_properties() writes them; SIZE_MAX
+ * for a property or table value of a kind the bridge never builds.  A
+ * message fits a frame of `frame_max` bytes when this is at most
+ * frame_max - PROPS_HEADER_OVERHEAD.
+ */
+size_t props_encoded_size(const amqp_basic_properties_t *p);
+
+/* Bytes a table of the `n` configured fields takes encoded (its length prefix included). */
+size_t props_fields_size(const struct rules_field *f, size_t n);
 
 #endif
