@@ -2,9 +2,14 @@
  * mab-pub: publishes numbered test messages (see payload.h) to an MQTT
  * broker on 127.0.0.1 and waits until the broker has acknowledged them.
  *
- * Exit status: 0 when every message was published (and, at QoS 1,
- * acknowledged) within the time limit; 1 on a broker or time-out failure;
- * 2 on a usage error.
+ * A message counts once, by its sequence number: at QoS 1 when its PUBACK
+ * arrives, at QoS 0 when it has been written to the socket.  "published N"
+ * means that all N distinct messages got there; a resend after a
+ * reconnect is never counted a second time.
+ *
+ * Exit status: 0 when every message was acknowledged (QoS 1) or written
+ * (QoS 0); 1 on a broker failure, or when the broker accepted none for the
+ * time limit; 2 on a usage error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,13 +32,37 @@
 #define HOST "127.0.0.1"
 #define TOPIC_BUF 1024
 
+/* libmosquitto's window of unacknowledged QoS 1 messages on the wire. */
+#define PUB_SEND_MAXIMUM 1000
+/*
+ * Messages handed to libmosquitto and not yet counted.  Twice the send
+ * window, so the library always has the next ones ready; far below the
+ * 65,535 packet identifiers, so an identifier names one message at a time
+ * and a PUBACK can be traced to its sequence number.  It also keeps the
+ * library's list short: it walks that list on every PUBACK.
+ */
+#define PUB_WINDOW (2 * PUB_SEND_MAXIMUM)
+#define PUB_MIDS 65536
+
+/*
+ * Shared between the main thread, which publishes, and libmosquitto's
+ * network thread, which runs the callbacks.  The main thread holds `lock`
+ * across mosquitto_publish(), so a callback for a new packet identifier
+ * always finds it recorded in mid_seq.
+ */
 struct pub_state {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool connected;
+	int qos;
+	bool connected;         /* between CONNACK 0 and the disconnect callback */
 	int connack;            /* -1 until the first CONNACK */
-	uint64_t done;          /* on_publish callbacks */
 	uint64_t connects;
+	uint64_t acked;         /* distinct messages acknowledged (or written) */
+	uint64_t pending;       /* taken for sending, not yet acknowledged */
+	uint64_t progress_ns;   /* CLOCK_MONOTONIC of the last ack, connect or hand-off */
+	uint64_t *mid_seq;      /* [PUB_MIDS]: seq + 1 of the message with that mid, or 0 */
+	uint64_t redo[PUB_WINDOW];  /* QoS 0 messages lost with a connection */
+	size_t nredo;
 };
 
 static void usage(FILE *out)
@@ -51,7 +80,8 @@ static void usage(FILE *out)
 		"  -b, --big EVERY:SIZE   every EVERY-th message has SIZE bytes instead\n"
 		"  -r, --rate R           at most R messages per second (default 0: no limit)\n"
 		"  -i, --id CLIENT_ID     client id (default " PROG "-PID)\n"
-		"  -w, --timeout SECONDS  limit for connecting and acknowledgements (default 120)\n"
+		"  -w, --timeout SECONDS  limit for connecting, and for a pause in acknowledgements\n"
+		"                         (default 120)\n"
 		"  -S, --stamp            carry the send time in each payload (size >= %d)\n"
 		"  -h, --help\n",
 		PAYLOAD_MIN, PAYLOAD_MIN_STAMPED);
@@ -73,12 +103,21 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	pthread_mutex_lock(&st->lock);
 	st->connack = rc;
 	st->connected = rc == 0;
-	if (rc == 0)
+	if (rc == 0) {
 		st->connects++;
+		st->progress_ns = now_ns(CLOCK_MONOTONIC);
+	}
 	pthread_cond_broadcast(&st->cond);
 	pthread_mutex_unlock(&st->lock);
 }
 
+/*
+ * QoS 1 messages survive a lost connection: libmosquitto keeps them and
+ * sends them again, same packet identifier, after the next CONNACK, whether
+ * or not the broker kept a session (this client's never is kept).  QoS 0
+ * packets not yet written are dropped by the library without a callback,
+ * so they are queued here to be published again.
+ */
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
 	struct pub_state *st = obj;
@@ -87,19 +126,59 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 	(void)rc;
 	pthread_mutex_lock(&st->lock);
 	st->connected = false;
+	if (st->qos == 0) {
+		for (size_t mid = 0; mid < PUB_MIDS; mid++) {
+			if (st->mid_seq[mid] == 0)
+				continue;
+			st->redo[st->nredo++] = st->mid_seq[mid] - 1;
+			st->mid_seq[mid] = 0;
+		}
+	}
+	pthread_cond_broadcast(&st->cond);
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Called once per library message: on its PUBACK, or when a QoS 0 packet is written. */
 static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 {
 	struct pub_state *st = obj;
 
 	(void)mosq;
-	(void)mid;
 	pthread_mutex_lock(&st->lock);
-	st->done++;
-	pthread_cond_broadcast(&st->cond);
+	if (mid > 0 && mid < PUB_MIDS && st->mid_seq[mid] != 0) {
+		st->mid_seq[mid] = 0;
+		st->acked++;
+		st->pending--;
+		st->progress_ns = now_ns(CLOCK_MONOTONIC);
+		pthread_cond_broadcast(&st->cond);
+	}
 	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * Waits on st->cond (st->lock held) until something changes or `timeout`
+ * seconds have passed since the last progress.  Returns 0, or -1 once that
+ * limit is reached.
+ */
+static int wait_progress(struct pub_state *st, long long timeout)
+{
+	uint64_t limit = st->progress_ns + (uint64_t)timeout * 1000000000u;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t left;
+	struct timespec dl;
+
+	if (now >= limit)
+		return -1;
+	left = limit - now;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)(left / 1000000000u);
+	dl.tv_nsec += (long)(left % 1000000000u);
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&st->cond, &st->lock, &dl);
+	return 0;
 }
 
 static void deadline_in(struct timespec *ts, long long seconds)
@@ -138,7 +217,7 @@ int main(int argc, char **argv)
 	unsigned char *buf = NULL;
 	char topic[TOPIC_BUF];
 	struct timespec dl;
-	uint64_t t0;
+	uint64_t t0, next = 0;
 	int c, rc, status = 1;
 
 	while ((c = getopt_long(argc, argv, "p:n:s:t:T:q:z:Z:b:r:i:w:Sh", opts, NULL)) != -1) {
@@ -215,6 +294,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": out of memory\n");
 		return 1;
 	}
+	st.mid_seq = calloc(PUB_MIDS, sizeof(*st.mid_seq));
+	if (!st.mid_seq) {
+		fprintf(stderr, PROG ": out of memory\n");
+		free(buf);
+		return 1;
+	}
+	st.qos = (int)qos;
 	pthread_mutex_init(&st.lock, NULL);
 	pthread_cond_init(&st.cond, NULL);
 	mosquitto_lib_init();
@@ -227,7 +313,7 @@ int main(int argc, char **argv)
 	/* The default window of 20 unacknowledged messages limits a QoS 1
 	 * publisher to a few thousand messages per second; a much larger one
 	 * makes libmosquitto walk its whole in-flight list on every PUBACK. */
-	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, 1000);
+	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, PUB_SEND_MAXIMUM);
 	mosquitto_connect_callback_set(mosq, on_connect);
 	mosquitto_disconnect_callback_set(mosq, on_disconnect);
 	mosquitto_publish_callback_set(mosq, on_publish);
@@ -256,14 +342,46 @@ int main(int argc, char **argv)
 		goto stop;
 	}
 
+	/*
+	 * Each pass takes one message (a QoS 0 one lost with a connection, or
+	 * the next new one, at most PUB_WINDOW uncounted) and hands it to the
+	 * library while connected.  It ends when all are counted, or when
+	 * nothing progressed for `timeout` seconds.
+	 */
 	t0 = now_ns(CLOCK_MONOTONIC);
-	for (long long i = 0; i < count; i++) {
-		uint64_t seq = (uint64_t)(start + i);
-		size_t sz = payload_size_for(seq, (size_t)size, (size_t)size_max,
-					     (uint64_t)big_every, (size_t)big_size);
+	pthread_mutex_lock(&st.lock);
+	st.progress_ns = t0;
+	for (;;) {
+		uint64_t seq;
+		size_t sz;
+		bool fresh;
+		int mid = 0;
 
-		if (rate > 0) {
-			uint64_t due = t0 + (uint64_t)i * 1000000000u / (uint64_t)rate;
+		if (st.acked >= (uint64_t)count) {
+			status = 0;
+			break;
+		}
+		if (!st.connected || (st.nredo == 0 && (next >= (uint64_t)count || st.pending >= PUB_WINDOW))) {
+			if (wait_progress(&st, timeout) != 0) {
+				fprintf(stderr, PROG ": only %" PRIu64 " of %lld messages acknowledged; none for %lld s (%s, %" PRIu64 " connections)\n",
+					st.acked, count, timeout, st.connected ? "connected" : "not connected", st.connects);
+				break;
+			}
+			continue;
+		}
+		fresh = st.nredo == 0;
+		if (fresh) {
+			seq = (uint64_t)start + next++;
+			st.pending++;
+		} else {
+			seq = st.redo[--st.nredo];
+		}
+		pthread_mutex_unlock(&st.lock);
+
+		sz = payload_size_for(seq, (size_t)size, (size_t)size_max,
+				      (uint64_t)big_every, (size_t)big_size);
+		if (fresh && rate > 0) {
+			uint64_t due = t0 + (seq - (uint64_t)start) * 1000000000u / (uint64_t)rate;
 			uint64_t now = now_ns(CLOCK_MONOTONIC);
 
 			if (due > now) {
@@ -276,30 +394,33 @@ int main(int argc, char **argv)
 		payload_make(seq, sz, buf);
 		if (stamp)
 			payload_stamp(buf, sz, now_ns(CLOCK_REALTIME));
-		/* QoS 1 messages are queued by the library even while it
-		 * reconnects; a QoS 0 message needs a connection. */
-		for (;;) {
-			rc = mosquitto_publish(mosq, NULL, topic, (int)sz, buf, (int)qos, false);
-			if (rc == MOSQ_ERR_SUCCESS)
-				break;
-			if (rc != MOSQ_ERR_NO_CONN || now_ns(CLOCK_MONOTONIC) - t0 > (uint64_t)timeout * 1000000000u) {
-				fprintf(stderr, PROG ": publish seq %" PRIu64 ": %s\n", seq, mosquitto_strerror(rc));
-				goto stop;
-			}
-			usleep(10000);
-		}
-	}
 
-	deadline_in(&dl, timeout);
-	pthread_mutex_lock(&st.lock);
-	while (st.done < (uint64_t)count)
-		if (pthread_cond_timedwait(&st.cond, &st.lock, &dl) == ETIMEDOUT)
+		pthread_mutex_lock(&st.lock);
+		/* Only while connected: then the library cannot start a
+		 * reconnect (which resets its list of QoS 1 messages) before
+		 * on_disconnect, which waits for this lock. */
+		if (!st.connected) {
+			st.redo[st.nredo++] = seq;
+			continue;
+		}
+		rc = mosquitto_publish(mosq, &mid, topic, (int)sz, buf, (int)qos, false);
+		/* A QoS 1 message is queued even when the connection has just
+		 * gone (MOSQ_ERR_NO_CONN); it is sent after the reconnect. */
+		if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && qos > 0)) {
+			if (st.mid_seq[mid] != 0) {
+				/* 65,535 later messages went while this one waited. */
+				fprintf(stderr, PROG ": seq %" PRIu64 " still unacknowledged when its packet identifier %d was reused\n",
+					st.mid_seq[mid] - 1, mid);
+				break;
+			}
+			st.mid_seq[mid] = seq + 1;
+			st.progress_ns = now_ns(CLOCK_MONOTONIC);
+		} else if (rc == MOSQ_ERR_NO_CONN) {
+			st.redo[st.nredo++] = seq;
+		} else {
+			fprintf(stderr, PROG ": publish seq %" PRIu64 ": %s\n", seq, mosquitto_strerror(rc));
 			break;
-	if (st.done >= (uint64_t)count) {
-		status = 0;
-	} else {
-		fprintf(stderr, PROG ": only %" PRIu64 " of %lld messages acknowledged within %lld s\n",
-			st.done, count, timeout);
+		}
 	}
 	pthread_mutex_unlock(&st.lock);
 	if (status == 0)
@@ -312,6 +433,7 @@ out:
 	if (mosq)
 		mosquitto_destroy(mosq);
 	mosquitto_lib_cleanup();
+	free(st.mid_seq);
 	free(buf);
 	return status;
 }
