@@ -1191,6 +1191,7 @@ size_t rules_max_matches(const struct rules *rs)
 struct rules_key_buf {
 	char *buf;
 	size_t len;
+	size_t need;                /* the length of the whole key, written or not */
 	bool over;
 };
 
@@ -1198,6 +1199,7 @@ static void rules__put(struct rules_key_buf *k, const char *s, size_t n)
 {
 	if (n == 0)
 		return;
+	k->need += n;
 	if (k->over || n > TOPIC_KEY_MAX - k->len) {
 		k->over = true;
 		return;
@@ -1211,10 +1213,15 @@ static void rules__put_translated(struct rules_key_buf *k, const char *t, size_t
 {
 	size_t room, need;
 
-	if (n == 0 || k->over)
+	if (n == 0)
 		return;
+	if (k->over) {
+		k->need += topic_translate(t, n, repl, NULL, 0);
+		return;
+	}
 	room = TOPIC_KEY_MAX - k->len;
 	need = topic_translate(t, n, repl, k->buf + k->len, room);
+	k->need += need;
 	if (need > room)
 		k->over = true;
 	else
@@ -1260,13 +1267,17 @@ enum topic_result rules_key(const struct rule *r, const char *topic, size_t tlen
                             const char *dot_replacement, char key[TOPIC_KEY_MAX + 1],
                             size_t *klen)
 {
-	struct rules_key_buf k = { key, 0, false };
+	struct rules_key_buf k = { key, 0, 0, false };
 	enum topic_result res = TOPIC_OK;
 	const char *st = topic;
 	size_t stlen = tlen;
 
-	if (r == NULL)
-		return topic_name_to_key(topic, tlen, dot_replacement, key, klen);
+	if (r == NULL) {
+		res = topic_name_to_key(topic, tlen, dot_replacement, key, klen);
+		if (res == TOPIC_ERR_TOO_LONG && klen != NULL)
+			*klen = topic_translate(topic, tlen, dot_replacement, NULL, 0);
+		return res;
+	}
 	if (tlen == 0)
 		res = TOPIC_ERR_EMPTY;
 	for (size_t i = 0; i < tlen && res == TOPIC_OK; i++) {
@@ -1314,7 +1325,7 @@ out:
 		k.len = 0;
 	key[k.len] = '\0';
 	if (klen != NULL)
-		*klen = k.len;
+		*klen = res == TOPIC_ERR_TOO_LONG ? k.need : k.len;
 	return res;
 }
 

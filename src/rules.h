@@ -155,7 +155,8 @@ size_t rules_match(const struct rules *rs, const char *topic, size_t tlen,
  * The routing key for `topic` under rule `r` (which must match it), or the
  * default translation when `r` is NULL.  `key` holds TOPIC_KEY_MAX + 1
  * bytes.  Returns TOPIC_OK, or TOPIC_ERR_TOO_LONG when the key would pass
- * 255 bytes (or another topic_result for a topic that is not a valid name).
+ * 255 bytes (`key` is then empty and *klen the length it would have had),
+ * or another topic_result for a topic that is not a valid name.
  */
 enum topic_result rules_key(const struct rule *r, const char *topic, size_t tlen,
                             const char *dot_replacement, char key[TOPIC_KEY_MAX + 1],
