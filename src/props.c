@@ -13,6 +13,8 @@
 
 /* AMQP 0-9-1 short strings carry at most 255 bytes. */
 #define PROPS_SHORTSTR_MAX 255
+/* The longest `expiration` RabbitMQ accepts: ten years in milliseconds. */
+#define PROPS_EXPIRATION_MAX 315360000000ull
 
 void props_init(struct props_buf *pb)
 {
@@ -304,6 +306,36 @@ size_t props_encoded_size(const amqp_basic_properties_t *p)
 	return n;
 }
 
+const char *props_check(const struct props_limits *l, size_t klen, uint64_t body,
+                        const amqp_basic_properties_t *p, char *detail, size_t size)
+{
+	size_t room = l->frame_max > PROPS_HEADER_OVERHEAD ? l->frame_max - PROPS_HEADER_OVERHEAD : 0;
+	size_t psize;
+
+	if (klen > PROPS_SHORTSTR_MAX) {
+		snprintf(detail, size, "routing key of %zu bytes; AMQP allows %d", klen,
+		         PROPS_SHORTSTR_MAX);
+		return "routing-key-too-long";
+	}
+	if (body > (uint64_t)l->max_body) {
+		snprintf(detail, size, "body of %" PRIu64 " bytes; %s is %" PRId64, body,
+		         l->brokers_max_body ? "RabbitMQ's max_message_size" : "amqp.max_message_size",
+		         l->max_body);
+		return "too-large";
+	}
+	psize = props_encoded_size(p);
+	if (psize == SIZE_MAX) {
+		snprintf(detail, size, "properties that cannot be encoded");
+		return "properties-too-large";
+	}
+	if (psize > room) {
+		snprintf(detail, size, "properties of %zu bytes encoded; a frame of %zu bytes holds %zu",
+		         psize, l->frame_max, room);
+		return "properties-too-large";
+	}
+	return NULL;
+}
+
 static int props_key_cmp(const amqp_bytes_t *a, const amqp_bytes_t *b)
 {
 	size_t n = a->len < b->len ? a->len : b->len;
@@ -444,6 +476,47 @@ static size_t props_user(struct props_buf *pb, const mosquitto_property *list, s
 	return n;
 }
 
+enum props_plugin props_plugin_of(const char *setting)
+{
+	if (setting && strcmp(setting, "3.10") == 0)
+		return PROPS_PLUGIN_310;
+	if (setting && strcmp(setting, "3.12") == 0)
+		return PROPS_PLUGIN_312;
+	return PROPS_PLUGIN_NONE;
+}
+
+static bool props_is_key(const amqp_bytes_t *k, const char *name)
+{
+	return k->len == strlen(name) && memcmp(k->bytes, name, k->len) == 0;
+}
+
+/*
+ * Appends the plugin's headers to the `n` sorted entries, after taking out
+ * any of their names (they win, as with the plugin nothing else sets them).
+ * Returns the new count; the entries have room (props_build reserved it).
+ */
+static size_t props_plugin_headers(struct props_buf *pb, const struct props_input *in, size_t n)
+{
+	size_t w = 0;
+	amqp_table_entry_t *e;
+
+	for (size_t i = 0; i < n; i++)
+		if (!props_is_key(&pb->entries[i].key, PROPS_HDR_QOS) &&
+		    !props_is_key(&pb->entries[i].key, PROPS_HDR_DUP))
+			pb->entries[w++] = pb->entries[i];
+	e = &pb->entries[w++];
+	e->key = amqp_cstring_bytes(PROPS_HDR_QOS);
+	e->value.kind = AMQP_FIELD_KIND_I8;
+	e->value.value.i8 = (int8_t)(in->qos > 1 ? 1 : in->qos);
+	if (in->plugin == PROPS_PLUGIN_310) {
+		e = &pb->entries[w++];
+		e->key = amqp_cstring_bytes(PROPS_HDR_DUP);
+		e->value.kind = AMQP_FIELD_KIND_BOOLEAN;
+		e->value.value.boolean = in->dup;
+	}
+	return w;
+}
+
 int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_properties_t *out)
 {
 	const char *repl = in->dot_replacement ? in->dot_replacement : ".";
@@ -475,8 +548,8 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 	 * the configured topic and retain headers, the rule's headers, the
 	 * headers made of MQTT properties, then the user properties.
 	 */
-	/* 4: topic, retain, correlation and reply-to headers at most. */
-	if (props_reserve(pb, 4 + in->n_headers + f.n_user) != 0)
+	/* 6: topic, retain, correlation, reply-to, QoS and DUP headers at most. */
+	if (props_reserve(pb, 6 + in->n_headers + f.n_user) != 0)
 		return -1;
 	if (in->topic_header)
 		props_entry_text(&pb->entries[n++], PROPS_HDR_TOPIC, strlen(PROPS_HDR_TOPIC),
@@ -521,8 +594,12 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 		                pb->text, len);
 	}
 	if (f.has_expiry) {
-		snprintf(pb->expiration, sizeof(pb->expiration), "%" PRIu64,
-		         (uint64_t)f.expiry * 1000u);
+		uint64_t ms = (uint64_t)f.expiry * 1000u;
+
+		/* RabbitMQ closes the channel over a longer one (rabbit_misc:check_expiry). */
+		if (ms > PROPS_EXPIRATION_MAX)
+			ms = PROPS_EXPIRATION_MAX;
+		snprintf(pb->expiration, sizeof(pb->expiration), "%" PRIu64, ms);
 		out->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
 		out->expiration = amqp_cstring_bytes(pb->expiration);
 	}
@@ -531,14 +608,18 @@ int props_build(struct props_buf *pb, const struct props_input *in, amqp_basic_p
 		if (n == (size_t)-1)
 			return -1;
 	}
-	if (n == 0)
+	w = 0;
+	if (n > 0) {
+		props_sort(pb, n);
+		w = 1;
+		for (size_t i = 1; i < n; i++)
+			if (props_key_cmp(&pb->entries[i].key, &pb->entries[w - 1].key) != 0)
+				pb->entries[w++] = pb->entries[i];
+	}
+	if (in->plugin != PROPS_PLUGIN_NONE)
+		w = props_plugin_headers(pb, in, w);
+	if (w == 0)
 		return 0;
-
-	props_sort(pb, n);
-	w = 1;
-	for (size_t i = 1; i < n; i++)
-		if (props_key_cmp(&pb->entries[i].key, &pb->entries[w - 1].key) != 0)
-			pb->entries[w++] = pb->entries[i];
 	out->_flags |= AMQP_BASIC_HEADERS_FLAG;
 	out->headers.num_entries = (int)w;
 	out->headers.entries = pb->entries;

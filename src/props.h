@@ -17,7 +17,8 @@
  *                             bridge.dot_replacement)
  *   User Property NAME=VALUE  header NAME (long string), for NAME under 256
  *                             bytes; of a NAME given twice the first wins
- *   Message Expiry Interval   expiration: the seconds times 1000, in decimal
+ *   Message Expiry Interval   expiration: the seconds times 1000, in decimal,
+ *                             at most ten years (RabbitMQ refuses more)
  *   Payload Format Indicator  not carried (as the plugin)
  *
  * x-correlation-id and x-reply-to-topic replace a user property of the
@@ -25,7 +26,8 @@
  * Then come the rule's static headers (replacing any header of the same
  * name so far), then x-mqtt-topic (the original topic) and x-mqtt-retain
  * (bool) when configured, replacing any other.  Headers are sorted by name,
- * bytewise, as RabbitMQ stores them, each name once.
+ * bytewise, each name once.  Last come the plugin's x-mqtt-publish-qos and
+ * x-mqtt-dup, in the plugin's order, replacing any header of their names.
  */
 #ifndef BRIDGE_PROPS_H
 #define BRIDGE_PROPS_H
@@ -42,6 +44,23 @@
 #define PROPS_HDR_RETAIN "x-mqtt-retain"
 #define PROPS_HDR_REPLY_TO "x-reply-to-topic"
 #define PROPS_HDR_CORRELATION "x-correlation-id"
+#define PROPS_HDR_QOS "x-mqtt-publish-qos"
+#define PROPS_HDR_DUP "x-mqtt-dup"
+
+/*
+ * The headers RabbitMQ's MQTT plugin puts on every message, by version:
+ * 3.10 and 3.11 add x-mqtt-publish-qos (signed 8-bit) and x-mqtt-dup
+ * (bool, the PUBLISH's DUP flag) in that order, 3.12 only the first, 3.13
+ * and later neither.
+ */
+enum props_plugin {
+	PROPS_PLUGIN_NONE = 0,
+	PROPS_PLUGIN_310,
+	PROPS_PLUGIN_312,
+};
+
+/* bridge.plugin_headers ("3.10", "3.12" or "none"; NULL: none) as an enum props_plugin. */
+enum props_plugin props_plugin_of(const char *setting);
 
 /* The frame size the bridge asks RabbitMQ for (RabbitMQ's default frame_max). */
 #define PROPS_FRAME_MAX 131072u
@@ -74,6 +93,8 @@ struct props_input {
 	const mosquitto_property *mqtt;  /* the PUBLISH's properties; NULL for none */
 	int qos;
 	bool retain;
+	bool dup;                   /* the PUBLISH's DUP flag */
+	enum props_plugin plugin;   /* bridge.plugin_headers */
 	const char *topic;          /* the MQTT topic, `topic_len` bytes */
 	size_t topic_len;
 	enum rule_persist persistent;
@@ -113,6 +134,23 @@ void props_entry_field(amqp_table_entry_t *e, const struct rules_field *f);
  * frame_max - PROPS_HEADER_OVERHEAD.
  */
 size_t props_encoded_size(const amqp_basic_properties_t *p);
+
+/* What RabbitMQ can take of one message. */
+struct props_limits {
+	size_t frame_max;           /* the negotiated frame size */
+	int64_t max_body;           /* the largest body */
+	bool brokers_max_body;      /* max_body is RabbitMQ's, learnt, not amqp.max_message_size */
+};
+
+/*
+ * Whether RabbitMQ could take a message whose routing key needs `klen`
+ * bytes, whose body has `body` bytes and whose properties are `p`: NULL
+ * when it could, otherwise the reason it is undeliverable
+ * ("routing-key-too-long", "too-large", "properties-too-large", checked in
+ * that order) with the sizes involved written to `detail`.
+ */
+const char *props_check(const struct props_limits *l, size_t klen, uint64_t body,
+                        const amqp_basic_properties_t *p, char *detail, size_t size);
 
 /* Bytes a table of the `n` configured fields takes encoded (its length prefix included). */
 size_t props_fields_size(const struct rules_field *f, size_t n);

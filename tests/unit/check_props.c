@@ -336,10 +336,19 @@ START_TEST(test_expiry)
 	ck_assert(f.out._flags & AMQP_BASIC_EXPIRATION_FLAG);
 	ck_assert(bytes_eq(f.out.expiration, "60000", 5));
 
+	/* RabbitMQ closes the channel over more than ten years: capped there. */
+	ck_assert_int_eq(mosquitto_property_add_int32(&f.mqtt, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+	                                              315360000u), MOSQ_ERR_SUCCESS);
+	fx_build(&f);
+	ck_assert(bytes_eq(f.out.expiration, "315360000000", 12));
+	ck_assert_int_eq(mosquitto_property_add_int32(&f.mqtt, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+	                                              315360001u), MOSQ_ERR_SUCCESS);
+	fx_build(&f);
+	ck_assert(bytes_eq(f.out.expiration, "315360000000", 12));
 	ck_assert_int_eq(mosquitto_property_add_int32(&f.mqtt, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
 	                                              4294967295u), MOSQ_ERR_SUCCESS);
 	fx_build(&f);
-	ck_assert(bytes_eq(f.out.expiration, "4294967295000", 13));
+	ck_assert(bytes_eq(f.out.expiration, "315360000000", 12));
 
 	ck_assert_int_eq(mosquitto_property_add_int32(&f.mqtt, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, 0),
 	                 MOSQ_ERR_SUCCESS);
@@ -536,6 +545,153 @@ START_TEST(test_everything)
 }
 END_TEST
 
+/* The plugin's headers: last, in its order (QoS then DUP), replacing any of their names. */
+START_TEST(test_plugin_headers)
+{
+	struct fx f;
+	const amqp_field_value_t *v;
+	int n;
+
+	fx_init(&f);
+	ck_assert_int_eq(props_plugin_of("3.10"), PROPS_PLUGIN_310);
+	ck_assert_int_eq(props_plugin_of("3.12"), PROPS_PLUGIN_312);
+	ck_assert_int_eq(props_plugin_of("none"), PROPS_PLUGIN_NONE);
+	ck_assert_int_eq(props_plugin_of(NULL), PROPS_PLUGIN_NONE);
+
+	f.in.plugin = PROPS_PLUGIN_310;
+	f.in.dup = true;
+	add_user(&f, "a", "1");
+	add_user(&f, PROPS_HDR_DUP, "from a user property");
+	fx_build(&f);
+	n = f.out.headers.num_entries;
+	ck_assert_int_eq(n, 3);
+	ck_assert(bytes_eq(f.out.headers.entries[0].key, "a", 1));
+	ck_assert(bytes_eq(f.out.headers.entries[1].key, PROPS_HDR_QOS, strlen(PROPS_HDR_QOS)));
+	ck_assert_int_eq(f.out.headers.entries[1].value.kind, AMQP_FIELD_KIND_I8);
+	ck_assert_int_eq(f.out.headers.entries[1].value.value.i8, 1);
+	ck_assert(bytes_eq(f.out.headers.entries[2].key, PROPS_HDR_DUP, strlen(PROPS_HDR_DUP)));
+	ck_assert_int_eq(f.out.headers.entries[2].value.kind, AMQP_FIELD_KIND_BOOLEAN);
+	ck_assert(f.out.headers.entries[2].value.value.boolean);
+
+	/* 3.12: the QoS only, 0 for a QoS 0 message; nothing else makes a table. */
+	f.in.plugin = PROPS_PLUGIN_312;
+	f.in.qos = 0;
+	f.in.dup = false;
+	fx_build(&f);
+	ck_assert_uint_eq(f.out._flags, AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG);
+	ck_assert_int_eq(f.out.headers.num_entries, 1);
+	v = header(&f.out, PROPS_HDR_QOS);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(v->value.i8, 0);
+
+	f.in.plugin = PROPS_PLUGIN_NONE;
+	fx_build(&f);
+	ck_assert_uint_eq(f.out._flags, AMQP_BASIC_DELIVERY_MODE_FLAG);
+	fx_fini(&f);
+}
+END_TEST
+
+/* rabbitmq-c's own encoding of `p` into `room` bytes: its length, or a negative error. */
+static int encode(amqp_basic_properties_t *p, size_t room)
+{
+	static char buf[PROPS_FRAME_MAX];
+	amqp_bytes_t b = { room, buf };
+
+	ck_assert_uint_le(room, sizeof(buf));
+	return amqp_encode_properties(AMQP_BASIC_CLASS, p, b);
+}
+
+/* props_encoded_size() agrees with rabbitmq-c for every kind of property the bridge builds. */
+START_TEST(test_encoded_size)
+{
+	struct fx f;
+	struct rules_field h[3] = {
+		{ .name = "s", .kind = RV_STRING, .s = "text" },
+		{ .name = "i", .kind = RV_INT, .i = -7 },
+		{ .name = "b", .kind = RV_BOOL, .b = true },
+	};
+	char *big = filled(300, 'c');
+	int n;
+
+	fx_init(&f);
+	fx_build(&f);
+	ck_assert_int_eq(encode(&f.out, PROPS_FRAME_MAX), (int)props_encoded_size(&f.out));
+	ck_assert_uint_eq(props_encoded_size(&f.out), 3);
+
+	f.in.plugin = PROPS_PLUGIN_310;
+	f.in.headers = h;
+	f.in.n_headers = 3;
+	f.in.topic_header = true;
+	f.in.retain_header = true;
+	add_string(&f, MQTT_PROP_CONTENT_TYPE, "application/json");
+	add_corr(&f, big, 300);
+	add_string(&f, MQTT_PROP_RESPONSE_TOPIC, "r/x.y");
+	ck_assert_int_eq(mosquitto_property_add_int32(&f.mqtt, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+	                                              4294967295u), MOSQ_ERR_SUCCESS);
+	add_user(&f, "u", "v");
+	fx_build(&f);
+	n = encode(&f.out, PROPS_FRAME_MAX);
+	ck_assert_int_gt(n, 300);
+	ck_assert_uint_eq(props_encoded_size(&f.out), (size_t)n);
+	/* The table of the rule's headers alone, as config_load() checks it. */
+	ck_assert_uint_eq(props_fields_size(h, 3), 4 + (2 + 1 + 4 + 4) + (2 + 1 + 8) + (2 + 1 + 1));
+	free(big);
+	fx_fini(&f);
+}
+END_TEST
+
+/*
+ * The edges: a key of 255 bytes, a body at the limit, and properties that
+ * fill the frame exactly pass; one byte more of any does not.  At the
+ * frame's edge rabbitmq-c itself encodes the one and refuses the other.
+ */
+START_TEST(test_check_edges)
+{
+	const struct props_limits lim = { .frame_max = PROPS_FRAME_MAX, .max_body = 1000 };
+	const struct props_limits learnt = { .frame_max = 4096, .max_body = 500,
+	                                     .brokers_max_body = true };
+	const size_t room = PROPS_FRAME_MAX - PROPS_HEADER_OVERHEAD;
+	amqp_basic_properties_t p;
+	amqp_table_entry_t e;
+	char detail[200];
+	/* Flags (2), table length (4), key "k" (2), kind (1), string length (4). */
+	size_t fixed = 2 + 4 + 2 + 1 + 4;
+	char *v = filled(room - fixed + 1, 'v');
+
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_HEADERS_FLAG;
+	p.headers.num_entries = 1;
+	p.headers.entries = &e;
+	props_entry_text(&e, "k", 1, v, room - fixed);
+	ck_assert_uint_eq(props_encoded_size(&p), room);
+	ck_assert_ptr_null(props_check(&lim, 255, 1000, &p, detail, sizeof(detail)));
+	ck_assert_int_eq(encode(&p, room), (int)room);
+
+	ck_assert_str_eq(props_check(&lim, 256, 1000, &p, detail, sizeof(detail)),
+	                 "routing-key-too-long");
+	ck_assert_str_eq(detail, "routing key of 256 bytes; AMQP allows 255");
+	ck_assert_str_eq(props_check(&lim, 255, 1001, &p, detail, sizeof(detail)), "too-large");
+	ck_assert_str_eq(detail, "body of 1001 bytes; amqp.max_message_size is 1000");
+	ck_assert_str_eq(props_check(&learnt, 1, 501, &p, detail, sizeof(detail)), "too-large");
+	ck_assert_str_eq(detail, "body of 501 bytes; RabbitMQ's max_message_size is 500");
+
+	props_entry_text(&e, "k", 1, v, room - fixed + 1);
+	ck_assert_uint_eq(props_encoded_size(&p), room + 1);
+	ck_assert_str_eq(props_check(&lim, 255, 1000, &p, detail, sizeof(detail)),
+	                 "properties-too-large");
+	ck_assert_str_eq(detail, "properties of 131053 bytes encoded; a frame of 131072 bytes "
+	                 "holds 131052");
+	ck_assert_int_lt(encode(&p, room), 0);
+	/* A smaller frame negotiated: the same check against it. */
+	props_entry_text(&e, "k", 1, v, 4096 - PROPS_HEADER_OVERHEAD - fixed + 1);
+	ck_assert_str_eq(props_check(&learnt, 1, 1, &p, detail, sizeof(detail)),
+	                 "properties-too-large");
+	props_entry_text(&e, "k", 1, v, 4096 - PROPS_HEADER_OVERHEAD - fixed);
+	ck_assert_ptr_null(props_check(&learnt, 1, 1, &p, detail, sizeof(detail)));
+	free(v);
+}
+END_TEST
+
 static Suite *props_suite(void)
 {
 	Suite *s = suite_create("props");
@@ -564,6 +720,12 @@ static Suite *props_suite(void)
 
 	tc = tcase_create("combined");
 	tcase_add_test(tc, test_everything);
+	tcase_add_test(tc, test_plugin_headers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_add_test(tc, test_encoded_size);
+	tcase_add_test(tc, test_check_edges);
 	suite_add_tcase(s, tc);
 	return s;
 }
