@@ -82,6 +82,7 @@ uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size
 
 	e = ctrack_slot(t, t->next);
 	e->key_hash = key_hash;
+	e->fp = 0;
 	e->topic = copy;
 	e->bytes = bytes;
 	e->fate = deadletter ? CT_FATE_DEADLETTERED : CT_FATE_FORWARDED;
@@ -181,4 +182,61 @@ uint64_t ctrack_key_hash(const char *exchange, size_t exlen, const char *key, si
 	for (size_t i = 0; i < keylen; i++)
 		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
 	return h;
+}
+
+struct ctrack_entry *ctrack_get(struct ctrack *t, uint64_t tag)
+{
+	struct ctrack_entry *e;
+
+	if (tag < t->low || tag >= t->next)
+		return NULL;
+	e = ctrack_slot(t, tag);
+	return e->settled ? NULL : e;
+}
+
+const struct ctrack_entry *ctrack_head(const struct ctrack *t)
+{
+	for (uint64_t tag = t->low; tag < t->next; tag++) {
+		const struct ctrack_entry *e = &t->ring[tag & t->mask];
+
+		if (!e->settled)
+			return e;
+	}
+	return NULL;
+}
+
+/* A 64-bit mix (the finaliser of MurmurHash3) so that every input bit moves every output bit. */
+static uint64_t ctrack_mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Eight bytes at a time: a payload of many megabytes is hashed at memory speed. */
+static uint64_t ctrack_hash_bytes(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t w;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ ctrack_mix(w)) * 0x9e3779b97f4a7c15ull;
+		h = (h << 27) | (h >> 37);
+	}
+	w = 0;
+	if (len > 0)
+		memcpy(&w, p, len);
+	return ctrack_mix(h ^ ctrack_mix(w ^ ((uint64_t)len << 56)));
+}
+
+uint64_t ctrack_fingerprint(const char *topic, size_t topic_len, const void *payload, size_t len)
+{
+	uint64_t h = ctrack_hash_bytes(0x6d61622d66707631ull ^ topic_len, topic, topic_len);
+
+	h = ctrack_hash_bytes(h ^ (uint64_t)len, payload, len);
+	return h ? h : 1;
 }

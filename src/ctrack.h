@@ -28,6 +28,7 @@ enum ctrack_fate {
 
 struct ctrack_entry {
 	uint64_t key_hash;      /* of exchange and routing key, to match returns */
+	uint64_t fp;            /* the MQTT message's fingerprint (ctrack_fingerprint()) */
 	char *topic;            /* the MQTT topic, owned */
 	size_t bytes;           /* payload size, released when settled */
 	unsigned char fate;
@@ -114,6 +115,21 @@ int ctrack_nack(struct ctrack *t, uint64_t tag, bool multiple, struct ctrack_cou
  * copy takes over the counting, CT_FATE_DROPPED otherwise).
  */
 struct ctrack_entry *ctrack_find_return(struct ctrack *t, uint64_t key_hash);
+
+/*
+ * The outstanding entry of `tag`, to fill in what ctrack_add() does not
+ * take (its fingerprint); NULL when `tag` is not outstanding.
+ */
+struct ctrack_entry *ctrack_get(struct ctrack *t, uint64_t tag);
+
+/* The oldest outstanding entry (the head of what a failure puts in doubt), or NULL. */
+const struct ctrack_entry *ctrack_head(const struct ctrack *t);
+
+/*
+ * What tells one MQTT message from another across redeliveries: a 64-bit
+ * hash of its topic and payload.  Never 0.
+ */
+uint64_t ctrack_fingerprint(const char *topic, size_t topic_len, const void *payload, size_t len);
 
 /* FNV-1a over the exchange name, a separator and the routing key. */
 uint64_t ctrack_key_hash(const char *exchange, size_t exlen, const char *key, size_t keylen);

@@ -845,6 +845,63 @@ START_TEST(test_bytes)
 }
 END_TEST
 
+/* The head is the oldest outstanding entry; get finds outstanding tags only. */
+START_TEST(test_head_get)
+{
+	struct ctrack t;
+	struct ctrack_counts c = { 0 };
+
+	ck_assert_int_eq(ctrack_init(&t, 16), 0);
+	ck_assert_ptr_null(ctrack_head(&t));
+	ck_assert_uint_eq(ctrack_add(&t, 1, "a", 1, 1, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, 2, "b", 1, 1, false), 2);
+	ck_assert_uint_eq(ctrack_add(&t, 3, "c", 1, 1, false), 3);
+	ctrack_get(&t, 1)->fp = 11;
+	ctrack_get(&t, 2)->fp = 22;
+	ctrack_get(&t, 3)->fp = 33;
+	ck_assert_uint_eq(ctrack_head(&t)->fp, 11);
+	/* Out of order: 2 settles first; the head stays 1, then moves past 2 to 3. */
+	ck_assert_int_eq(ctrack_ack(&t, 2, false, &c), 1);
+	ck_assert_ptr_null(ctrack_get(&t, 2));
+	ck_assert_uint_eq(ctrack_head(&t)->fp, 11);
+	ck_assert_int_eq(ctrack_ack(&t, 1, false, &c), 1);
+	ck_assert_uint_eq(ctrack_head(&t)->fp, 33);
+	ck_assert_str_eq(ctrack_head(&t)->topic, "c");
+	ck_assert_ptr_null(ctrack_get(&t, 0));
+	ck_assert_ptr_null(ctrack_get(&t, 4));
+	ck_assert_int_eq(ctrack_nack(&t, 3, false, &c), 1);
+	ck_assert_ptr_null(ctrack_head(&t));
+	ctrack_fini(&t);
+}
+END_TEST
+
+/* A message's fingerprint: its topic and payload, every byte, never 0. */
+START_TEST(test_fingerprint)
+{
+	char a[100], b[100];
+	uint64_t fa;
+
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (char)(i * 7);
+	memcpy(b, a, sizeof(a));
+	fa = ctrack_fingerprint("t/x", 3, a, sizeof(a));
+	ck_assert_uint_ne(fa, 0);
+	ck_assert_uint_eq(fa, ctrack_fingerprint("t/x", 3, b, sizeof(b)));
+	/* Any byte of the payload, at any place, and the tail shorter than a word. */
+	for (size_t i = 0; i < sizeof(a); i++) {
+		b[i] ^= 1;
+		ck_assert_uint_ne(fa, ctrack_fingerprint("t/x", 3, b, sizeof(b)));
+		b[i] ^= 1;
+	}
+	ck_assert_uint_ne(fa, ctrack_fingerprint("t/y", 3, a, sizeof(a)));
+	ck_assert_uint_ne(fa, ctrack_fingerprint("t/x", 3, a, sizeof(a) - 1));
+	/* Topic and payload are kept apart. */
+	ck_assert_uint_ne(ctrack_fingerprint("ab", 2, "c", 1), ctrack_fingerprint("a", 1, "bc", 2));
+	ck_assert_uint_ne(ctrack_fingerprint("a", 1, "", 0), ctrack_fingerprint("a", 1, "\0", 1));
+	ck_assert_uint_ne(ctrack_fingerprint("", 0, "", 0), 0);
+}
+END_TEST
+
 static Suite *ctrack_suite(void)
 {
 	Suite *s = suite_create("ctrack");
@@ -873,6 +930,8 @@ static Suite *ctrack_suite(void)
 		{ "reset", test_reset },
 		{ "key_hash", test_key_hash },
 		{ "bytes", test_bytes },
+		{ "head_get", test_head_get },
+		{ "fingerprint", test_fingerprint },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
