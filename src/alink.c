@@ -20,7 +20,6 @@
 #include "props.h"
 
 #define ALINK_CHANNEL 1
-#define ALINK_FRAME_MAX 131072
 /* A link that stayed up this long starts its next backoff from the minimum. */
 #define ALINK_STABLE_MS 10000
 #define ALINK_TICK_MS 1000
@@ -131,10 +130,14 @@ static void alink_schedule_retry(struct alink *a)
 	loop_timer_arm(a->loop, &a->retry_timer, delay);
 }
 
-void alink_fail(struct alink *a, const char *why)
+/* Fails the link, recording why for the down handler. */
+static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, const char *why)
 {
 	bool was_up = a->state == AL_READY || a->state == AL_BLOCKED;
 
+	a->failure.cause = cause;
+	a->failure.code = code;
+	snprintf(a->failure.text, sizeof(a->failure.text), "%s", why);
 	if (was_up)
 		log_warn("amqp: connection to %s:%d lost: %s", a->cfg->host, a->cfg->port, why);
 	else
@@ -148,6 +151,11 @@ void alink_fail(struct alink *a, const char *why)
 		a->h.down(a->arg);
 	if (a->wanted)
 		alink_schedule_retry(a);
+}
+
+void alink_fail(struct alink *a, const char *why)
+{
+	alink_fail_as(a, AL_CAUSE_LINK, 0, why);
 }
 
 /* Declares (or, passively, checks) one exchange; fills `err` on failure. */
@@ -455,7 +463,7 @@ static int alink_open(struct alink *a, char *err, size_t errsz)
 	props_table.num_entries = 2;
 	props_table.entries = props;
 
-	r = amqp_login_with_properties(a->conn, c->vhost, 0, ALINK_FRAME_MAX, c->heartbeat,
+	r = amqp_login_with_properties(a->conn, c->vhost, 0, PROPS_FRAME_MAX, c->heartbeat,
 	                               &props_table, AMQP_SASL_METHOD_PLAIN, c->username,
 	                               c->password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -632,6 +640,14 @@ void alink_restart(struct alink *a)
 	alink_connect(a);
 }
 
+size_t alink_frame_max(const struct alink *a)
+{
+	int n = a->conn && (a->state == AL_READY || a->state == AL_BLOCKED)
+	        ? amqp_get_frame_max(a->conn) : 0;
+
+	return n > 0 ? (size_t)n : PROPS_FRAME_MAX;
+}
+
 size_t alink_send_queue(const struct alink *a)
 {
 	int n = 0;
@@ -737,7 +753,7 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 		snprintf(why, sizeof(why), "broker closed the channel: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		amqp_send_method(a->conn, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-		alink_fail(a, why);
+		alink_fail_as(a, AL_CAUSE_CHANNEL_CLOSED, c->reply_code, why);
 		return -1;
 	}
 	case AMQP_CONNECTION_CLOSE_METHOD: {
@@ -746,7 +762,7 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 		snprintf(why, sizeof(why), "broker closed the connection: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-		alink_fail(a, why);
+		alink_fail_as(a, AL_CAUSE_CONNECTION_CLOSED, c->reply_code, why);
 		return -1;
 	}
 	default:
@@ -835,7 +851,10 @@ int alink_publish(struct alink *a, const char *exchange, size_t exlen, const cha
 		char why[256];
 
 		snprintf(why, sizeof(why), "publish failed: %s", amqp_error_string2(rc));
-		alink_fail(a, why);
+		/* An encoding error is about the message; the others are the socket's. */
+		alink_fail_as(a, rc == AMQP_STATUS_TABLE_TOO_BIG || rc == AMQP_STATUS_BAD_AMQP_DATA ||
+		                 rc == AMQP_STATUS_INVALID_PARAMETER || rc == AMQP_STATUS_UNKNOWN_CLASS
+		                 ? AL_CAUSE_PUBLISH : AL_CAUSE_LINK, rc, why);
 		return -1;
 	}
 	*tag = a->next_tag++;

@@ -46,6 +46,20 @@ struct alink_return {
 	size_t body_len;
 };
 
+/* Why the link last went down, for the down handler to judge. */
+enum alink_cause {
+	AL_CAUSE_LINK = 0,          /* socket, heartbeat, TLS or a local error */
+	AL_CAUSE_CHANNEL_CLOSED,    /* RabbitMQ closed the channel (channel.close) */
+	AL_CAUSE_CONNECTION_CLOSED, /* RabbitMQ closed the connection (connection.close) */
+	AL_CAUSE_PUBLISH,           /* rabbitmq-c could not encode a publish */
+};
+
+struct alink_failure {
+	enum alink_cause cause;
+	int code;                   /* the reply code of a close, or rabbitmq-c's status */
+	char text[512];             /* the reason as logged */
+};
+
 struct alink_handlers {
 	void (*up)(void *arg);                   /* READY: publishing may start */
 	void (*down)(void *arg);                 /* every unconfirmed publish is in doubt */
@@ -69,6 +83,7 @@ struct alink {
 	amqp_connection_state_t conn;
 	int fd;
 	uint64_t next_tag;           /* delivery tag of the next publish */
+	struct alink_failure failure; /* why it last went down (valid in the down handler) */
 	uint64_t up_since_ms;
 	bool wanted;                 /* reconnect after a failure */
 	struct backoff backoff;
@@ -100,6 +115,12 @@ void alink_stop(struct alink *a, bool graceful);
 
 /* Drops the connection as failed and reconnects after a backoff delay. */
 void alink_fail(struct alink *a, const char *why);
+
+/*
+ * The frame size negotiated with RabbitMQ (PROPS_FRAME_MAX while down): a
+ * message's content header must fit in it (see props_encoded_size()).
+ */
+size_t alink_frame_max(const struct alink *a);
 
 /* Whether rabbitmq-c holds received bytes that poll() cannot see. */
 bool alink_pending(const struct alink *a);
