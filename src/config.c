@@ -12,14 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "props.h"
 #include "topic.h"
 
 /* AMQP 0-9-1 short strings (exchange and vhost names) carry at most 255 bytes. */
 #define SHORTSTR_MAX 255
 /* MQTT strings are length-prefixed with 16 bits. */
 #define MQTT_STR_MAX 65535
-/* Bounds the re-read of a file done to recover a number libconfig mangled. */
-#define SOURCE_MAX (16 * 1024 * 1024)
+/* libconfig 1.5 refuses an @include inside this many nested includes. */
+#define INCLUDE_DEPTH_MAX 10
 
 enum kind {
 	K_STRING,
@@ -54,7 +55,7 @@ enum field_id {
 	MQTT_HOST, MQTT_PORT, MQTT_CLIENT_ID, MQTT_USERNAME, MQTT_PASSWORD,
 	MQTT_PASSWORD_FILE, MQTT_PASSWORD_CREDENTIAL, MQTT_TLS, MQTT_TLS_CA_FILE, MQTT_TLS_CA_DIR,
 	MQTT_TLS_CERT_FILE, MQTT_TLS_KEY_FILE, MQTT_TLS_VERSION, MQTT_TLS_INSECURE,
-	MQTT_KEEPALIVE, MQTT_PROTOCOL, MQTT_SESSION_EXPIRY, MQTT_INFLIGHT_MAX,
+	MQTT_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_PROTOCOL, MQTT_SESSION_EXPIRY, MQTT_INFLIGHT_MAX,
 	MQTT_SUBSCRIBE,
 	AMQP_HOST, AMQP_PORT, AMQP_VHOST, AMQP_USERNAME, AMQP_PASSWORD,
 	AMQP_PASSWORD_FILE, AMQP_PASSWORD_CREDENTIAL, AMQP_TLS, AMQP_TLS_CA_FILE,
@@ -63,7 +64,7 @@ enum field_id {
 	AMQP_DECLARE_EXCHANGE, AMQP_DEAD_LETTER_EXCHANGE, AMQP_MAX_MESSAGE_SIZE,
 	BRIDGE_LOG_LEVEL, BRIDGE_LOG_TARGET, BRIDGE_DOT_REPLACEMENT, BRIDGE_RECONNECT_MIN_MS,
 	BRIDGE_RECONNECT_MAX_MS, BRIDGE_DRAIN_TIMEOUT, BRIDGE_UNMATCHED, BRIDGE_TOPIC_HEADER,
-	BRIDGE_RETAIN_HEADER,
+	BRIDGE_RETAIN_HEADER, BRIDGE_PLUGIN_HEADERS, BRIDGE_POISON_FAILURES,
 	N_FIELDS
 };
 
@@ -94,6 +95,7 @@ static const char *const target_names[] = { "stderr", "syslog", NULL };
 static const char *const tls_versions[] = { "tlsv1.2", "tlsv1.3", NULL };
 /* Indexed by enum unmatched_policy. */
 static const char *const unmatched_names[] = { "forward", "drop", NULL };
+static const char *const plugin_header_names[] = { "3.10", "3.12", "none", NULL };
 static const char *dot_replacement_rule(const char *value);
 static const char *credential_rule(const char *value);
 
@@ -135,6 +137,8 @@ static const struct field fields[N_FIELDS] = {
 	                            tls_versions, NULL),
 	[MQTT_TLS_INSECURE] = OTHER(G_MQTT, "tls_insecure", K_BOOL, F_TLS, mqtt.tls_insecure, false),
 	[MQTT_KEEPALIVE] = NUMBER(G_MQTT, "keepalive", K_INT, 0, mqtt.keepalive, 5, 65535, 60),
+	[MQTT_CONNECT_TIMEOUT] = NUMBER(G_MQTT, "connect_timeout", K_INT, 0, mqtt.connect_timeout,
+	                                1, 300, 10),
 	[MQTT_PROTOCOL] = OTHER(G_MQTT, "protocol", K_PROTOCOL, 0, mqtt.protocol, MQTT_PROTOCOL_311),
 	[MQTT_SESSION_EXPIRY] = NUMBER(G_MQTT, "session_expiry", K_INT64, F_MQTT5, mqtt.session_expiry,
 	                               1, 4294967295LL, 86400),
@@ -191,12 +195,48 @@ static const struct field fields[N_FIELDS] = {
 	                           UNMATCHED_FORWARD),
 	[BRIDGE_TOPIC_HEADER] = OTHER(G_BRIDGE, "topic_header", K_BOOL, 0, bridge.topic_header, false),
 	[BRIDGE_RETAIN_HEADER] = OTHER(G_BRIDGE, "retain_header", K_BOOL, 0, bridge.retain_header, false),
+	[BRIDGE_PLUGIN_HEADERS] = STRING(G_BRIDGE, "plugin_headers", 0, bridge.plugin_headers, 0,
+	                                 "3.10", plugin_header_names, NULL),
+	[BRIDGE_POISON_FAILURES] = NUMBER(G_BRIDGE, "poison_failures", K_INT, 0, bridge.poison_failures,
+	                                  0, 100, 3),
 };
 
-/* Where a reported error points: the file's rank of first mention, and the line. */
+/*
+ * Where a reported error points: the file's rank of first mention, and the
+ * line; `seq` keeps messages at the same place in the order they came.
+ */
 struct err_key {
 	unsigned rank;
 	unsigned line;
+	size_t seq;
+	char *msg;
+};
+
+/*
+ * A configuration file read before libconfig parses it: the main file and
+ * each file an @include names.  Its text serves source_number() later, so
+ * no file is opened twice by the loader.
+ */
+struct src_file {
+	char *name;                 /* as libconfig names it: the path, or the @include string */
+	size_t text_of;             /* the entry holding the text (itself, or the same file
+	                               under another name) */
+	char *text;                 /* NUL-terminated; NULL in an alias */
+	size_t len;
+	size_t *lines;              /* where each line starts; built on first use */
+	size_t n_lines;
+	unsigned hint_line;         /* where source_number() found the last literal */
+	size_t hint;
+	dev_t dev;
+	ino_t ino;
+	bool done;                  /* its includes are checked; false while they are */
+};
+
+/* A rule's position, for messages about it; sorted by line to be looked up. */
+struct rule_pos {
+	int line;
+	size_t index;
+	const char *file;
 };
 
 #define MAX_FILES 16
@@ -214,13 +254,14 @@ struct loader {
 	const config_setting_t *rules_list;     /* the top-level `rules`, NULL when absent */
 	const config_setting_t *topology;       /* the top-level `topology`, NULL when absent */
 	bool rules_broken;          /* the rules could not be read or compiled */
-	const char **rule_files;    /* each rule's file and line, for messages about it */
-	int *rule_lines;
-	size_t n_rule_files;
+	struct rule_pos *rule_pos;  /* each rule's file and line, sorted by line */
+	size_t n_rule_pos;
 	const config_setting_t *found[N_FIELDS];
 	bool bad[N_FIELDS];         /* present but rejected */
-	char *src_file;             /* the file last read back by source_number() */
-	char *src;
+	struct src_file *src;       /* the files read, the main file first */
+	size_t n_src, cap_src;
+	size_t src_last;            /* the entry source_of() found last */
+	size_t cap_warnings;        /* of the config's warnings array */
 };
 
 /* A setting's place in struct bridge_config. */
@@ -309,27 +350,36 @@ static void report(struct loader *ld, const char *file, unsigned line, const cha
 	if (rank == ld->n_files && rank < MAX_FILES)
 		ld->files[ld->n_files++] = file;
 	errs->msg[errs->n++] = msg;
-	ld->keys[ld->n_keys++] = (struct err_key){ rank, line };
+	ld->keys[ld->n_keys] = (struct err_key){ rank, line, ld->n_keys, msg };
+	ld->n_keys++;
 }
 
-/* Puts this call's messages in file order, then line order; stable. */
+static int err_key_cmp(const void *a, const void *b)
+{
+	const struct err_key *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Puts this call's messages in file order, then line order, keeping the
+ * order they came in at one place.  A sort, not insertions: a file with
+ * tens of thousands of errors must not take quadratic time to report.
+ */
 static void sort_reports(struct loader *ld)
 {
-	char **msg = ld->errs->msg + ld->errs->n - ld->n_keys;
+	char **msg;
 
-	for (size_t i = 1; i < ld->n_keys; i++) {
-		struct err_key k = ld->keys[i];
-		char *m = msg[i];
-		size_t j = i;
-
-		for (; j > 0 && (ld->keys[j - 1].rank > k.rank
-		                 || (ld->keys[j - 1].rank == k.rank && ld->keys[j - 1].line > k.line)); j--) {
-			ld->keys[j] = ld->keys[j - 1];
-			msg[j] = msg[j - 1];
-		}
-		ld->keys[j] = k;
-		msg[j] = m;
-	}
+	if (ld->n_keys == 0)
+		return;
+	msg = ld->errs->msg + ld->errs->n - ld->n_keys;
+	qsort(ld->keys, ld->n_keys, sizeof(*ld->keys), err_key_cmp);
+	for (size_t i = 0; i < ld->n_keys; i++)
+		msg[i] = ld->keys[i].msg;
 }
 
 /*
@@ -373,6 +423,118 @@ static void at_setting(struct loader *ld, const config_setting_t *s, const char 
 static void out_of_memory(struct loader *ld)
 {
 	report(ld, ld->path, 0, "out of memory");
+}
+
+/* Files */
+
+/* What a file of type `mode` is, for messages: "a FIFO". */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "a special file";
+}
+
+/*
+ * Opens `path` to read, as a regular file, or as a directory when `dir`.
+ * Configuration input must never hold -t or the running daemon (a reload
+ * loads in the event loop): the open does not block, so a FIFO or a device
+ * whose open waits is refused at once instead.  stat() comes first so that
+ * a device is not opened at all (opening some has effects); fstat() after
+ * the open decides, as the path may have changed in between.
+ * Returns the descriptor (close-on-exec; O_NONBLOCK, which reads of a
+ * regular file ignore) and fills *stp; or -1 with errno set, *kind NULL;
+ * or -1 with errno 0 and *kind saying what the path is instead ("a FIFO").
+ */
+static int open_input_stat(const char *path, bool dir, const char **kind, struct stat *stp)
+{
+	struct stat st;
+	int fd, err;
+
+	*kind = NULL;
+	if (stat(path, &st) != 0)
+		return -1;
+	if (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) {
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+		if (fd < 0)
+			return -1;
+		if (fstat(fd, &st) != 0) {
+			err = errno;
+			close(fd);
+			errno = err;
+			return -1;
+		}
+		if (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) {
+			*stp = st;
+			return fd;
+		}
+		close(fd);
+	}
+	*kind = file_kind(st.st_mode);
+	errno = 0;
+	return -1;
+}
+
+static int open_input(const char *path, bool dir, const char **kind)
+{
+	struct stat st;
+
+	return open_input_stat(path, dir, kind, &st);
+}
+
+/*
+ * Reads what is left of `fd` into a fresh NUL-terminated buffer (*out,
+ * *len).  Returns 0, or an errno value.
+ */
+static int read_all(int fd, char **out, size_t *len)
+{
+	char *buf = NULL;
+	size_t used = 0, cap = 0;
+	ssize_t got;
+
+	for (;;) {
+		if (cap - used < 4096) {
+			char *grown;
+
+			if (cap > SIZE_MAX / 2 - 1) {
+				free(buf);
+				return EFBIG;
+			}
+			cap = cap ? cap * 2 : 16384;
+			grown = realloc(buf, cap);
+			if (grown == NULL) {
+				free(buf);
+				return ENOMEM;
+			}
+			buf = grown;
+		}
+		got = read(fd, buf + used, cap - used - 1);
+		if (got < 0) {
+			int err = errno;
+
+			if (err == EINTR)
+				continue;
+			free(buf);
+			return err;
+		}
+		if (got == 0)
+			break;
+		used += (size_t)got;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	return 0;
 }
 
 /* Names */
@@ -583,82 +745,59 @@ static int64_t literal_as_libconfig(const struct literal *lit)
 	return (int32_t)(uint32_t)bits;
 }
 
-/* Reads the whole of `file` into ld->src, keeping the last one read. */
-static const char *source_text(struct loader *ld, const char *file)
+/*
+ * The file `file` among those read before parsing, with its lines indexed
+ * (on first use, so that looking up every integer of a large file costs
+ * time in proportion to the file); NULL when it is not there.
+ */
+static struct src_file *source_of(struct loader *ld, const char *file)
 {
-	FILE *fp;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct src_file *f = NULL;
 
-	if (ld->src_file != NULL && strcmp(ld->src_file, file) == 0)
-		return ld->src;
-	free(ld->src_file);
-	free(ld->src);
-	ld->src_file = NULL;
-	ld->src = NULL;
-	fp = fopen(file, "r");
-	if (fp == NULL)
-		return NULL;
-	for (;;) {
-		size_t got;
-
-		if (cap - len < 4096) {
-			char *grown;
-
-			cap = cap ? cap * 2 : 8192;
-			if (cap > SOURCE_MAX || (grown = realloc(buf, cap)) == NULL)
-				goto fail;
-			buf = grown;
+	if (ld->src_last < ld->n_src && strcmp(ld->src[ld->src_last].name, file) == 0) {
+		f = &ld->src[ld->src[ld->src_last].text_of];
+	} else {
+		for (size_t i = 0; i < ld->n_src; i++) {
+			if (strcmp(ld->src[i].name, file) == 0) {
+				ld->src_last = i;
+				f = &ld->src[ld->src[i].text_of];
+				break;
+			}
 		}
-		got = fread(buf + len, 1, cap - len - 1, fp);
-		len += got;
-		if (got == 0)
-			break;
 	}
-	if (ferror(fp))
-		goto fail;
-	fclose(fp);
-	buf[len] = '\0';
-	ld->src_file = strdup(file);
-	if (ld->src_file == NULL) {
-		free(buf);
+	if (f == NULL || f->text == NULL)
 		return NULL;
+	if (f->lines == NULL) {
+		size_t n = 1;
+
+		for (size_t i = 0; i < f->len; i++)
+			n += f->text[i] == '\n';
+		f->lines = malloc(n * sizeof(*f->lines));
+		if (f->lines == NULL)
+			return NULL;
+		f->lines[0] = 0;
+		f->n_lines = 1;
+		for (size_t i = 0; i < f->len; i++)
+			if (f->text[i] == '\n')
+				f->lines[f->n_lines++] = i + 1;
 	}
-	ld->src = buf;
-	return buf;
-fail:
-	fclose(fp);
-	free(buf);
-	return NULL;
+	return f;
 }
 
 /*
- * Finds the literal of the integer setting `s` in its file: the first
- * "name = literal" (or "name : literal") whose name starts on the setting's
- * line and whose literal libconfig would have read as the stored value.
+ * Looks in text[from, to) for "name = literal" (or "name : literal") with
+ * a literal libconfig would have read as `stored`; returns where that
+ * literal ends, or 0.
  */
-static bool source_number(struct loader *ld, const config_setting_t *s, int64_t stored,
-                          struct literal *lit)
+static size_t find_literal(const char *text, size_t from, size_t to, const char *name,
+                           int64_t stored, struct literal *lit)
 {
-	const char *file = config_setting_source_file(s);
-	const char *name = config_setting_name(s);
-	unsigned line = config_setting_source_line(s);
-	const char *text, *p;
-	size_t name_len;
+	size_t name_len = strlen(name);
 
-	if (file == NULL || name == NULL || line == 0 || (text = source_text(ld, file)) == NULL)
-		return false;
-	name_len = strlen(name);
-	for (p = text; line > 1; line--) {
-		p = strchr(p, '\n');
-		if (p == NULL)
-			return false;
-		p++;
-	}
-	for (; *p != '\0' && *p != '\n'; p++) {
-		const char *q;
+	for (size_t i = from; i < to; i++) {
+		const char *p = text + i, *q;
 
-		if (strncmp(p, name, name_len) != 0 || (p > text && is_name_char(p[-1])))
+		if (strncmp(p, name, name_len) != 0 || (i > 0 && is_name_char(p[-1])))
 			continue;
 		q = p + name_len;
 		if (is_name_char(*q))
@@ -671,9 +810,44 @@ static bool source_number(struct loader *ld, const config_setting_t *s, int64_t 
 		while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
 			q++;
 		if (parse_literal(q, lit) && literal_as_libconfig(lit) == stored)
-			return true;
+			return (size_t)(q - text) + 1;
 	}
-	return false;
+	return 0;
+}
+
+/*
+ * Finds the literal of the integer setting `s` in its file: a "name =
+ * literal" (or "name : literal") whose name starts on the setting's line
+ * and whose literal libconfig would have read as the stored value.  The
+ * search starts where the last one on the same line ended, so that a
+ * group of thousands of integers written on one line is read in linear
+ * time; it wraps to the start of the line.
+ */
+static bool source_number(struct loader *ld, const config_setting_t *s, int64_t stored,
+                          struct literal *lit)
+{
+	const char *file = config_setting_source_file(s);
+	const char *name = config_setting_name(s);
+	unsigned line = config_setting_source_line(s);
+	struct src_file *f;
+	size_t start, end, from, found;
+
+	/* libconfig names no file for what it read from the main file's text. */
+	if (file == NULL)
+		file = ld->path;
+	if (name == NULL || line == 0 || (f = source_of(ld, file)) == NULL || line > f->n_lines)
+		return false;
+	start = f->lines[line - 1];
+	end = line < f->n_lines ? f->lines[line] - 1 : f->len;
+	from = f->hint_line == line && f->hint > start && f->hint <= end ? f->hint : start;
+	found = find_literal(f->text, from, end, name, stored, lit);
+	if (found == 0 && from > start)
+		found = find_literal(f->text, start, from, name, stored, lit);
+	if (found == 0)
+		return false;
+	f->hint_line = line;
+	f->hint = found;
+	return true;
 }
 
 /* Settings */
@@ -1156,13 +1330,18 @@ static void warn_at(struct loader *ld, struct bridge_config *cfg, const char *fi
 		snprintf(msg, (size_t)len + 1, "%s:%u: %s", file, line, text);
 	else
 		snprintf(msg, (size_t)len + 1, "%s: %s", file, text);
-	grown = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		free(msg);
-		out_of_memory(ld);
-		return;
+	if (cfg->n_warnings == ld->cap_warnings) {
+		size_t cap = ld->cap_warnings ? ld->cap_warnings * 2 : 8;
+
+		grown = realloc(cfg->warnings, cap * sizeof(*grown));
+		if (grown == NULL) {
+			free(msg);
+			out_of_memory(ld);
+			return;
+		}
+		cfg->warnings = grown;
+		ld->cap_warnings = cap;
 	}
-	cfg->warnings = grown;
 	cfg->warnings[cfg->n_warnings++] = msg;
 }
 
@@ -1183,25 +1362,22 @@ static void warn_if_public(struct loader *ld, struct bridge_config *cfg, const c
 
 /*
  * Reads the first line of `path` (without its newline) into *out.  Returns
- * NULL, or the reason it cannot, with `errno_out` set when errno explains it.
+ * NULL, or the reason it cannot, with `errno_out` set when errno explains it
+ * and *kind when `path` is not a regular file (open_input()).
  */
-static const char *read_secret(const char *path, size_t max, char **out, int *errno_out)
+static const char *read_secret(const char *path, size_t max, char **out, int *errno_out,
+                               const char **kind)
 {
 	char *buf = NULL, *nl;
 	size_t len = 0;
-	struct stat st;
 	ssize_t got;
 	int fd;
 
 	*out = NULL;
 	*errno_out = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	fd = open_input(path, false, kind);
+	if (fd < 0) {
 		*errno_out = errno;
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		*errno_out = EISDIR;
 		goto fail;
 	}
 	buf = malloc(SECRET_FILE_MAX + 1);
@@ -1253,7 +1429,7 @@ static void load_secret(struct loader *ld, struct bridge_config *cfg, const stru
                         enum field_id id)
 {
 	const config_setting_t *s = ld->found[id];
-	const char *value = str_field(cfg, id), *why;
+	const char *value = str_field(cfg, id), *why, *kind;
 	char full[64], path[4096], *secret;
 	int err;
 
@@ -1271,10 +1447,13 @@ static void load_secret(struct loader *ld, struct bridge_config *cfg, const stru
 		snprintf(path, sizeof(path), "%s", value);
 		warn_if_public(ld, cfg, s, "the password file", path);
 	}
-	why = read_secret(path, sd->secret_max, &secret, &err);
+	why = read_secret(path, sd->secret_max, &secret, &err, &kind);
 	if (secret == NULL) {
 		if (why != NULL)
 			at_setting(ld, s, "'%s' names %s, which %s", full, path, why);
+		else if (kind != NULL)
+			at_setting(ld, s, "'%s' names %s, which is %s, not a regular file", full, path,
+			           kind);
 		else
 			at_setting(ld, s, "'%s' cannot be read (%s): %s", full, path, strerror(err));
 		return;
@@ -1334,33 +1513,36 @@ static void check_secrets(struct loader *ld, struct bridge_config *cfg, const st
 	load_secret(ld, cfg, sd, first);
 }
 
-/* Whether `path` can be opened for reading, as a directory when `dir`. */
-static int check_readable(const char *path, bool dir)
+/*
+ * Whether `path` can be opened for reading, as a regular file or as a
+ * directory when `dir`: 0, or an errno value, or -1 with *kind saying what
+ * it is instead.
+ */
+static int check_readable(const char *path, bool dir, const char **kind)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (dir ? O_DIRECTORY : 0));
+	int fd = open_input(path, dir, kind);
 
 	if (fd < 0)
-		return errno;
-	if (!dir && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		close(fd);
-		return EISDIR;
-	}
+		return *kind != NULL ? -1 : errno;
 	close(fd);
 	return 0;
 }
 
 static void check_tls_file(struct loader *ld, struct bridge_config *cfg, enum field_id id, bool dir)
 {
-	const char *path = str_field(cfg, id);
+	const char *path = str_field(cfg, id), *kind;
 	char full[64];
 	int err;
 
 	if (path == NULL || ld->found[id] == NULL || ld->bad[id])
 		return;
 	full_name(full, sizeof(full), id);
-	if ((err = check_readable(path, dir)) != 0)
+	err = check_readable(path, dir, &kind);
+	if (err > 0)
 		at_setting(ld, ld->found[id], "'%s' cannot be read (%s): %s", full, path, strerror(err));
+	else if (err < 0)
+		at_setting(ld, ld->found[id], "'%s' names %s, which is %s, not a %s", full, path, kind,
+		           dir ? "directory" : "regular file");
 }
 
 /* The TLS settings of a side with tls = true: pairs, defaults and files. */
@@ -1368,6 +1550,7 @@ static void check_tls(struct loader *ld, struct bridge_config *cfg, const struct
 {
 	const config_setting_t *tls = ld->found[sd->tls];
 	char full[64], other[64];
+	const char *kind;
 	int err;
 
 	if (tls == NULL || ld->bad[sd->tls] || !bool_field(cfg, sd->tls))
@@ -1388,9 +1571,13 @@ static void check_tls(struct loader *ld, struct bridge_config *cfg, const struct
 
 		replace_string(ld, field_ptr(cfg, fields[id].off), def);
 		full_name(full, sizeof(full), id);
-		if ((err = check_readable(def, sd->has_ca_dir)) != 0)
+		err = check_readable(def, sd->has_ca_dir, &kind);
+		if (err > 0)
 			at_setting(ld, tls, "'%s' is not set and its default %s cannot be read: %s",
 			           full, def, strerror(err));
+		else if (err < 0)
+			at_setting(ld, tls, "'%s' is not set and its default %s is %s, not a %s", full,
+			           def, kind, sd->has_ca_dir ? "directory" : "regular file");
 	}
 	check_tls_file(ld, cfg, sd->ca_file, false);
 	if (sd->has_ca_dir)
@@ -1916,12 +2103,34 @@ struct rules_ctx {
 	struct bridge_config *cfg;
 };
 
-/* The file holding the rule that starts at `line` (@include can move rules elsewhere). */
+static int rule_pos_cmp(const void *a, const void *b)
+{
+	const struct rule_pos *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The file holding the rule that starts at `line` (@include can move rules
+ * elsewhere): of the rules on that line, the first.  A binary search, as
+ * every rule may have a message.
+ */
 static const char *rule_file(const struct loader *ld, int line)
 {
-	for (size_t i = 0; i < ld->n_rule_files; i++)
-		if (ld->rule_lines[i] == line)
-			return ld->rule_files[i];
+	size_t lo = 0, hi = ld->n_rule_pos;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ld->rule_pos[mid].line < line)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ld->n_rule_pos && ld->rule_pos[lo].line == line)
+		return ld->rule_pos[lo].file;
 	return ld->path;
 }
 
@@ -1937,6 +2146,57 @@ static void rules_warning(void *arg, int line, const char *msg)
 	struct rules_ctx *c = arg;
 
 	warn_at(c->ld, c->cfg, rule_file(c->ld, line), line > 0 ? (unsigned)line : 0, "%s", msg);
+}
+
+/*
+ * A rule's static headers go on every message it forwards, and a
+ * message's properties must fit in one AMQP frame (rabbitmq-c sends the
+ * content header as one frame): a rule whose headers alone leave no room
+ * for what every message also carries could never forward anything.
+ * Every message carries the property flags and a delivery mode, and the
+ * headers bridge.topic_header and bridge.retain_header add, when set (the
+ * topic at its shortest, one byte), unless the rule names them itself.
+ */
+static void check_header_room(struct loader *ld, const struct bridge_config *cfg,
+                              const struct rule_spec *spec, size_t index, const char *file)
+{
+	const size_t room = PROPS_FRAME_MAX - PROPS_HEADER_OVERHEAD;
+	struct rules_field added[] = {
+		{ .name = PROPS_HDR_TOPIC, .kind = RV_STRING, .s = "t" },
+		{ .name = PROPS_HDR_RETAIN, .kind = RV_BOOL },
+	};
+	bool adds[] = { cfg->bridge.topic_header, cfg->bridge.retain_header };
+	size_t size, other = 2 + 1;     /* property flags, delivery mode */
+
+	if (spec->drop || spec->n_headers == 0)
+		return;
+	size = props_fields_size(spec->headers, spec->n_headers);
+	if (size == SIZE_MAX)           /* a name over 255 bytes: the rules module reports it */
+		return;
+	for (size_t k = 0; k < sizeof(added) / sizeof(added[0]); k++) {
+		bool named = false;
+
+		for (size_t j = 0; j < spec->n_headers && adds[k] && !named; j++)
+			named = strcmp(spec->headers[j].name, added[k].name) == 0;
+		if (adds[k] && !named)
+			other += props_fields_size(&added[k], 1) - 4;
+	}
+	/* The plugin's headers replace any of their names: a signed byte and a bool. */
+	switch (props_plugin_of(cfg->bridge.plugin_headers)) {
+	case PROPS_PLUGIN_310:
+		other += 1 + strlen(PROPS_HDR_DUP) + 1 + 1;
+		/* fall through */
+	case PROPS_PLUGIN_312:
+		other += 1 + strlen(PROPS_HDR_QOS) + 1 + 1;
+		break;
+	case PROPS_PLUGIN_NONE:
+		break;
+	}
+	if (size > room - other)
+		report(ld, file, (unsigned)spec->line, "rule %zu (match '%s'): its headers take %zu bytes "
+		       "encoded; a message's properties must fit in %zu bytes (one AMQP frame), which "
+		       "leaves at most %zu for the headers", index + 1, spec->match, size, room,
+		       room - other);
 }
 
 /*
@@ -1964,27 +2224,32 @@ static void load_rules(struct loader *ld, struct bridge_config *cfg)
 	}
 	specs = vec;
 	if (n > 0) {
-		ld->rule_files = calloc(n, sizeof(*ld->rule_files));
-		ld->rule_lines = calloc(n, sizeof(*ld->rule_lines));
-		if (ld->rule_files == NULL || ld->rule_lines == NULL) {
+		ld->rule_pos = calloc(n, sizeof(*ld->rule_pos));
+		if (ld->rule_pos == NULL) {
 			out_of_memory(ld);
 			ld->rules_broken = true;
 			goto done;
 		}
-		ld->n_rule_files = n;
+		ld->n_rule_pos = n;
 	}
 	for (size_t i = 0; i < n; i++) {
+		struct rule_pos *pos = &ld->rule_pos[i];
 		unsigned line;
 
-		where(ld, config_setting_get_elem(ld->rules_list, (unsigned)i), &ld->rule_files[i], &line);
-		ld->rule_lines[i] = (int)line;
+		where(ld, config_setting_get_elem(ld->rules_list, (unsigned)i), &pos->file, &line);
+		pos->line = (int)line;
+		pos->index = i;
 		if (bad[i] & ITEM_BIT(RI_MATCH)) {
 			free_element(l, &specs[i]);
 			memset(&specs[i], 0, sizeof(specs[i]));
 			specs[i].line = (int)line;
 			specs[i].match = "#";
 		}
+		if (!(bad[i] & ITEM_BIT(RI_HEADERS)))
+			check_header_room(ld, cfg, &specs[i], i, pos->file);
 	}
+	if (n > 0)
+		qsort(ld->rule_pos, n, sizeof(*ld->rule_pos), rule_pos_cmp);
 	if (ld->found[MQTT_SUBSCRIBE] != NULL && usable(ld, MQTT_SUBSCRIBE)) {
 		subscribe = (const char *const *)cfg->mqtt.subscribe;
 		n_subscribe = cfg->mqtt.n_subscribe;
@@ -2059,6 +2324,48 @@ static bool reserved_name(const char *name)
 	return strncmp(name, "amq.", 4) == 0;
 }
 
+/* A name and the index of what it names, to sort by name. */
+struct named {
+	const char *name;
+	size_t index;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * For each of `n` things, of which the `nv` in `v` have a name, the index
+ * of the first earlier one of the same name, or SIZE_MAX: what comparing
+ * each with every earlier one finds, by sorting instead, so that tens of
+ * thousands of names take no noticeable time.  Sorts `v`.  Returns a
+ * malloc'ed array of n, or NULL when memory ran out.
+ */
+static size_t *first_same_name(struct named *v, size_t nv, size_t n)
+{
+	size_t *first = malloc((n > 0 ? n : 1) * sizeof(*first));
+
+	if (first == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		first[i] = SIZE_MAX;
+	if (nv > 0)
+		qsort(v, nv, sizeof(*v), named_cmp);
+	for (size_t i = 1, run = 0; i < nv; i++) {
+		if (strcmp(v[i].name, v[run].name) == 0)
+			first[v[i].index] = v[run].index;
+		else
+			run = i;
+	}
+	return first;
+}
+
 static const struct rules_field *find_field(const struct rules_field *vec, size_t n,
                                             const char *name)
 {
@@ -2081,11 +2388,30 @@ static void check_topo_exchanges(struct loader *ld, const struct bridge_config *
 {
 	const struct topology *t = &cfg->topology;
 	bool declares = usable(ld, AMQP_DECLARE_EXCHANGE) && cfg->amqp.declare_exchange;
+	struct named *v;
+	size_t *first, nv = 0;
 
+	if (t->n_exchanges == 0)
+		return;
+	v = malloc(t->n_exchanges * sizeof(*v));
+	if (v == NULL) {
+		out_of_memory(ld);
+		return;
+	}
+	for (size_t i = 0; i < t->n_exchanges; i++)
+		if (!(bad[i] & ITEM_BIT(XI_NAME)))
+			v[nv++] = (struct named){ t->exchanges[i].name, i };
+	first = first_same_name(v, nv, t->n_exchanges);
+	free(v);
+	if (first == NULL) {
+		out_of_memory(ld);
+		return;
+	}
 	for (size_t i = 0; i < t->n_exchanges; i++) {
 		const struct topo_exchange *x = &t->exchanges[i];
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		const config_setting_t *name = member_or(e, "name");
+		size_t j = first[i];
 
 		if (bad[i] & ITEM_BIT(XI_NAME))
 			continue;
@@ -2094,14 +2420,10 @@ static void check_topo_exchanges(struct loader *ld, const struct bridge_config *
 			           "(the broker reserves those names)", i + 1);
 			continue;
 		}
-		for (size_t j = 0; j < i; j++) {
-			if (!(bad[j] & ITEM_BIT(XI_NAME)) && strcmp(t->exchanges[j].name, x->name) == 0) {
-				at_setting(ld, name, "topology exchange %zu: exchange '%s' is already declared "
-				           "by topology exchange %zu (line %d)", i + 1, x->name, j + 1,
-				           t->exchanges[j].line);
-				break;
-			}
-		}
+		if (j != SIZE_MAX)
+			at_setting(ld, name, "topology exchange %zu: exchange '%s' is already declared "
+			           "by topology exchange %zu (line %d)", i + 1, x->name, j + 1,
+			           t->exchanges[j].line);
 		if (declares && usable(ld, AMQP_EXCHANGE) && strcmp(x->name, cfg->amqp.exchange) == 0)
 			at_setting(ld, name, "topology exchange %zu: '%s' is amqp.exchange, which the bridge "
 			           "declares itself while amqp.declare_exchange is true; declare it in one "
@@ -2124,16 +2446,36 @@ static void check_topo_exchanges(struct loader *ld, const struct bridge_config *
 			           "'alternate_exchange' and argument 'alternate-exchange' cannot both be "
 			           "given", i + 1);
 	}
+	free(first);
 }
 
 static void check_topo_queues(struct loader *ld, const struct bridge_config *cfg,
                               const config_setting_t *list, const unsigned *bad)
 {
 	const struct topology *t = &cfg->topology;
+	struct named *v;
+	size_t *first, nv = 0;
 
+	if (t->n_queues == 0)
+		return;
+	v = malloc(t->n_queues * sizeof(*v));
+	if (v == NULL) {
+		out_of_memory(ld);
+		return;
+	}
+	for (size_t i = 0; i < t->n_queues; i++)
+		if (!(bad[i] & ITEM_BIT(QI_NAME)))
+			v[nv++] = (struct named){ t->queues[i].name, i };
+	first = first_same_name(v, nv, t->n_queues);
+	free(v);
+	if (first == NULL) {
+		out_of_memory(ld);
+		return;
+	}
 	for (size_t i = 0; i < t->n_queues; i++) {
 		const struct topo_queue *q = &t->queues[i];
 		const config_setting_t *name = member_or(config_setting_get_elem(list, (unsigned)i), "name");
+		size_t j = first[i];
 
 		if (bad[i] & ITEM_BIT(QI_NAME))
 			continue;
@@ -2142,15 +2484,11 @@ static void check_topo_queues(struct loader *ld, const struct bridge_config *cfg
 			           "(the broker reserves those names)", i + 1);
 			continue;
 		}
-		for (size_t j = 0; j < i; j++) {
-			if (!(bad[j] & ITEM_BIT(QI_NAME)) && strcmp(t->queues[j].name, q->name) == 0) {
-				at_setting(ld, name, "topology queue %zu: queue '%s' is already declared by "
-				           "topology queue %zu (line %d)", i + 1, q->name, j + 1,
-				           t->queues[j].line);
-				break;
-			}
-		}
+		if (j != SIZE_MAX)
+			at_setting(ld, name, "topology queue %zu: queue '%s' is already declared by "
+			           "topology queue %zu (line %d)", i + 1, q->name, j + 1, t->queues[j].line);
 	}
+	free(first);
 }
 
 /*
@@ -2259,59 +2597,93 @@ static void load_topology(struct loader *ld, struct bridge_config *cfg)
 		free(bad[id]);
 }
 
-static const struct topo_exchange *topo_exchange_named(const struct topology *t, const char *name)
-{
-	for (size_t i = 0; i < t->n_exchanges; i++)
-		if (t->exchanges[i].name != NULL && strcmp(t->exchanges[i].name, name) == 0)
-			return &t->exchanges[i];
-	return NULL;
-}
-
 /*
- * cfg->check_exchanges: what the rules publish to that nothing declares.
- * A rule may not publish to an exchange the topology makes internal:
- * RabbitMQ refuses every such publish.
+ * cfg->check_exchanges: what the rules publish to that nothing declares,
+ * each once, in rule order.  A rule may not publish to an exchange the
+ * topology makes internal: RabbitMQ refuses every such publish.  Sorted
+ * names stand in for a search of the topology and of the list so far for
+ * each rule, so that many rules and exchanges take n log n time.
  */
 static void find_check_exchanges(struct loader *ld, struct bridge_config *cfg)
 {
+	const struct topology *t = &cfg->topology;
 	size_t n = cfg->rules != NULL ? rules_count(cfg->rules) : 0;
+	struct named *decl = NULL, *used = NULL;
+	size_t n_decl = 0, n_used = 0, n_check = 0;
+	bool *check = NULL;
 
+	if (n == 0)
+		return;
+	decl = malloc((t->n_exchanges > 0 ? t->n_exchanges : 1) * sizeof(*decl));
+	used = malloc(n * sizeof(*used));
+	check = calloc(n, sizeof(*check));
+	if (decl == NULL || used == NULL || check == NULL)
+		goto oom;
+	for (size_t i = 0; i < t->n_exchanges; i++)
+		if (t->exchanges[i].name != NULL)
+			decl[n_decl++] = (struct named){ t->exchanges[i].name, i };
+	if (n_decl > 0)
+		qsort(decl, n_decl, sizeof(*decl), named_cmp);
 	for (size_t i = 0; i < n; i++) {
 		const struct rule *r = rules_at(cfg->rules, i);
-		const struct topo_exchange *x;
-		char **grown;
-		size_t j;
+		size_t lo = 0, hi = n_decl;
 
 		if (r->drop || r->exchange == NULL || r->exchange[0] == '\0')
 			continue;
 		if (cfg->amqp.exchange != NULL && strcmp(r->exchange, cfg->amqp.exchange) == 0)
 			continue;
-		if ((x = topo_exchange_named(&cfg->topology, r->exchange)) != NULL) {
+		/* The first declaration of that name, as the lowest index sorts first. */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (strcmp(decl[mid].name, r->exchange) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n_decl && strcmp(decl[lo].name, r->exchange) == 0) {
+			const struct topo_exchange *x = &t->exchanges[decl[lo].index];
+
 			if (x->internal)
 				report(ld, rule_file(ld, r->line), (unsigned)r->line, "rule %zu (match '%s'): "
 				       "exchange '%s' is internal (topology exchange %zu, line %d): nothing can "
-				       "publish to it", r->index, r->match, r->exchange,
-				       (size_t)(x - cfg->topology.exchanges) + 1, x->line);
+				       "publish to it", r->index, r->match, r->exchange, decl[lo].index + 1,
+				       x->line);
 			continue;
 		}
-		for (j = 0; j < cfg->n_check_exchanges; j++)
-			if (strcmp(cfg->check_exchanges[j], r->exchange) == 0)
-				break;
-		if (j < cfg->n_check_exchanges)
-			continue;
-		grown = realloc(cfg->check_exchanges, (cfg->n_check_exchanges + 1) * sizeof(*grown));
-		if (grown == NULL) {
-			out_of_memory(ld);
-			return;
-		}
-		cfg->check_exchanges = grown;
-		cfg->check_exchanges[cfg->n_check_exchanges] = strdup(r->exchange);
-		if (cfg->check_exchanges[cfg->n_check_exchanges] == NULL) {
-			out_of_memory(ld);
-			return;
-		}
-		cfg->n_check_exchanges++;
+		used[n_used++] = (struct named){ r->exchange, i };
 	}
+	/* Of the rules that publish to one name, the first puts it on the list. */
+	if (n_used > 0)
+		qsort(used, n_used, sizeof(*used), named_cmp);
+	for (size_t i = 0; i < n_used; i++) {
+		if (i == 0 || strcmp(used[i].name, used[i - 1].name) != 0) {
+			check[used[i].index] = true;
+			n_check++;
+		}
+	}
+	if (n_check > 0) {
+		cfg->check_exchanges = calloc(n_check, sizeof(*cfg->check_exchanges));
+		if (cfg->check_exchanges == NULL)
+			goto oom;
+	}
+	for (size_t i = 0; i < n && cfg->n_check_exchanges < n_check; i++) {
+		char *copy;
+
+		if (!check[i])
+			continue;
+		copy = strdup(rules_at(cfg->rules, i)->exchange);
+		if (copy == NULL)
+			goto oom;
+		cfg->check_exchanges[cfg->n_check_exchanges++] = copy;
+	}
+	goto done;
+oom:
+	out_of_memory(ld);
+done:
+	free(decl);
+	free(used);
+	free(check);
 }
 
 /* What the rules, the topology and the flat settings say about each other. */
@@ -2331,26 +2703,279 @@ static void check_mapping(struct loader *ld, struct bridge_config *cfg)
 	}
 }
 
-/*
- * Reports a file that cannot be opened (or is a directory) with the reason,
- * which config_read_file() does not give.
- */
-static bool readable(struct loader *ld)
-{
-	struct stat st;
-	FILE *fp = fopen(ld->path, "r");
+/* The files read before parsing */
 
-	if (fp == NULL) {
-		report(ld, ld->path, 0, "cannot read: %s", strerror(errno));
+/* Where next_include() is in a file's text; between includes, outside comments and strings. */
+struct inc_scan {
+	const char *text;
+	size_t len;
+	size_t pos;
+	unsigned line;
+	bool bol;                   /* at the start of a line */
+};
+
+/*
+ * Finds the next @include of a file's text as libconfig 1.5's scanner
+ * finds one: a line that starts, outside a comment and a string, with
+ * optional blanks, "@include", blanks and a double-quoted name, in which
+ * \\ and \" stand for \ and " and any other backslash is dropped.  Returns
+ * 1 with the name (malloc'ed) and the line of "@include", 0 at the end, -1
+ * when memory ran out.
+ */
+static int next_include(struct inc_scan *sc, char **name, unsigned *line)
+{
+	const char *t = sc->text;
+	size_t n = sc->len, i = sc->pos;
+
+	while (i < n) {
+		if (sc->bol) {
+			size_t k = i;
+
+			sc->bol = false;
+			while (k < n && (t[k] == ' ' || t[k] == '\t'))
+				k++;
+			if (n - k > 9 && memcmp(t + k, "@include", 8) == 0
+			    && (t[k + 8] == ' ' || t[k + 8] == '\t')) {
+				size_t start;
+				unsigned at = sc->line;
+				char *out, *o;
+
+				for (k += 8; k < n && (t[k] == ' ' || t[k] == '\t'); k++)
+					;
+				if (k == n || t[k] != '"')
+					goto other;
+				start = ++k;
+				while (k < n && t[k] != '"') {
+					if (t[k] == '\\' && k + 1 < n && (t[k + 1] == '"' || t[k + 1] == '\\'))
+						k++;
+					k++;
+				}
+				if (k == n)     /* unterminated: libconfig reports it */
+					goto other;
+				out = o = malloc(k - start + 1);
+				if (out == NULL)
+					return -1;
+				for (size_t j = start; j < k; j++) {
+					if (t[j] == '\n')
+						sc->line++;
+					if (t[j] != '\\') {
+						*o++ = t[j];
+					} else if (j + 1 < k && (t[j + 1] == '"' || t[j + 1] == '\\')) {
+						*o++ = t[j + 1];
+						j++;
+					}
+				}
+				*o = '\0';
+				sc->pos = k + 1;
+				*name = out;
+				*line = at;
+				return 1;
+			}
+		}
+other:
+		if (t[i] == '\n') {
+			sc->line++;
+			sc->bol = true;
+			i++;
+		} else if (t[i] == '"') {
+			for (i++; i < n && t[i] != '"'; i++) {
+				if (t[i] == '\\' && i + 1 < n && (t[i + 1] == '"' || t[i + 1] == '\\'))
+					i++;
+				else if (t[i] == '\n')
+					sc->line++;
+			}
+			i++;
+		} else if (t[i] == '/' && i + 1 < n && t[i + 1] == '*') {
+			for (i += 2; i < n && !(t[i] == '*' && i + 1 < n && t[i + 1] == '/'); i++)
+				if (t[i] == '\n')
+					sc->line++;
+			i += 2;
+		} else if (t[i] == '#' || (t[i] == '/' && i + 1 < n && t[i + 1] == '/')) {
+			while (i < n && t[i] != '\n')
+				i++;
+		} else {
+			i++;
+		}
+	}
+	sc->pos = n;
+	return 0;
+}
+
+/* Adds an entry to ld->src; returns its index, or (size_t)-1 when memory ran out. */
+static size_t add_source(struct loader *ld, const char *name, const struct stat *st)
+{
+	struct src_file *f;
+
+	if (ld->n_src == ld->cap_src) {
+		size_t cap = ld->cap_src ? ld->cap_src * 2 : 4;
+		struct src_file *grown = realloc(ld->src, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return (size_t)-1;
+		ld->src = grown;
+		ld->cap_src = cap;
+	}
+	f = &ld->src[ld->n_src];
+	memset(f, 0, sizeof(*f));
+	f->name = strdup(name);
+	if (f->name == NULL)
+		return (size_t)-1;
+	f->text_of = ld->n_src;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	return ld->n_src++;
+}
+
+/*
+ * Reads the file open on `fd` into entry `idx`.  libconfig reads the main
+ * file from this text, where a NUL byte would end it early, so one is
+ * refused; in any file it is garbage to libconfig anyway.
+ */
+static bool read_source(struct loader *ld, size_t idx, int fd, const char *file, unsigned line,
+                        const char *what)
+{
+	struct src_file *f = &ld->src[idx];
+	const char *nul;
+	int err = read_all(fd, &f->text, &f->len);
+
+	if (err != 0) {
+		f->text = NULL;
+		report(ld, file, line, "%s: %s", what, strerror(err));
 		return false;
 	}
-	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(fp);
-		report(ld, ld->path, 0, "cannot read: %s", strerror(EISDIR));
+	if ((nul = memchr(f->text, '\0', f->len)) != NULL) {
+		unsigned at = 1;
+
+		for (const char *p = f->text; p < nul; p++)
+			at += *p == '\n';
+		report(ld, f->name, at, "holds a NUL byte, which a configuration file cannot hold");
 		return false;
 	}
-	fclose(fp);
 	return true;
+}
+
+/*
+ * Checks the files that the @include lines of entry `idx` (at include
+ * depth `depth`) name, and theirs in turn, before libconfig opens them
+ * with a blocking fopen() that the loader cannot hook: each must be a
+ * regular file, and no file may include one that is still being read
+ * (libconfig would go round the cycle to its nesting limit).  Names are
+ * taken as libconfig takes them: relative to the working directory, as
+ * config_load() sets no include directory.  A file met again is not read
+ * again, so every file is checked once, whatever the includes' shape.
+ */
+static void check_includes(struct loader *ld, size_t idx, unsigned depth)
+{
+	struct inc_scan sc = { ld->src[idx].text, ld->src[idx].len, 0, 1, true };
+	const char *file = ld->src[idx].name;
+	unsigned line;
+	char *name;
+	int got;
+
+	while ((got = next_include(&sc, &name, &line)) > 0) {
+		const char *kind;
+		struct stat st;
+		size_t k, at;
+		int fd;
+
+		if (depth == INCLUDE_DEPTH_MAX) {
+			report(ld, file, line, "@include \"%s\": includes nest more than %d deep", name,
+			       INCLUDE_DEPTH_MAX);
+			free(name);
+			continue;
+		}
+		fd = open_input_stat(name, false, &kind, &st);
+		if (fd < 0) {
+			if (kind != NULL)
+				report(ld, file, line, "@include \"%s\" names %s, not a regular file", name,
+				       kind);
+			else
+				report(ld, file, line, "@include \"%s\" cannot be read: %s", name,
+				       strerror(errno));
+			free(name);
+			continue;
+		}
+		for (k = 0; k < ld->n_src; k++)
+			if (ld->src[k].text_of == k && ld->src[k].dev == st.st_dev
+			    && ld->src[k].ino == st.st_ino)
+				break;
+		if (k < ld->n_src && !ld->src[k].done) {
+			report(ld, file, line, "@include \"%s\" names %s, which is being read already: "
+			       "the includes form a cycle", name, ld->src[k].name);
+		} else if (k < ld->n_src) {
+			size_t j;
+
+			/* Read already: an alias lets source_number() find it under this name. */
+			for (j = 0; j < ld->n_src && strcmp(ld->src[j].name, name) != 0; j++)
+				;
+			if (j == ld->n_src) {
+				at = add_source(ld, name, &st);
+				if (at == (size_t)-1)
+					out_of_memory(ld);
+				else
+					ld->src[at].text_of = k;
+			}
+		} else if ((at = add_source(ld, name, &st)) == (size_t)-1) {
+			out_of_memory(ld);
+		} else {
+			char what[64];
+
+			snprintf(what, sizeof(what), "@include \"%.32s%s\" cannot be read", name,
+			         strlen(name) > 32 ? "..." : "");
+			if (read_source(ld, at, fd, file, line, what))
+				check_includes(ld, at, depth + 1);
+			else
+				ld->src[at].done = true;
+		}
+		close(fd);
+		free(name);
+	}
+	if (got < 0)
+		out_of_memory(ld);
+	ld->src[idx].done = true;
+}
+
+/*
+ * Reads the main file, as a regular file opened without blocking, then
+ * checks what it includes.  Returns whether libconfig may parse it.
+ */
+static bool read_files(struct loader *ld)
+{
+	const char *kind;
+	struct stat st;
+	size_t idx;
+	int fd = open_input_stat(ld->path, false, &kind, &st);
+
+	if (fd < 0) {
+		if (kind != NULL)
+			report(ld, ld->path, 0, "cannot read: it is %s, not a regular file", kind);
+		else
+			report(ld, ld->path, 0, "cannot read: %s", strerror(errno));
+		return false;
+	}
+	idx = add_source(ld, ld->path, &st);
+	if (idx == (size_t)-1) {
+		close(fd);
+		out_of_memory(ld);
+		return false;
+	}
+	if (!read_source(ld, idx, fd, ld->path, 0, "cannot read")) {
+		close(fd);
+		return false;
+	}
+	close(fd);
+	check_includes(ld, idx, 0);
+	return ld->n_failed == 0;
+}
+
+static void free_sources(struct loader *ld)
+{
+	for (size_t i = 0; i < ld->n_src; i++) {
+		free(ld->src[i].name);
+		free(ld->src[i].text);
+		free(ld->src[i].lines);
+	}
+	free(ld->src);
 }
 
 static void parse_error(struct loader *ld, const config_t *lc)
@@ -2412,9 +3037,13 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 	ld.path = path;
 	ld.errs = errs;
 
-	if (readable(&ld)) {
+	if (read_files(&ld)) {
+		/*
+		 * The text checked above, not the file again: libconfig reads
+		 * only the includes itself, which were checked too.
+		 */
 		config_init(&lc);
-		if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_read_string(&lc, ld.src[0].text) != CONFIG_TRUE) {
 			parse_error(&ld, &lc);
 		} else {
 			set_defaults(&ld, &work);
@@ -2426,10 +3055,8 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 
 	sort_reports(&ld);
 	free(ld.keys);
-	free(ld.rule_files);
-	free(ld.rule_lines);
-	free(ld.src_file);
-	free(ld.src);
+	free(ld.rule_pos);
+	free_sources(&ld);
 	if (ld.n_failed > 0) {
 		config_free(&work);
 		return -1;
@@ -2714,18 +3341,50 @@ static bool same_field(const struct bridge_config *a, const struct bridge_config
 	return true;
 }
 
-/* Whether every filter of `a` is in `b`: order does not matter to a subscription. */
-static bool filters_within(char *const *a, size_t na, char *const *b, size_t nb)
+static int str_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < na; i++) {
-		size_t j;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-		for (j = 0; j < nb && strcmp(a[i], b[j]) != 0; j++)
-			;
-		if (j == nb)
-			return false;
+/*
+ * A sorted copy of the `n` strings of `v` without repeats (*n_out of
+ * them), or NULL when memory ran out.
+ */
+static char **sorted_set(char *const *v, size_t n, size_t *n_out)
+{
+	char **copy = malloc((n > 0 ? n : 1) * sizeof(*copy));
+	size_t k = 0;
+
+	if (copy == NULL)
+		return NULL;
+	if (n > 0) {
+		memcpy(copy, v, n * sizeof(*copy));
+		qsort(copy, n, sizeof(*copy), str_cmp);
 	}
-	return true;
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || strcmp(copy[k - 1], copy[i]) != 0)
+			copy[k++] = copy[i];
+	*n_out = k;
+	return copy;
+}
+
+/*
+ * Whether `a` and `b` hold the same strings, whatever their order and
+ * repeats: order does not matter to a subscription.  Sorted, as a reload
+ * compares them in the event loop and lists may be long.  Memory running
+ * out counts as a difference: the reload then does more, never less.
+ */
+static bool same_set(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t ka, kb;
+	char **sa = sorted_set(a, na, &ka), **sb = sorted_set(b, nb, &kb);
+	bool same = sa != NULL && sb != NULL && ka == kb;
+
+	for (size_t i = 0; same && i < ka; i++)
+		same = strcmp(sa[i], sb[i]) == 0;
+	free(sa);
+	free(sb);
+	return same;
 }
 
 /* Two topology elements of list `l`, their lines aside: a moved line declares nothing new. */
@@ -2809,15 +3468,11 @@ unsigned config_diff(const struct bridge_config *a, const struct bridge_config *
 	for (int i = 0; i < N_FIELDS; i++)
 		if (fields[i].kind != K_FILTERS && !same_field(a, b, &fields[i]))
 			diff |= group_flag[fields[i].group];
-	if (!filters_within(a->mqtt.subscribe, a->mqtt.n_subscribe, b->mqtt.subscribe, b->mqtt.n_subscribe)
-	    || !filters_within(b->mqtt.subscribe, b->mqtt.n_subscribe, a->mqtt.subscribe,
-	                       a->mqtt.n_subscribe))
+	if (!same_set(a->mqtt.subscribe, a->mqtt.n_subscribe, b->mqtt.subscribe, b->mqtt.n_subscribe))
 		diff |= CFG_DIFF_SUBSCRIBE;
 	if (!same_topology(a, b)
-	    || !filters_within(a->check_exchanges, a->n_check_exchanges, b->check_exchanges,
-	                       b->n_check_exchanges)
-	    || !filters_within(b->check_exchanges, b->n_check_exchanges, a->check_exchanges,
-	                       a->n_check_exchanges))
+	    || !same_set(a->check_exchanges, a->n_check_exchanges, b->check_exchanges,
+	                 b->n_check_exchanges))
 		diff |= CFG_DIFF_AMQP;
 	if (!same_rules(a->rules, b->rules))
 		diff |= CFG_DIFF_RULES;

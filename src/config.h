@@ -40,6 +40,7 @@ struct mqtt_settings {
 	char *tls_version;          /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
 	bool tls_insecure;          /* no certificate or host name verification, default false */
 	int keepalive;              /* seconds, 5..65535, default 60 */
+	int connect_timeout;        /* seconds for TCP connect, TLS and CONNACK, 1..300, default 10 */
 	int protocol;               /* MQTT_PROTOCOL_311 ("3.1.1") or MQTT_PROTOCOL_5 ("5"), default 3.1.1 */
 	int64_t session_expiry;     /* seconds, MQTT 5 only, 1..4294967295, default 86400 */
 	int inflight_max;           /* unconfirmed messages at most, 1..65535, default 1000 */
@@ -88,6 +89,14 @@ struct bridge_settings {
 	enum unmatched_policy unmatched; /* "forward" (default) or "drop" */
 	bool topic_header;          /* add header x-mqtt-topic (the MQTT topic), default false */
 	bool retain_header;         /* add header x-mqtt-retain (bool), default false */
+	/*
+	 * The headers RabbitMQ's MQTT plugin adds: "3.10" (default: as 3.10 and
+	 * 3.11, x-mqtt-publish-qos and x-mqtt-dup), "3.12" (x-mqtt-publish-qos)
+	 * or "none" (as 3.13 and later)
+	 */
+	char *plugin_headers;
+	/* AMQP failures with the same message at their head before it is poison, 0..100 (0: never), default 3 */
+	int poison_failures;
 };
 
 /* The optional `topology` group: what is declared on every AMQP (re)connect. */

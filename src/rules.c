@@ -518,20 +518,31 @@ static char *rules__strdup(const char *s, int *oom)
 
 /*
  * Copies the headers, reporting empty, over-long and repeated names.
- * Returns 0, or -1 when memory ran out.
+ * Repeats are found through a hash table of the names seen so far, not by
+ * comparing each name with every earlier one: a rule may have tens of
+ * thousands of headers.  Returns 0, or -1 when memory ran out.
  */
 static int rules__headers(struct rule *r, const struct rule_spec *s, struct rules_rep *rep)
 {
+	size_t cap = 16, mask, *seen;  /* seen: 1 + index of a header, 0 for an empty slot */
+
 	if (s->n_headers == 0)
 		return 0;
+	while (cap < 2 * s->n_headers)
+		cap *= 2;
+	mask = cap - 1;
+	seen = calloc(cap, sizeof(*seen));
 	r->headers = calloc(s->n_headers, sizeof(*r->headers));
-	if (r->headers == NULL)
+	if (r->headers == NULL || seen == NULL) {
+		free(seen);
 		return -1;
+	}
 	for (size_t k = 0; k < s->n_headers; k++) {
 		const struct rules_field *in = &s->headers[k];
 		struct rules_field *h = &r->headers[k];
 		const char *name = in->name != NULL ? in->name : "";
-		size_t nlen = strlen(name);
+		size_t nlen = strlen(name), slot;
+		uint64_t hash = 14695981039346656037u;  /* FNV-1a */
 		int oom = 0;
 
 		if (nlen == 0)
@@ -539,21 +550,28 @@ static int rules__headers(struct rule *r, const struct rule_spec *s, struct rule
 		else if (nlen > TOPIC_KEY_MAX)
 			rules__say(rep, "header '%.*s%s' has a name of %zu bytes (at most 255)",
 			           RULES_SHOW(name), nlen);
-		for (size_t j = 0; j < k && nlen > 0; j++) {
-			if (s->headers[j].name != NULL && strcmp(s->headers[j].name, name) == 0) {
+		for (size_t i = 0; i < nlen; i++)
+			hash = (hash ^ (unsigned char)name[i]) * 1099511628211u;
+		for (slot = (size_t)hash & mask; nlen > 0 && seen[slot] != 0; slot = (slot + 1) & mask) {
+			if (strcmp(s->headers[seen[slot] - 1].name, name) == 0) {
 				rules__say(rep, "header '%.*s%s' is given twice", RULES_SHOW(name));
 				break;
 			}
 		}
+		if (nlen > 0 && seen[slot] == 0)
+			seen[slot] = k + 1;
 		h->name = rules__strdup(name, &oom);
 		h->kind = in->kind;
 		h->s = in->kind == RV_STRING ? rules__strdup(in->s != NULL ? in->s : "", &oom) : NULL;
 		h->i = in->i;
 		h->b = in->b;
 		r->n_headers = k + 1;
-		if (oom)
+		if (oom) {
+			free(seen);
 			return -1;
+		}
 	}
+	free(seen);
 	return 0;
 }
 

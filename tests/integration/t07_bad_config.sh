@@ -5,7 +5,9 @@
 # with status 1 and a "FILE:LINE: " message on stderr; the sample
 # configuration and good-rules.conf must pass; a rule that an earlier one
 # shadows passes with a "FILE:LINE: " warning and the compiled rules
-# printed; a missing file and an unknown option must be refused.
+# printed; a FIFO as the file, as a password_file or in an @include, and
+# a rule header too large for a frame, must be refused at once; a missing
+# file and an unknown option must be refused.
 #
 # Environment:
 #   BUILD_DIR   where the binary was built (default: the repository root)
@@ -149,6 +151,57 @@ elif ! grep -q -F 'mqtt.subscribe = ["sensors/#", "other/#"]' "$tmp/out"; then
 	fail "shadowed rule: -t does not show the subscriptions taken from the rules"
 else
 	pass "shadowed rule: passes -t with a FILE:LINE warning and prints the rules"
+fi
+
+# Files that are not regular files: refused at once, not waited on (a
+# FIFO without a writer would hold -t until run's timeout, status 124).
+fifo=$tmp/fifo
+mkfifo "$fifo"
+run -t -c "$fifo"
+if ((status != 1)); then
+	fail "FIFO as the config file: exit status $status, wanted 1 ($(stderr_excerpt))"
+elif ! grep -q -F -- "$fifo: cannot read: it is a FIFO, not a regular file" "$tmp/err"; then
+	fail "FIFO as the config file: stderr does not say so ($(stderr_excerpt))"
+else
+	pass "FIFO as the config file: refused at once"
+fi
+
+for what in password_file include; do
+	conf=$tmp/fifo-$what.conf
+	if [[ $what == include ]]; then
+		printf '@include "%s"\n' "$fifo" >"$conf"
+		printf 'mqtt = { host = "127.0.0.1"; subscribe = [ "a/#" ]; };\n' >>"$conf"
+		printf 'amqp = { host = "127.0.0.1"; };\n' >>"$conf"
+	else
+		printf 'mqtt = { host = "127.0.0.1"; subscribe = [ "a/#" ]; };\n' >"$conf"
+		printf 'amqp = { host = "127.0.0.1"; password_file = "%s"; };\n' "$fifo" >>"$conf"
+	fi
+	run -t -c "$conf"
+	if ((status != 1)); then
+		fail "FIFO as $what: exit status $status, wanted 1 ($(stderr_excerpt))"
+	elif ! has_error_line "$conf" || ! grep -q -F 'a FIFO, not a regular file' "$tmp/err"; then
+		fail "FIFO as $what: no \"$conf:LINE: \" line naming the FIFO ($(stderr_excerpt))"
+	else
+		pass "FIFO as $what: refused at once with a FILE:LINE error"
+	fi
+done
+
+# A rule header that could never fit a frame (200 KB; a frame holds 128 KiB).
+big=$tmp/big-header.conf
+{
+	printf 'mqtt = { host = "127.0.0.1"; subscribe = [ "a/#" ]; };\n'
+	printf 'amqp = { host = "127.0.0.1"; };\n'
+	printf 'rules = (\n\t{ match = "a/#"; headers = { h = "'
+	head -c 200000 /dev/zero | tr '\0' x
+	printf '"; }; }\n);\n'
+} >"$big"
+run -t -c "$big"
+if ((status != 1)); then
+	fail "200 KB rule header: exit status $status, wanted 1 ($(stderr_excerpt))"
+elif ! grep -q -F "$big:4: rule 1 (match 'a/#'): its headers take 200011 bytes encoded" "$tmp/err"; then
+	fail "200 KB rule header: no \"$big:4: rule 1 ...\" error ($(stderr_excerpt))"
+else
+	pass "200 KB rule header: refused with a FILE:LINE error"
 fi
 
 missing=$tmp/does-not-exist.conf

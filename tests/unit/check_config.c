@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "props.h"
 #include "topic.h"
 
 #ifndef TEST_CONF_DIR
@@ -524,10 +527,7 @@ END_TEST
 
 START_TEST(test_directory)
 {
-	char want[512];
-
-	snprintf(want, sizeof(want), ": cannot read: %s", strerror(EISDIR));
-	expect_error(TEST_CONF_DIR, want);
+	expect_error(TEST_CONF_DIR, ": cannot read: it is a directory, not a regular file");
 }
 END_TEST
 
@@ -642,7 +642,8 @@ static void tmp_setup(void)
 
 static void tmp_teardown(void)
 {
-	const char *names[] = { "t.conf", "t2.conf", "secret", "cred", "ca.pem", "key.pem" };
+	const char *names[] = { "t.conf", "t2.conf", "secret", "cred", "ca.pem", "key.pem", "fifo",
+	                        "sock", "a.conf", "b.conf" };
 	char path[128];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1033,8 +1034,8 @@ START_TEST(test_password_file)
 	expect_error(write_conf("", extra), want);
 
 	snprintf(extra, sizeof(extra), "\tpassword_file = \"%s\";\n", tmpdir);
-	snprintf(want, sizeof(want), ":7: 'amqp.password_file' cannot be read (%s): %s", tmpdir,
-	         strerror(EISDIR));
+	snprintf(want, sizeof(want), ":7: 'amqp.password_file' names %s, which is a directory, not a "
+	         "regular file", tmpdir);
 	expect_error(write_conf("", extra), want);
 
 	/* Three ways at once: each extra one is reported. */
@@ -1165,8 +1166,8 @@ START_TEST(test_tls)
 	unlink(key);
 	snprintf(mqtt, sizeof(mqtt), "\ttls = true;\n\ttls_ca_dir = \"%s\";\n"
 	         "\ttls_cert_file = \"%s\";\n\ttls_key_file = \"%s\";\n", ca, ca, key);
-	snprintf(want, sizeof(want), ":5: 'mqtt.tls_ca_dir' cannot be read (%s): %s", ca,
-	         strerror(ENOTDIR));
+	snprintf(want, sizeof(want), ":5: 'mqtt.tls_ca_dir' names %s, which is a regular file, not a "
+	         "directory", ca);
 	snprintf(want2, sizeof(want2), ":7: 'mqtt.tls_key_file' cannot be read (%s): %s", key,
 	         strerror(ENOENT));
 	{
@@ -1175,8 +1176,8 @@ START_TEST(test_tls)
 		expect_errors(write_conf(mqtt, ""), w, 2);
 	}
 	snprintf(amqp, sizeof(amqp), "\ttls = true;\n\ttls_ca_file = \"%s\";\n", tmpdir);
-	snprintf(want, sizeof(want), ":8: 'amqp.tls_ca_file' cannot be read (%s): %s", tmpdir,
-	         strerror(EISDIR));
+	snprintf(want, sizeof(want), ":8: 'amqp.tls_ca_file' names %s, which is a directory, not a "
+	         "regular file", tmpdir);
 	expect_error(write_conf("", amqp), want);
 
 	/* Every TLS setting is refused without tls = true, each on its line. */
@@ -1190,7 +1191,9 @@ START_TEST(test_tls)
 		expect_errors(write_conf("\ttls_ca_dir = \"/\";\n\ttls_version = \"tlsv1.2\";\n",
 		                         "\ttls = false;\n\ttls_key_file = \"/\";\n"), w, 3);
 	}
-	expect_error(write_conf("\ttls = true;\n\ttls_ca_file = \"/dev/null\";\n\ttls_key_file = \"/dev/null\";\n", ""),
+	snprintf(mqtt, sizeof(mqtt), "\ttls = true;\n\ttls_ca_file = \"%s\";\n\ttls_key_file = \"%s\";\n",
+	         ca, ca);
+	expect_error(write_conf(mqtt, ""),
 	             ":6: 'mqtt.tls_key_file' is set but 'mqtt.tls_cert_file' is not: they come together");
 	expect_error(write_conf("\ttls = \"yes\";\n\ttls_ca_file = \"/dev/null\";\n", ""),
 	             ":4: 'mqtt.tls' must be true or false");
@@ -1221,6 +1224,314 @@ START_TEST(test_tls_default_ca)
 		ck_assert_uint_ge(errs.n, 1);
 	}
 	config_errors_free(&errs);
+}
+END_TEST
+
+/* A FIFO in the temporary directory; returns its path. */
+static const char *make_fifo(void)
+{
+	static char path[128];
+
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	return path;
+}
+
+/* Loads `path`, insists that it fails with exactly the one message `want`, in full. */
+static void expect_full_error(const char *path, const char *want)
+{
+	struct bridge_config cfg;
+	struct config_errors errs;
+
+	config_errors_init(&errs);
+	scribble(&cfg);
+	ck_assert_int_eq(config_load(path, &cfg, &errs), -1);
+	assert_empty(&cfg);
+	if (errs.n != 1)
+		dump_errors(&errs);
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_str_eq(errs.msg[0], want);
+	config_errors_free(&errs);
+}
+
+/*
+ * A file the configuration names that is not a regular file is refused at
+ * once, never opened in a way that waits: a FIFO without a writer would
+ * hold the load forever (Check's timeout would end this test).
+ */
+START_TEST(test_not_regular_files)
+{
+	const char *fifo = make_fifo(), *ca;
+	char extra[512], want[1024], want2[1024], sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(extra, sizeof(extra), "\tpassword_file = \"%s\";\n", fifo);
+	snprintf(want, sizeof(want), ":7: 'amqp.password_file' names %s, which is a FIFO, not a "
+	         "regular file", fifo);
+	expect_error(write_conf("", extra), want);
+
+	setenv("CREDENTIALS_DIRECTORY", tmpdir, 1);
+	snprintf(want, sizeof(want), ":7: 'amqp.password_credential' names %s, which is a FIFO, not "
+	         "a regular file", fifo);
+	expect_error(write_conf("", "\tpassword_credential = \"fifo\";\n"), want);
+	unsetenv("CREDENTIALS_DIRECTORY");
+
+	snprintf(extra, sizeof(extra), "\ttls = true;\n\ttls_ca_file = \"%s\";\n", fifo);
+	snprintf(want, sizeof(want), ":5: 'mqtt.tls_ca_file' names %s, which is a FIFO, not a "
+	         "regular file", fifo);
+	expect_error(write_conf(extra, ""), want);
+
+	snprintf(want, sizeof(want), ":8: 'amqp.tls_ca_file' names %s, which is a FIFO, not a "
+	         "regular file", fifo);
+	expect_error(write_conf("", extra), want);
+
+	ca = write_file("ca.pem", "x", 1, 0644);
+	snprintf(extra, sizeof(extra), "\ttls = true;\n\ttls_ca_file = \"%s\";\n"
+	         "\ttls_cert_file = \"%s\";\n\ttls_key_file = \"%s\";\n", ca, fifo, fifo);
+	snprintf(want, sizeof(want), ":6: 'mqtt.tls_cert_file' names %s, which is a FIFO, not a "
+	         "regular file", fifo);
+	snprintf(want2, sizeof(want2), ":7: 'mqtt.tls_key_file' names %s, which is a FIFO, not a "
+	         "regular file", fifo);
+	{
+		const char *w[] = { want, want2 };
+
+		expect_errors(write_conf(extra, ""), w, 2);
+	}
+
+	snprintf(extra, sizeof(extra), "\ttls = true;\n\ttls_ca_dir = \"%s\";\n", fifo);
+	snprintf(want, sizeof(want), ":5: 'mqtt.tls_ca_dir' names %s, which is a FIFO, not a "
+	         "directory", fifo);
+	expect_error(write_conf(extra, ""), want);
+
+	/* A device and a socket say what they are too. */
+	expect_error(write_conf("\ttls = true;\n\ttls_ca_file = \"/dev/null\";\n", ""),
+	             ":5: 'mqtt.tls_ca_file' names /dev/null, which is a character device, not a "
+	             "regular file");
+	snprintf(sock, sizeof(sock), "%s/sock", tmpdir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	unlink(sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(extra, sizeof(extra), "\tpassword_file = \"%s\";\n", sock);
+	snprintf(want, sizeof(want), ":7: 'amqp.password_file' names %s, which is a socket, not a "
+	         "regular file", sock);
+	expect_error(write_conf("", extra), want);
+	close(fd);
+
+	/* The configuration file itself. */
+	expect_error(fifo, ": cannot read: it is a FIFO, not a regular file");
+	expect_error("/dev/null", ": cannot read: it is a character device, not a regular file");
+}
+END_TEST
+
+/* Writes `text` to `name` in the temporary directory and returns its path. */
+static const char *write_named(const char *name, const char *text)
+{
+	return write_file(name, text, strlen(text), 0600);
+}
+
+#define MINIMAL "mqtt = { host = \"127.0.0.1\"; subscribe = [ \"a/#\" ]; };\n" \
+                "amqp = { host = \"127.0.0.1\"; };\n"
+
+/*
+ * @include: every file named is checked before libconfig opens it, the
+ * files it includes too; errors name the file and line of the @include.
+ */
+START_TEST(test_includes)
+{
+	const char *fifo = make_fifo(), *a, *t;
+	char text[1024], want[1024], apath[128], tpath[128];
+	struct bridge_config cfg;
+
+	snprintf(apath, sizeof(apath), "%s/a.conf", tmpdir);
+	snprintf(tpath, sizeof(tpath), "%s/t.conf", tmpdir);
+
+	snprintf(text, sizeof(text), "# first\n  @include \"%s\"\n" MINIMAL, fifo);
+	snprintf(want, sizeof(want), ":2: @include \"%s\" names a FIFO, not a regular file", fifo);
+	expect_error(write_raw(text), want);
+
+	/* One level down, the message names the included file. */
+	snprintf(text, sizeof(text), "bridge = {\n\t@include \"%s\"\n};\n", fifo);
+	a = write_named("a.conf", text);
+	snprintf(text, sizeof(text), "@include \"%s\"\n" MINIMAL, a);
+	t = write_raw(text);
+	snprintf(want, sizeof(want), "%s:2: @include \"%s\" names a FIFO, not a regular file", a,
+	         fifo);
+	expect_full_error(t, want);
+
+	/* Not an @include to libconfig: in a comment, in a string, not at a line's start. */
+	snprintf(text, sizeof(text), "/*\n@include \"%s\"\n*/\n# @include \"%s\"\n" MINIMAL
+	         "bridge = { dot_replacement = \"\n@include \\\"%s\\\"\n\"; };\n", fifo, fifo, fifo);
+	snprintf(want, sizeof(want), ":7: 'bridge.dot_replacement' must be at most 8 bytes long "
+	         "(it has %zu)", strlen("\n@include \"\"\n") + strlen(fifo));
+	expect_error(write_raw(text), want);
+
+	snprintf(text, sizeof(text), "@include \"%s/missing.conf\"\n" MINIMAL, tmpdir);
+	snprintf(want, sizeof(want), ":1: @include \"%s/missing.conf\" cannot be read: %s", tmpdir,
+	         strerror(ENOENT));
+	expect_error(write_raw(text), want);
+
+	snprintf(text, sizeof(text), "@include \"%s\"\n" MINIMAL, tmpdir);
+	snprintf(want, sizeof(want), ":1: @include \"%s\" names a directory, not a regular file",
+	         tmpdir);
+	expect_error(write_raw(text), want);
+
+	/* Cycles: libconfig would go round them to its nesting limit. */
+	snprintf(text, sizeof(text), MINIMAL "@include \"%s\"\n", tpath);
+	snprintf(want, sizeof(want), ":3: @include \"%s\" names %s, which is being read already: "
+	         "the includes form a cycle", tpath, tpath);
+	expect_error(write_raw(text), want);
+
+	snprintf(text, sizeof(text), "\n@include \"%s\"\n", tpath);
+	write_named("a.conf", text);
+	snprintf(text, sizeof(text), "@include \"%s\"\n" MINIMAL, apath);
+	t = write_raw(text);
+	snprintf(want, sizeof(want), "%s:2: @include \"%s\" names %s, which is being read already: "
+	         "the includes form a cycle", apath, tpath, tpath);
+	expect_full_error(t, want);
+
+	/*
+	 * A good include: read as before, errors in it and after it on the
+	 * right file and line, numbers in both read back from their text.
+	 */
+	write_named("a.conf", "bridge = {\n\treconnect_min_ms = 4294967396;\n};\n");
+	snprintf(text, sizeof(text), "mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\n"
+	         "@include \"%s\"\n@include \"%s\"\namqp = {\n\thost = \"h\";\n"
+	         "\tport = 99999999999;\n};\n", apath, apath);
+	t = write_raw(text);
+	{
+		struct config_errors errs;
+
+		config_errors_init(&errs);
+		ck_assert_int_eq(config_load(t, &cfg, &errs), -1);
+		/* Included twice: libconfig refuses the second "bridge". */
+		ck_assert_uint_eq(errs.n, 1);
+		snprintf(want, sizeof(want), "%s:1: syntax error: duplicate setting name", apath);
+		ck_assert_str_eq(errs.msg[0], want);
+		config_errors_free(&errs);
+	}
+	snprintf(text, sizeof(text), "mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\n"
+	         "@include \"%s\"\namqp = {\n\thost = \"h\";\n\tport = 99999999999;\n};\n", apath);
+	t = write_raw(text);
+	{
+		struct config_errors errs;
+
+		config_errors_init(&errs);
+		ck_assert_int_eq(config_load(t, &cfg, &errs), -1);
+		if (errs.n != 2)
+			dump_errors(&errs);
+		ck_assert_uint_eq(errs.n, 2);
+		snprintf(want, sizeof(want), "%s:5: 'amqp.port' must be between 1 and 65535 "
+		         "(not 99999999999)", t);
+		ck_assert_str_eq(errs.msg[0], want);
+		snprintf(want, sizeof(want), "%s:2: 'bridge.reconnect_min_ms' must be between 10 and "
+		         "60000 (not 4294967396)", apath);
+		ck_assert_str_eq(errs.msg[1], want);
+		config_errors_free(&errs);
+	}
+	write_named("a.conf", "bridge = {\n\tlog_level = \"debug\";\n};\n");
+	snprintf(text, sizeof(text), "@include \"%s\"\n" MINIMAL, apath);
+	load_ok(write_raw(text), &cfg);
+	ck_assert_int_eq(cfg.bridge.log_level, LOG_LVL_DEBUG);
+	config_free(&cfg);
+}
+END_TEST
+
+/* libconfig reads the main file from the loader's text, which a NUL byte would cut short. */
+START_TEST(test_nul_byte)
+{
+	static const char text[] = MINIMAL "\0bridge = { log_level = \"verbose\"; };\n";
+
+	expect_error(write_file("t.conf", text, sizeof(text) - 1, 0600),
+	             ":3: holds a NUL byte, which a configuration file cannot hold");
+}
+END_TEST
+
+/* Writes a rule whose one header, h, holds `len` bytes; the rule is on line 4. */
+static const char *write_header_rule(size_t len, bool bridge_headers)
+{
+	static char path[128];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, MINIMAL "bridge = { topic_header = %s; retain_header = %s; };\n"
+	        "rules = ( { match = \"a/#\"; headers = { h = \"",
+	        bridge_headers ? "true" : "false", bridge_headers ? "true" : "false");
+	for (size_t i = 0; i < len; i++)
+		fputc('x', fp);
+	fputs("\"; }; } );\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	return path;
+}
+
+/*
+ * A rule's headers go on every message it forwards, whose properties must
+ * fit in one frame: headers that leave no room are an error at load.
+ */
+START_TEST(test_header_room)
+{
+	const size_t room = PROPS_FRAME_MAX - PROPS_HEADER_OVERHEAD;
+	/*
+	 * Property flags and delivery mode, and the plugin headers of the
+	 * default bridge.plugin_headers "3.10" (x-mqtt-publish-qos, a signed
+	 * byte, and x-mqtt-dup, a bool); the table's length, the name, kind and
+	 * length of h.
+	 */
+	const size_t fixed = 2 + 1 + (1 + 18 + 1 + 1) + (1 + 10 + 1 + 1), table = 4 + 2 + 1 + 4;
+	/* x-mqtt-topic (a long string, at least 1 byte) and x-mqtt-retain (a bool). */
+	const size_t bridge = (1 + 12 + 1 + 4 + 1) + (1 + 13 + 1 + 1);
+	const size_t edge = room - fixed - table;
+	struct bridge_config cfg;
+	char want[512];
+
+	load_ok(write_header_rule(edge, false), &cfg);
+	ck_assert_uint_eq(props_fields_size(rules_at(cfg.rules, 0)->headers, 1), room - fixed);
+	config_free(&cfg);
+
+	snprintf(want, sizeof(want), ":4: rule 1 (match 'a/#'): its headers take %zu bytes encoded; "
+	         "a message's properties must fit in %zu bytes (one AMQP frame), which leaves at "
+	         "most %zu for the headers", room - fixed + 1, room, room - fixed);
+	expect_error(write_header_rule(edge + 1, false), want);
+
+	snprintf(want, sizeof(want), ":4: rule 1 (match 'a/#'): its headers take %zu bytes encoded; "
+	         "a message's properties must fit in %zu bytes (one AMQP frame), which leaves at "
+	         "most %zu for the headers", (size_t)200000 + table, room, room - fixed);
+	expect_error(write_header_rule(200000, false), want);
+
+	/* The headers the bridge adds to every message count too. */
+	load_ok(write_header_rule(edge - bridge, true), &cfg);
+	config_free(&cfg);
+	snprintf(want, sizeof(want), ":4: rule 1 (match 'a/#'): its headers take %zu bytes encoded; "
+	         "a message's properties must fit in %zu bytes (one AMQP frame), which leaves at "
+	         "most %zu for the headers", room - fixed - bridge + 1, room, room - fixed - bridge);
+	expect_error(write_header_rule(edge - bridge + 1, true), want);
+}
+END_TEST
+
+/*
+ * Checks that compare names find the same duplicates as before, now by
+ * sorting: the later one is reported, naming the first.
+ */
+START_TEST(test_duplicates_sorted)
+{
+	const char *w[] = {
+		":4: topology exchange 3: exchange 'b' is already declared by topology exchange 2 "
+		"(line 4)",
+		":4: topology exchange 4: exchange 'b' is already declared by topology exchange 2 "
+		"(line 4)",
+		":5: topology queue 3: queue 'q' is already declared by topology queue 1 (line 5)",
+		":5: topology queue 4: queue 'r' is already declared by topology queue 2 (line 5)",
+	};
+
+	expect_errors(write_raw(MINIMAL "topology = {\n"
+	                        "exchanges = ( { name = \"c\"; }, { name = \"b\"; }, { name = \"b\"; }, { name = \"b\"; } );\n"
+	                        "queues = ( { name = \"q\"; }, { name = \"r\"; }, { name = \"q\"; }, { name = \"r\"; } );\n"
+	                        "};\n"), w, 4);
 }
 END_TEST
 
@@ -1654,6 +1965,7 @@ START_TEST(test_setting_at)
 {
 	static const char *const want[][2] = {
 		{ "bridge", "unmatched" }, { "bridge", "topic_header" }, { "bridge", "retain_header" },
+		{ "bridge", "plugin_headers" }, { "bridge", "poison_failures" },
 		{ "rules", "match" }, { "rules", "exchange" }, { "rules", "routing_key" },
 		{ "rules", "strip_prefix" }, { "rules", "key_prefix" }, { "rules", "persistent" },
 		{ "rules", "headers" }, { "rules", "continue" }, { "rules", "drop" },
@@ -1774,6 +2086,11 @@ static Suite *config_suite(void)
 		{ "config_file_mode", test_config_file_mode },
 		{ "tls", test_tls },
 		{ "tls_default_ca", test_tls_default_ca },
+		{ "not_regular_files", test_not_regular_files },
+		{ "includes", test_includes },
+		{ "nul_byte", test_nul_byte },
+		{ "header_room", test_header_room },
+		{ "duplicates_sorted", test_duplicates_sorted },
 		{ "log_target", test_log_target },
 		{ "subscriptions_from_rules", test_subscriptions_from_rules },
 		{ "check_exchanges", test_check_exchanges },
