@@ -54,6 +54,24 @@ static void fw_warn(struct bridge *b, const char *fmt, ...)
 	b->warn_suppressed = 0;
 }
 
+/*
+ * A topic for a log line: whole when short, otherwise its start and its
+ * length, so that what follows it in the line (the reason) is never cut.
+ */
+#define FW_TOPIC_SHOWN 160
+struct fw_excerpt {
+	char text[FW_TOPIC_SHOWN + 40];
+};
+
+static const char *fw_excerpt(struct fw_excerpt *x, const char *topic, size_t tlen)
+{
+	if (tlen <= FW_TOPIC_SHOWN)
+		snprintf(x->text, sizeof(x->text), "%.*s", (int)tlen, topic);
+	else
+		snprintf(x->text, sizeof(x->text), "%.*s... (%zu bytes)", FW_TOPIC_SHOWN, topic, tlen);
+	return x->text;
+}
+
 static bool fw_amqp_ready(const struct bridge *b)
 {
 	return b->amqp.state == AL_READY;
@@ -80,6 +98,9 @@ static bool fw_may_read(void *arg)
 	struct bridge *b = arg;
 	uint64_t cap = (uint64_t)b->cfg->mqtt.inflight_max;
 
+	/* After a failure that named a message, one at a time (see fw_judge_failure()). */
+	if (b->probe_left > 0 && ctrack_outstanding(&b->track) > 0)
+		return false;
 	return !b->stopping && fw_amqp_ready(b) && b->mqtt.unflushed < cap &&
 	       ctrack_span(&b->track) < 2 * cap && fw_amqp_draining(b);
 }
@@ -120,9 +141,10 @@ static const struct amqp_settings *fw_amqp_cfg(const struct bridge *b)
  * dead-letter exchange, with headers naming why.  Returns 0, or -1 when
  * the AMQP link failed (the MQTT connection is then poisoned).
  */
-static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, const char *exchange,
-                          size_t exlen, const char *key, size_t klen, const char *reason,
-                          const char *detail, bool persistent, const void *body, size_t len)
+static int fw_dead_letter(struct bridge *b, uint64_t fp, const char *topic, size_t tlen,
+                          const char *exchange, size_t exlen, const char *key, size_t klen,
+                          const char *reason, const char *detail, bool persistent,
+                          const void *body, size_t len)
 {
 	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
 	size_t dlx_len = strlen(dlx);
@@ -147,6 +169,16 @@ static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, cons
 		key = "";
 		klen = 0;
 	}
+	/* Only with a frame far below RabbitMQ's default could a 64 KiB topic not fit. */
+	if (props_encoded_size(&props) > alink_frame_max(&b->amqp) - PROPS_HEADER_OVERHEAD) {
+		struct fw_excerpt x;
+
+		b->stats.dropped++;
+		fw_warn(b, "bridge: dropped an undeliverable message (%s: %s) on '%s': its dead-letter "
+		        "headers do not fit RabbitMQ's frame of %zu bytes", reason, detail,
+		        fw_excerpt(&x, topic, tlen), alink_frame_max(&b->amqp));
+		return 0;
+	}
 	if (ctrack_reserve(&b->track, (size_t)ctrack_span(&b->track) + 1) != 0) {
 		log_error("bridge: out of memory");
 		mlink_poison(&b->mqtt);
@@ -162,42 +194,63 @@ static int fw_dead_letter(struct bridge *b, const char *topic, size_t tlen, cons
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
 		return -1;
 	}
+	ctrack_get(&b->track, tag)->fp = fp;
 	return 0;
 }
 
 /*
- * A copy refused before publishing: dead-letter it or drop and count it.
+ * A copy refused before publishing: dead-letter it or, without a
+ * dead-letter exchange (or with `drop`), drop and count it.  The log line
+ * leads with the reason and its sizes; a long topic is cut, never them.
  * Returns -1 when the AMQP link failed.
  */
-static int fw_undeliverable(struct bridge *b, const struct mosquitto_message *msg, size_t tlen,
-                            const char *exchange, size_t exlen, const char *key, size_t klen,
-                            const char *reason, const char *detail)
+static int fw_undeliverable(struct bridge *b, uint64_t fp, const struct mosquitto_message *msg,
+                            size_t tlen, const char *exchange, size_t exlen, const char *key,
+                            size_t klen, const char *reason, const char *detail, bool drop)
 {
 	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
 	/* A body over the broker's limit would be refused on the dead-letter exchange too. */
 	bool keep_body = strcmp(reason, "too-large") != 0;
+	struct fw_excerpt x;
 
-	if (dlx) {
-		fw_warn(b, "bridge: message on '%s' is undeliverable (%s: %s); sending it to "
-		        "dead-letter exchange '%s'", msg->topic, reason, detail, dlx);
-		return fw_dead_letter(b, msg->topic, tlen, exchange, exlen, key, klen, reason, detail,
-		                      msg->qos > 0, keep_body ? msg->payload : NULL,
+	if (dlx && !drop) {
+		fw_warn(b, "bridge: undeliverable message (%s: %s) on '%s': sending it to dead-letter "
+		        "exchange '%s'", reason, detail, fw_excerpt(&x, msg->topic, tlen), dlx);
+		return fw_dead_letter(b, fp, msg->topic, tlen, exchange, exlen, key, klen, reason,
+		                      detail, msg->qos > 0, keep_body ? msg->payload : NULL,
 		                      keep_body ? (size_t)msg->payloadlen : 0);
 	}
 	b->stats.dropped++;
-	fw_warn(b, "bridge: dropped a message on '%s': %s (%s); no dead-letter exchange is "
-	        "configured", msg->topic, reason, detail);
+	fw_warn(b, "bridge: dropped an undeliverable message (%s: %s) on '%s': %s", reason, detail,
+	        fw_excerpt(&x, msg->topic, tlen),
+	        dlx ? "its dead-letter copy failed as well" : "no dead-letter exchange is configured");
 	return 0;
+}
+
+/*
+ * What the poison guard says of the message `fp`: 0 forward it, 1 it is
+ * poison (dead-letter it), 2 even its dead-letter copy failed as often
+ * (drop it).
+ */
+static int fw_poison_verdict(const struct bridge *b, uint64_t fp)
+{
+	unsigned k = (unsigned)b->cfg->bridge.poison_failures;
+
+	if (k == 0 || b->suspect_failures < k || fp != b->suspect_fp)
+		return 0;
+	return b->suspect_failures >= 2 * k ? 2 : 1;
 }
 
 void bridge_props_input(struct props_input *in, const struct bridge_settings *bs,
                         const struct rule *r, const struct mosquitto_message *msg, size_t tlen,
-                        const mosquitto_property *mprops)
+                        const mosquitto_property *mprops, bool dup)
 {
 	*in = (struct props_input){
 		.mqtt = mprops,
 		.qos = msg->qos,
 		.retain = msg->retain,
+		.dup = dup,
+		.plugin = props_plugin_of(bs->plugin_headers),
 		.topic = msg->topic,
 		.topic_len = tlen,
 		.persistent = r ? r->persistent : RULE_PERSIST_QOS,
@@ -210,45 +263,77 @@ void bridge_props_input(struct props_input *in, const struct bridge_settings *bs
 }
 
 /*
- * Publishes one copy of `msg` as rule `r` says (NULL: the default
- * translation to the main exchange).  Returns 0, or -1 when the AMQP link
+ * Publishes one copy of `msg` (fingerprint `fp`) as rule `r` says (NULL:
+ * the default translation to the main exchange).  What RabbitMQ could not
+ * take is found here, before anything is sent: a routing key over 255
+ * bytes, a body over the limit (amqp.max_message_size, or RabbitMQ's own
+ * once a refusal told it), properties that do not fit one frame; and a
+ * message the poison guard set aside.  Returns 0, or -1 when the AMQP link
  * failed or memory ran out (the MQTT connection is then poisoned: the
  * message's PUBACK must never leave).
  */
 static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
-                      const mosquitto_property *mprops, size_t tlen, const struct rule *r)
+                      const mosquitto_property *mprops, bool dup, uint64_t fp, size_t tlen,
+                      const struct rule *r)
 {
 	const struct amqp_settings *ac = fw_amqp_cfg(b);
 	const struct bridge_settings *bs = &b->cfg->bridge;
 	const char *exchange = r && r->exchange ? r->exchange : ac->exchange;
 	size_t exlen = r && r->exchange ? r->exchange_len : strlen(ac->exchange);
-	char key[TOPIC_KEY_MAX + 1], detail[160];
+	char key[TOPIC_KEY_MAX + 1], detail[200];
 	struct props_input in;
 	amqp_basic_properties_t props;
 	enum topic_result tr;
-	uint64_t tag;
+	struct props_limits lim;
+	const char *reason;
 	size_t klen;
+	int verdict;
+	uint64_t tag;
+	int rc;
 
-	bridge_props_input(&in, bs, r, msg, tlen, mprops);
+	bridge_props_input(&in, bs, r, msg, tlen, mprops, dup);
 	tr = rules_key(r, msg->topic, tlen, bs->dot_replacement, key, &klen);
-	if (tr != TOPIC_OK) {
+	if (tr != TOPIC_OK && tr != TOPIC_ERR_TOO_LONG) {
 		snprintf(detail, sizeof(detail), "%s", topic_strerror(tr));
-		return fw_undeliverable(b, msg, tlen, exchange, exlen, NULL, 0,
-		                        tr == TOPIC_ERR_TOO_LONG ? "routing-key-too-long"
-		                                                 : "invalid-topic", detail);
+		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, NULL, 0, "invalid-topic",
+		                        detail, false);
 	}
-	if ((int64_t)msg->payloadlen > ac->max_message_size) {
-		snprintf(detail, sizeof(detail), "%d bytes; amqp.max_message_size is %" PRId64,
-		         msg->payloadlen, ac->max_message_size);
-		return fw_undeliverable(b, msg, tlen, exchange, exlen, key, klen, "too-large", detail);
+	verdict = fw_poison_verdict(b, fp);
+	if (verdict != 0) {
+		struct fw_excerpt x;
+
+		if (!b->suspect_logged)
+			log_error("bridge: the message on '%s' (%d bytes) was at the head of %u AMQP "
+			          "failures in a row (bridge.poison_failures = %d; the last: %s); %s",
+			          fw_excerpt(&x, msg->topic, tlen), msg->payloadlen, b->suspect_failures,
+			          bs->poison_failures, b->suspect_why,
+			          verdict == 1 ? "setting it aside as poison"
+			                       : "its dead-letter copy failed as often: dropping it");
+		b->suspect_logged = true;
+		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
+		                        tr == TOPIC_OK ? klen : 0, "poison", b->suspect_why,
+		                        verdict == 2);
 	}
 	if (props_build(&b->props, &in, &props) != 0) {
 		log_error("bridge: out of memory");
 		mlink_poison(&b->mqtt);
 		return -1;
 	}
-	if (alink_publish(&b->amqp, exchange, exlen, key, klen, &props, msg->payload,
-	                  (size_t)msg->payloadlen, &tag) != 0) {
+	lim.frame_max = alink_frame_max(&b->amqp);
+	lim.max_body = ac->max_message_size;
+	lim.brokers_max_body = b->broker_max_size > 0 && b->broker_max_size < lim.max_body;
+	if (lim.brokers_max_body)
+		lim.max_body = b->broker_max_size;
+	/* rabbitmq-c would send the method frame and then fail on the content header. */
+	reason = props_check(&lim, klen, (uint64_t)msg->payloadlen, &props, detail, sizeof(detail));
+	if (reason)
+		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
+		                        tr == TOPIC_OK ? klen : 0, reason, detail, false);
+	b->publishing_fp = fp;
+	rc = alink_publish(&b->amqp, exchange, exlen, key, klen, &props, msg->payload,
+	                   (size_t)msg->payloadlen, &tag);
+	b->publishing_fp = 0;
+	if (rc != 0) {
 		mlink_poison(&b->mqtt);
 		return -1;
 	}
@@ -259,6 +344,7 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
 		return -1;
 	}
+	ctrack_get(&b->track, tag)->fp = fp;
 	return 0;
 }
 
@@ -268,12 +354,17 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
  * copy was sent.
  */
 static void fw_on_message(void *arg, const struct mosquitto_message *msg,
-                          const mosquitto_property *mprops)
+                          const mosquitto_property *mprops, bool dup)
 {
 	struct bridge *b = arg;
 	size_t tlen = strlen(msg->topic), n, copies = 0;
+	uint64_t fp = ctrack_fingerprint(msg->topic, tlen, msg->payload, (size_t)msg->payloadlen);
 
 	b->stats.received++;
+	if (b->probe_left > 0)
+		b->probe_left--;
+	if (b->suspect_failures > 0 && fp == b->suspect_fp)
+		b->suspect_read = true;
 	n = rules_match(b->cfg->rules, msg->topic, tlen, b->matches, b->matches_cap);
 	/* Room for each copy and, should it be returned, its dead-letter copy. */
 	if (ctrack_reserve(&b->track, (size_t)ctrack_span(&b->track) + 2 * n + 2) != 0) {
@@ -287,7 +378,7 @@ static void fw_on_message(void *arg, const struct mosquitto_message *msg,
 			log_debug("bridge: dropped the message on '%s': no rule matches it", msg->topic);
 			return;
 		}
-		fw_forward(b, msg, mprops, tlen, NULL);
+		fw_forward(b, msg, mprops, dup, fp, tlen, NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -302,7 +393,7 @@ static void fw_on_message(void *arg, const struct mosquitto_message *msg,
 		}
 		log_debug("bridge: rule %zu (line %d) forwards the message on '%s'", r->index, r->line,
 		          msg->topic);
-		if (fw_forward(b, msg, mprops, tlen, r) != 0)
+		if (fw_forward(b, msg, mprops, dup, fp, tlen, r) != 0)
 			return;
 		copies++;
 	}
@@ -351,6 +442,7 @@ static void fw_on_returned(void *arg, const struct alink_return *r)
 	struct bridge *b = arg;
 	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
 	struct ctrack_entry *e;
+	struct fw_excerpt x;
 	char detail[320];
 
 	e = ctrack_find_return(&b->track, ctrack_key_hash(r->exchange, r->exchange_len,
@@ -362,17 +454,20 @@ static void fw_on_returned(void *arg, const struct alink_return *r)
 	}
 	if (e->deadletter || !dlx) {
 		e->fate = CT_FATE_DROPPED;
-		fw_warn(b, "bridge: dropped a message on '%s': exchange '%s' returned it (%d %s)%s",
-		        e->topic, r->exchange, r->reply_code, r->reply_text,
-		        dlx ? "" : "; no dead-letter exchange is configured");
+		fw_warn(b, "bridge: dropped an undeliverable message (unroutable: %d %s on exchange "
+		        "'%s') on '%s'%s", r->reply_code, r->reply_text, r->exchange,
+		        fw_excerpt(&x, e->topic, strlen(e->topic)),
+		        dlx ? "" : ": no dead-letter exchange is configured");
 		return;
 	}
 	/* The dead-letter copy counts once it is confirmed; the original counts nothing. */
 	e->fate = CT_FATE_NONE;
 	snprintf(detail, sizeof(detail), "%d %s", r->reply_code, r->reply_text);
-	fw_warn(b, "bridge: message on '%s' is unroutable on exchange '%s' (%s); sending it to "
-	        "dead-letter exchange '%s'", e->topic, r->exchange, detail, dlx);
-	fw_dead_letter(b, e->topic, strlen(e->topic), r->exchange, r->exchange_len, r->routing_key,
+	fw_warn(b, "bridge: undeliverable message (unroutable: %s on exchange '%s') on '%s': "
+	        "sending it to dead-letter exchange '%s'", detail, r->exchange,
+	        fw_excerpt(&x, e->topic, strlen(e->topic)), dlx);
+	fw_dead_letter(b, e->fp, e->topic, strlen(e->topic), r->exchange, r->exchange_len,
+	               r->routing_key,
 	               r->routing_key_len, "unroutable", detail, r->delivery_mode == 2, r->body,
 	               r->body_len);
 }
@@ -416,11 +511,107 @@ static void fw_on_amqp_up(void *arg)
 		mlink_start(&b->mqtt);
 }
 
+/*
+ * A 406 that gives a message's size and RabbitMQ's max_message_size
+ * ("message size 2000000 is larger than configured max size 1000000"): the
+ * limit is learnt, and the redelivered message is then dead-lettered as
+ * too-large before it is published again.  Returns whether `f` was one.
+ */
+static bool fw_learn_size_limit(struct bridge *b, const struct alink_failure *f)
+{
+	const char *p, *q;
+	long long size, max;
+	int64_t configured = fw_amqp_cfg(b)->max_message_size;
+
+	if (f->cause != AL_CAUSE_CHANNEL_CLOSED || f->code != 406 ||
+	    (p = strstr(f->text, "message size ")) == NULL ||
+	    (q = strstr(p, "max size ")) == NULL ||
+	    sscanf(p, "message size %lld", &size) != 1 || sscanf(q, "max size %lld", &max) != 1 ||
+	    max <= 0)
+		return false;
+	if (max < configured && (b->broker_max_size == 0 || max < b->broker_max_size)) {
+		b->broker_max_size = max;
+		log_warn("bridge: RabbitMQ refused a message of %lld bytes: its max_message_size is "
+		         "%lld, below amqp.max_message_size (%" PRId64 "); larger messages are "
+		         "dead-lettered as too-large from now on (set amqp.max_message_size to "
+		         "RabbitMQ's limit; a reload forgets the learnt one)", size, max, configured);
+	}
+	return true;
+}
+
+/*
+ * Whether an AMQP failure may have been caused by a message: RabbitMQ
+ * closed the channel or the connection over something a message carries
+ * (406 PRECONDITION_FAILED, 501 FRAME_ERROR, 541 INTERNAL_ERROR, ...), or
+ * rabbitmq-c could not encode a publish.  Not a lost socket or heartbeat
+ * (a RabbitMQ killed, restarting or frozen), nor what time or an operator
+ * mends: a shutdown or forced close (320), a missing exchange (404, checked
+ * again on reconnecting), a resource limit (506, 530) or missing
+ * permissions (403), except publishing to an internal exchange, which
+ * nothing can publish to.
+ */
+static bool fw_failure_names_message(const struct alink_failure *f)
+{
+	if (f->cause == AL_CAUSE_PUBLISH)
+		return true;
+	if (f->cause != AL_CAUSE_CHANNEL_CLOSED && f->cause != AL_CAUSE_CONNECTION_CLOSED)
+		return false;
+	switch (f->code) {
+	case 320:
+	case 404:
+	case 506:
+	case 530:
+		return false;
+	case 403:
+		return strstr(f->text, "internal exchange") != NULL;
+	default:
+		return true;
+	}
+}
+
+/*
+ * The poison guard's count, on an AMQP failure with messages in flight.
+ * Called before the confirm bookkeeping is reset.
+ */
+static void fw_judge_failure(struct bridge *b)
+{
+	const struct alink_failure *f = &b->amqp.failure;
+	const struct ctrack_entry *head = ctrack_head(&b->track);
+	unsigned k = (unsigned)b->cfg->bridge.poison_failures;
+	uint64_t fp = f->cause == AL_CAUSE_PUBLISH && b->publishing_fp ? b->publishing_fp
+	              : head ? head->fp : 0;
+	const char *topic = head && fp == head->fp ? head->topic : NULL;
+	struct fw_excerpt x;
+
+	b->suspect_read = false;
+	if (fp == 0 || fw_learn_size_limit(b, f) || !fw_failure_names_message(f) || k == 0)
+		return;
+	if (b->suspect_failures > 0 && fp == b->suspect_fp) {
+		b->suspect_failures++;
+	} else {
+		b->suspect_fp = fp;
+		b->suspect_failures = 1;
+		b->suspect_logged = false;
+	}
+	snprintf(b->suspect_why, sizeof(b->suspect_why), "%s", f->text);
+	/* The redelivered batch, one at a time: the next failure's head is its cause. */
+	if (b->probe_left < b->mqtt.unflushed)
+		b->probe_left = b->mqtt.unflushed;
+	if (b->probe_left == 0)
+		b->probe_left = 1;
+	log_warn("bridge: the AMQP failure named a message; %s%s%s is the suspect (%u of %u "
+	         "failures in a row before it is set aside as poison); forwarding the next %"
+	         PRIu64 " message(s) one at a time", topic ? "the message on '" : "the message being "
+	         "published", topic ? fw_excerpt(&x, topic, strlen(topic)) : "", topic ? "'" : "",
+	         b->suspect_failures, k, b->probe_left);
+}
+
 static void fw_on_amqp_down(void *arg)
 {
 	struct bridge *b = arg;
 	size_t n = ctrack_outstanding(&b->track);
 
+	fw_judge_failure(b);
 	fw_status(b);
 	if (mlink_connected(&b->mqtt)) {
 		if (n > 0 || b->mqtt.poisoned) {
@@ -452,7 +643,6 @@ static void fw_on_mqtt_up(void *arg)
 {
 	struct bridge *b = arg;
 
-	b->stats.mqtt_connects++;
 	log_info("bridge: forwarding");
 	fw_status(b);
 }
@@ -476,7 +666,7 @@ void bridge_log_stats(const struct bridge *b)
 	         " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
 	         " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64,
 	         s->received, b->mqtt.redelivered, s->forwarded, s->dead_lettered, s->dropped,
-	         s->nacked, reconnects(s->mqtt_connects), reconnects(s->amqp_connects));
+	         s->nacked, reconnects(b->mqtt.connects), reconnects(s->amqp_connects));
 }
 
 /*
@@ -575,6 +765,8 @@ static void fw_reload(struct bridge *b)
 		return;
 	}
 	b->cfg = cfg;
+	/* RabbitMQ's limit may have been raised meanwhile; it is learnt again if not. */
+	b->broker_max_size = 0;
 	fw_apply_logging(b);
 	if (diff & CFG_DIFF_MQTT) {
 		b->restart_mqtt = true;
@@ -707,6 +899,11 @@ static bool fw_prepare(void *arg)
 	/* Confirms may sit in rabbitmq-c's buffer where poll() cannot see them. */
 	if (alink_pending(&b->amqp))
 		alink_read(&b->amqp);
+	/* The suspect went through after all: the failures were not its doing. */
+	if (b->suspect_read && ctrack_outstanding(&b->track) == 0) {
+		b->suspect_read = false;
+		b->suspect_failures = 0;
+	}
 	mlink_prepare(&b->mqtt);
 	fw_restart(b);
 	if (b->stopping && !mlink_connected(&b->mqtt)) {

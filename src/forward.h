@@ -10,7 +10,12 @@
  *  - a nack, or an AMQP failure with messages unconfirmed, drops the MQTT
  *    connection without flushing, so the broker redelivers;
  *  - a message that can never be delivered goes to the dead-letter
- *    exchange, or is dropped and counted, and then acknowledged;
+ *    exchange, or is dropped and counted, and then acknowledged: one whose
+ *    routing key, body or properties RabbitMQ could not take is never
+ *    published, one RabbitMQ refuses by closing the channel over its size
+ *    is known by its size from then on, and one at the head of
+ *    bridge.poison_failures consecutive AMQP failures that name a message
+ *    (the poison guard) is set aside as `poison`;
  *  - each message goes where the rules say: one copy per matching rule
  *    (several with `continue`), dropped and counted, or by the unmatched
  *    default; its PUBACK waits for every copy's confirm like any other;
@@ -67,6 +72,28 @@ struct bridge {
 	struct loop_timer drain_timer;
 	uint64_t warn_window_ms;      /* rate limit for per-message warnings */
 	uint64_t warn_suppressed;
+
+	/*
+	 * RabbitMQ's own max_message_size, once a refusal told it and it is
+	 * below amqp.max_message_size; 0 while unknown.  A reload forgets it.
+	 */
+	int64_t broker_max_size;
+	/*
+	 * The poison guard.  An AMQP failure that names a message (RabbitMQ
+	 * closed the channel or connection over something other than a
+	 * shutdown, or rabbitmq-c could not encode a publish) counts against
+	 * the message at the head of those in flight; `suspect_failures` such
+	 * failures in a row with the same head make it poison.  Afterwards the
+	 * next `probe_left` messages are forwarded one at a time, so that the
+	 * head of the next failure is the message that caused it.
+	 */
+	uint64_t suspect_fp;          /* fingerprint of the head (ctrack_fingerprint) */
+	uint64_t publishing_fp;       /* the message whose publish is under way, 0 outside */
+	unsigned suspect_failures;
+	bool suspect_read;            /* read since the last failure: a flush clears the count */
+	bool suspect_logged;
+	char suspect_why[512];        /* the last failure's reason */
+	uint64_t probe_left;
 };
 
 /*
@@ -90,7 +117,7 @@ void bridge_fini(struct bridge *b);
  */
 void bridge_props_input(struct props_input *in, const struct bridge_settings *bs,
                         const struct rule *r, const struct mosquitto_message *msg, size_t tlen,
-                        const mosquitto_property *mprops);
+                        const mosquitto_property *mprops, bool dup);
 
 /* Logs the counters as one "stats: ..." line. */
 void bridge_log_stats(const struct bridge *b);

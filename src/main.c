@@ -75,7 +75,7 @@ static void print_copy(const struct bridge_config *cfg, const struct rule *r, co
 	enum topic_result tr;
 	size_t klen;
 
-	bridge_props_input(&in, bs, r, &msg, strlen(topic), NULL);
+	bridge_props_input(&in, bs, r, &msg, strlen(topic), NULL, false);
 	fprintf(out, "    exchange: '%s'%s\n", exchange,
 	        exchange[0] == '\0' ? " (the default exchange)" : "");
 	tr = rules_key(r, topic, in.topic_len, bs->dot_replacement, key, &klen);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -239,6 +241,7 @@ static void mlink_went_down(struct mlink *m, bool failed)
 			mlink_linger_begin(m);
 	}
 	loop_timer_disarm(m->loop, &m->misc_timer);
+	loop_timer_disarm(m->loop, &m->connect_timer);
 	mlink_set_state(m, ML_DOWN);
 	if (m->h.down)
 		m->h.down(m->arg);
@@ -317,6 +320,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		                                               : mosquitto_connack_string(rc));
 		return;
 	}
+	loop_timer_disarm(m->loop, &m->connect_timer);
+	m->connects++;
 	log_info("mqtt: connected to %s:%d as '%s' (session %s)", m->cfg->host, m->cfg->port,
 	         m->cfg->client_id, session_present ? "resumed" : "new");
 	if (m->had_session && !session_present)
@@ -390,6 +395,37 @@ static void on_unsubscribe(struct mosquitto *mosq, void *arg, int mid)
 	strv_free(r.filters, r.n);
 }
 
+/*
+ * libmosquitto hands on_message the `msg` member of its own message record,
+ * which also holds the PUBLISH's DUP flag and nothing public reads it.  The
+ * record's layout is the same from 1.6 to 2.0.20 (lib/mosquitto_internal.h,
+ * struct mosquitto_message_all); for another version the flag is reported
+ * as unset.  t15 checks it on a real redelivery.
+ */
+struct mlink_message_all {
+	void *next;
+	void *prev;
+	mosquitto_property *properties;
+	time_t timestamp;
+	int state;
+	bool dup;
+	struct mosquitto_message msg;
+};
+
+static bool mlink_dup(const struct mosquitto_message *msg)
+{
+#if (LIBMOSQUITTO_MAJOR == 2 && LIBMOSQUITTO_MINOR == 0) || \
+    (LIBMOSQUITTO_MAJOR == 1 && LIBMOSQUITTO_MINOR == 6)
+	const struct mlink_message_all *all = (const void *)((const char *)msg -
+	                                      offsetof(struct mlink_message_all, msg));
+
+	return all->dup;
+#else
+	(void)msg;
+	return false;
+#endif
+}
+
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
@@ -399,7 +435,35 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	m->unflushed++;
 	if (m->poisoned)
 		return;
-	m->h.message(m->arg, msg, props);
+	m->h.message(m->arg, msg, props, mlink_dup(msg));
+}
+
+/*
+ * Why libmosquitto closed the connection, in the operator's terms (2.0.11
+ * has no text for some codes, and "Unknown error" helps nobody).
+ */
+static const char *mlink_reason(const struct mlink *m, int rc, char *buf, size_t size)
+{
+	switch (rc) {
+	case MOSQ_ERR_KEEPALIVE:
+		snprintf(buf, size, "keepalive timeout: the broker answered nothing within %d s "
+		         "(mqtt.keepalive)", m->cfg->keepalive);
+		break;
+	case MOSQ_ERR_CONN_LOST:
+		snprintf(buf, size, "the broker closed the connection");
+		break;
+	case MOSQ_ERR_PROTOCOL:
+	case MOSQ_ERR_MALFORMED_PACKET:
+		snprintf(buf, size, "protocol error: %s", mosquitto_strerror(rc));
+		break;
+	case MOSQ_ERR_ERRNO:
+		snprintf(buf, size, "%s", errno != 0 ? strerror(errno) : "system error");
+		break;
+	default:
+		snprintf(buf, size, "%s (libmosquitto error %d)", mosquitto_strerror(rc), rc);
+		break;
+	}
+	return buf;
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
@@ -422,13 +486,17 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 		 * With TLS 1.3 a broker checks the client certificate after the
 		 * handshake and may just close the connection, leaving no reason.
 		 */
+		char why[160];
+
 		log_warn("mqtt: connection to %s:%d closed before CONNACK (%s): the broker may have "
 		         "refused the TLS client certificate (tls_cert_file, tls_key_file)",
-		         m->cfg->host, m->cfg->port,
-		         rc == MOSQ_ERR_ERRNO && errno != 0 ? strerror(errno) : mosquitto_strerror(rc));
+		         m->cfg->host, m->cfg->port, mlink_reason(m, rc, why, sizeof(why)));
 	} else {
-		log_warn("mqtt: connection to %s:%d lost: %s", m->cfg->host, m->cfg->port,
-		         rc == MOSQ_ERR_ERRNO && errno != 0 ? strerror(errno) : mosquitto_strerror(rc));
+		char why[160];
+
+		log_warn("mqtt: connection to %s:%d %s: %s", m->cfg->host, m->cfg->port,
+		         m->state == ML_CONNECTING ? "closed before CONNACK" : "lost",
+		         mlink_reason(m, rc, why, sizeof(why)));
 	}
 	mlink_went_down(m, rc != 0);
 }
@@ -436,6 +504,12 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 static bool mlink_reading(const struct mlink *m)
 {
 	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
+}
+
+/* More messages may be read: the session is up and the forwarder takes more. */
+static bool mlink_may_read(const struct mlink *m)
+{
+	return mlink_reading(m) && m->h.may_read(m->arg);
 }
 
 /* Bytes the kernel holds for the socket; 0 on error. */
@@ -468,7 +542,7 @@ static void mlink_read(struct mlink *m)
 			mlink_drop(m, "a message could not be forwarded");
 			return;
 		}
-	} while (mlink_reading(m) && m->h.may_read(m->arg) &&
+	} while (mlink_may_read(m) &&
 	         (socket_pending(m->fd) > 0 || mlink_ssl_pending(m)));
 }
 
@@ -542,7 +616,7 @@ static void mlink_on_fd(void *arg, int fd, short revents)
 		return;
 	}
 	if (revents & POLLIN) {
-		if (mlink_reading(m) && m->h.may_read(m->arg))
+		if (mlink_may_read(m))
 			mlink_read(m);
 		else if (revents & (POLLERR | POLLHUP))
 			mlink_drop(m, "connection closed while draining");
@@ -589,6 +663,20 @@ static void mlink_connect(struct mlink *m)
 	m->up_since_ms = loop_now_ms();
 	mlink_set_state(m, ML_CONNECTING);
 	loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
+	loop_timer_arm(m->loop, &m->connect_timer, (uint64_t)m->cfg->connect_timeout * 1000u);
+}
+
+/* No CONNACK within mqtt.connect_timeout (TCP connect and TLS handshake included). */
+static void mlink_on_connect_timeout(void *arg)
+{
+	struct mlink *m = arg;
+	char why[128];
+
+	if (m->state != ML_CONNECTING)
+		return;
+	snprintf(why, sizeof(why), "no CONNACK within %d s (mqtt.connect_timeout)",
+	         m->cfg->connect_timeout);
+	mlink_attempt_failed(m, mlink_handshaking(m) ? "TLS handshake with" : "connecting to", why);
 }
 
 static void mlink_on_retry(void *arg)
@@ -700,6 +788,7 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	loop_timer_init(&m->linger_timer, mlink_on_linger_timeout, m);
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
+	loop_timer_init(&m->connect_timer, mlink_on_connect_timeout, m);
 	m->subs = strv_dup(cfg->subscribe, cfg->n_subscribe);
 	if (!m->subs) {
 		log_error("mqtt: out of memory");
@@ -797,6 +886,7 @@ void mlink_fini(struct mlink *m)
 	mlink_linger_end(m);
 	loop_timer_disarm(m->loop, &m->retry_timer);
 	loop_timer_disarm(m->loop, &m->misc_timer);
+	loop_timer_disarm(m->loop, &m->connect_timer);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
@@ -889,13 +979,13 @@ void mlink_prepare(struct mlink *m)
 				return;
 		}
 	}
-	if (mlink_reading(m) && m->h.may_read(m->arg) && mlink_ssl_pending(m)) {
+	if (mlink_may_read(m) && mlink_ssl_pending(m)) {
 		mlink_read(m);
 		if (m->state == ML_DOWN)
 			return;
 		flush_ok = m->h.may_flush(m->arg);
 	}
-	if (mlink_reading(m) && m->h.may_read(m->arg))
+	if (mlink_may_read(m))
 		events |= POLLIN;
 	if (flush_ok && mosquitto_want_write(m->mosq))
 		events |= POLLOUT;

@@ -15,6 +15,7 @@
  *   ACTIVE/SUBSCRIBING/CONNECTING -> DRAINING (no more reads; flush and
  *     DISCONNECT once the gate opens) -> DOWN
  *   any -> DOWN on a lost connection or mlink_drop() (no flush)
+ *   CONNECTING -> DOWN when no CONNACK came within mqtt.connect_timeout
  */
 #ifndef BRIDGE_MLINK_H
 #define BRIDGE_MLINK_H
@@ -38,11 +39,12 @@ enum mlink_state {
 
 struct mlink_handlers {
 	/*
-	 * A PUBLISH was read, with its MQTT 5 properties (NULL for none).  Its
-	 * PUBACK is queued and waits for the gate.
+	 * A PUBLISH was read, with its MQTT 5 properties (NULL for none) and
+	 * its DUP flag (a redelivery).  Its PUBACK is queued and waits for the
+	 * gate.
 	 */
 	void (*message)(void *arg, const struct mosquitto_message *msg,
-	                const mosquitto_property *props);
+	                const mosquitto_property *props, bool dup);
 	/* Whether more messages may be read now (cap, AMQP state). */
 	bool (*may_read)(void *arg);
 	/* Whether queued PUBACKs may be written now: nothing read is unconfirmed. */
@@ -71,11 +73,13 @@ struct mlink {
 	struct loop_timer linger_timer;
 	uint64_t unflushed;       /* messages read since the last flush */
 	uint64_t redelivered;     /* messages given back to the broker by dropping the connection */
+	uint64_t connects;        /* connections the broker accepted (CONNACK 0) */
 	bool had_session;         /* connected before with this client id */
 	uint64_t up_since_ms;
 	struct backoff backoff;
 	struct loop_timer retry_timer;
 	struct loop_timer misc_timer;   /* keepalive */
+	struct loop_timer connect_timer; /* mqtt.connect_timeout: TCP, TLS and CONNACK */
 	/* The filters subscribed to on every connect (owned copies). */
 	char **subs;
 	size_t n_subs;

@@ -12,7 +12,6 @@ struct stats {
 	uint64_t dead_lettered;   /* confirmed on the dead-letter exchange */
 	uint64_t dropped;         /* undeliverable and no dead-letter exchange (or it refused too) */
 	uint64_t nacked;          /* basic.nack received: MQTT dropped so the broker redelivers */
-	uint64_t mqtt_connects;
 	uint64_t amqp_connects;
 };
 
