@@ -47,4 +47,5 @@ mab_log "bridge killed, RabbitMQ resumed"
 bridge_start "$MAB_TMP/bridge.conf"
 sink_expect "after restart" -q sink -s 10 -n "$N" -T 50 -i 30
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
+expect_nothing_set_aside
 pass "$SINK_SUMMARY"

@@ -31,4 +31,5 @@ wait "$pub_pid" || fail "mab-pub failed: $(cat "$MAB_TMP/pub.out")"
 sink_expect "sink" -q sink -n "$N" -T 100 -i 30
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 mab_log "bridge: $(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)"
+expect_nothing_set_aside
 pass "$SINK_SUMMARY"

@@ -49,4 +49,5 @@ mab_log "policy cleared"
 sink_expect "sink" -q sink -n "$N" -T 20 -i 30
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 mab_log "bridge: $(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)"
+expect_nothing_set_aside
 pass "$SINK_SUMMARY"

@@ -47,4 +47,5 @@ wait_until 30 grep -q 'amqp: broker unblocked publishing' "$BRIDGE_LOG" ||
 bridge_wait_forwarding "$bridge_forwarding" 30
 sink_expect "after the alarm" -q sink -s 10 -n "$N" -T 20 -i 30
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
+expect_nothing_set_aside
 pass "$SINK_SUMMARY"

@@ -17,7 +17,12 @@
 #                          header of the same name wins)
 #   expiry interval S   -> expiration "S*1000"
 #   retain flag         -> header x-mqtt-retain (bool), topic -> x-mqtt-topic
-# A 3.1.1 bridge then forwards the same message with none of them.
+#   QoS, DUP flag       -> headers x-mqtt-publish-qos (signed 8-bit) and
+#                          x-mqtt-dup (bool), as RabbitMQ 3.10's plugin adds
+# A 3.1.1 bridge then forwards the same message with none of the MQTT 5
+# ones.  Then bridge.plugin_headers "3.12" adds only x-mqtt-publish-qos and
+# "none" neither, and a message the MQTT broker delivers again (after
+# RabbitMQ refused it with basic.nack) carries x-mqtt-dup true.
 set -uo pipefail
 # shellcheck source=../lib/brokers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
@@ -50,6 +55,11 @@ check_dump() {
 	d=$(queue_ready q5) || fail "cannot read the depth of q5"
 	[[ $d == 0 ]] || fail "$name: q5 still holds $d message(s)"
 	mab_log "$name: $count message(s) as expected"
+}
+
+# mosq__puback_seen CLIENT FROM_LINE: the broker logged a PUBACK from CLIENT.
+mosq__puback_seen() {
+	(($(mosq_pubacks_from "$1" "$2") > 0))
 }
 
 mab_init t15
@@ -100,6 +110,8 @@ delivery_mode: 2
 header "kind": str "probe"
 header "level": int 3
 header "ok": bool true
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool true
 header "x-mqtt-topic": str "props/r/retained"
 body: 4 "kept"
@@ -115,6 +127,8 @@ header "k1": str "v1"
 header "kind": str "probe"
 header "level": int 3
 header "ok": bool true
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool false
 header "x-mqtt-topic": str "props/m1"
 header "x-reply-to-topic": str "replies.client_7.x"
@@ -127,6 +141,8 @@ header "kind": str "probe"
 header "level": int 3
 header "ok": bool true
 header "x-correlation-id": str "$LONG_CD"
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool false
 header "x-mqtt-topic": str "props/m2"
 body: 3 "two"
@@ -139,6 +155,8 @@ header "kind": str "probe"
 header "level": int 3
 header "ok": bool true
 header "x-correlation-id": str "\\xc3("
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool false
 header "x-mqtt-topic": str "props/m3"
 body: 5 "three"
@@ -149,6 +167,8 @@ delivery_mode: 1
 header "kind": str "probe"
 header "level": int 3
 header "ok": bool true
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 0
 header "x-mqtt-retain": bool false
 header "x-mqtt-topic": str "props/m4"
 body: 4 "four"
@@ -161,6 +181,8 @@ correlation_id: "$CD255"
 header "kind": str "probe"
 header "level": int 3
 header "ok": bool true
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool false
 header "x-mqtt-topic": str "props/m5"
 body: 4 "five"
@@ -185,6 +207,8 @@ message 1
 exchange: "telemetry"
 routing_key: "props.r.retained"
 delivery_mode: 2
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool true
 header "x-mqtt-topic": str "props/r/retained"
 body: 4 "kept"
@@ -192,10 +216,73 @@ message 2
 exchange: "telemetry"
 routing_key: "props.m1"
 delivery_mode: 2
+header "x-mqtt-dup": bool false
+header "x-mqtt-publish-qos": byte 1
 header "x-mqtt-retain": bool false
 header "x-mqtt-topic": str "props/m1"
 body: 3 "one"
 EOF
 check_dump v311 2
 bridge_stop 30 || fail "the 3.1.1 bridge exited with status $? after SIGTERM"
-pass "MQTT 5 properties converted; none over 3.1.1"
+# The retained message would reach every new subscription; clear it.
+mqpub -i pub-t15-clear -r -n -t props/r/retained
+
+# plugin_headers "3.12": x-mqtt-publish-qos only.
+BR_BRIDGE='plugin_headers = "3.12";' bridge_conf "$MAB_TMP/p312.conf" "$ID-312"
+bridge_start "$MAB_TMP/p312.conf"
+mqpub -i pub-t15-7 -t props/m6 -m six
+bridge_wait_stats 60 forwarded=1 || fail "the 3.12 bridge did not forward the message"
+cat >"$MAB_TMP/p312.expected" <<EOF
+message 1
+exchange: "telemetry"
+routing_key: "props.m6"
+delivery_mode: 2
+header "x-mqtt-publish-qos": byte 1
+body: 3 "six"
+EOF
+check_dump p312 1
+bridge_stop 30 || fail "the 3.12 bridge exited with status $? after SIGTERM"
+
+# plugin_headers "none": no header at all.
+BR_BRIDGE='plugin_headers = "none";' bridge_conf "$MAB_TMP/pnone.conf" "$ID-none"
+bridge_start "$MAB_TMP/pnone.conf"
+mqpub -i pub-t15-8 -t props/m7 -m seven
+bridge_wait_stats 60 forwarded=1 || fail "the plugin_headers=none bridge did not forward the message"
+cat >"$MAB_TMP/pnone.expected" <<EOF
+message 1
+exchange: "telemetry"
+routing_key: "props.m7"
+delivery_mode: 2
+body: 5 "seven"
+EOF
+check_dump pnone 1
+bridge_stop 30 || fail "the plugin_headers=none bridge exited with status $? after SIGTERM"
+
+# DUP: a queue that holds one message and refuses more (reject-publish).
+# The second message is nacked, so the bridge drops MQTT and the broker
+# delivers it again, with DUP set, until the first is consumed.
+sink setup -q qfull -x telemetry -k 'full.#' -a x-max-length=1 -a x-overflow=reject-publish ||
+	fail "cannot set up qfull"
+export BR_SUBSCRIBE='"full/#"'
+bridge_conf "$MAB_TMP/dup.conf" "$ID-dup"
+bridge_start "$MAB_TMP/dup.conf"
+from=$(bridge_log_lines)
+mfrom=$(mosq_log_lines)
+mqpub -i pub-t15-9 -t full/a -m first
+# Acknowledged to the broker before the second comes, so only the second is
+# ever delivered again.
+wait_until 60 mosq__puback_seen "$ID-dup" "$mfrom" || fail "the first message was never acknowledged"
+mqpub -i pub-t15-10 -t full/b -m second
+bridge_wait_log "$from" 'RabbitMQ refused' 60
+bridge_wait_log "$from" 'dropping the connection without acknowledging' 60
+# Consume the first; the redelivered second then fits.
+sink dump -q qfull -n 1 -i 20 >"$MAB_TMP/full1.dump" || fail "the first message did not arrive"
+grep -q '^body: 5 "first"' "$MAB_TMP/full1.dump" || fail "qfull: $(cat "$MAB_TMP/full1.dump")"
+grep -q '^header "x-mqtt-dup": bool false' "$MAB_TMP/full1.dump" ||
+	fail "the first delivery should carry x-mqtt-dup false: $(cat "$MAB_TMP/full1.dump")"
+sink dump -q qfull -n 1 -i 30 >"$MAB_TMP/full2.dump" || fail "the second message did not arrive"
+grep -q '^body: 6 "second"' "$MAB_TMP/full2.dump" || fail "qfull: $(cat "$MAB_TMP/full2.dump")"
+grep -q '^header "x-mqtt-dup": bool true' "$MAB_TMP/full2.dump" ||
+	fail "a redelivered message should carry x-mqtt-dup true: $(cat "$MAB_TMP/full2.dump")"
+bridge_stop 30 || fail "the dup bridge exited with status $? after SIGTERM"
+pass "MQTT 5 properties converted; none over 3.1.1; plugin headers as 3.10, 3.12 and none; DUP on a redelivery"

@@ -716,6 +716,19 @@ bridge_wait_stats() {
 	done
 }
 
+# expect_nothing_set_aside: fails the test unless every stats line of the
+# bridge says dead_lettered=0 dropped=0 and the poison guard never suspected
+# a message: the faults the fault tests inject are the brokers', never a
+# message's, and must never cost one.
+expect_nothing_set_aside() {
+	local bad
+	bad=$(grep 'stats: ' "$BRIDGE_LOG" | grep -v ' dead_lettered=0 dropped=0 ') || true
+	[[ -z $bad ]] || fail "messages were set aside: $bad"
+	! grep -q 'the AMQP failure named a message' "$BRIDGE_LOG" ||
+		fail "the poison guard suspected a message: $(grep 'named a message' "$BRIDGE_LOG" | head -n 3)"
+	grep -q 'stats: ' "$BRIDGE_LOG" || fail "the bridge logged no stats line"
+}
+
 # bridge_log_lines: the current length of the bridge's log, to look only at
 # what comes after it (bridge_log_since).
 bridge_log_lines() {

@@ -73,6 +73,8 @@ static void usage(FILE *out)
 		"  -x, --exchange NAME      exchange to bind to (default telemetry)\n"
 		"      --declare-exchange   declare the exchange (durable)\n"
 		"      --exchange-type TYPE topic (default), direct, fanout or headers\n"
+		"      --internal           with --declare-exchange: an internal exchange, which\n"
+		"                           no client may publish to\n"
 		"  -k, --bind KEY           binding key (repeatable; none: no binding)\n"
 		"  -a, --arg NAME=VALUE     queue argument; an integer VALUE is sent as a long\n"
 		"      --purge              empty the queue\n"
@@ -159,10 +161,12 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 		{ "bind", required_argument, NULL, 'k' },
 		{ "arg", required_argument, NULL, 'a' },
 		{ "purge", no_argument, NULL, 'U' },
+		{ "internal", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *exchange = "telemetry", *xtype = "topic";
+	bool internal = false;
 	const char *keys[MAX_BINDINGS];
 	const char *args[MAX_ARGS];
 	amqp_table_entry_t entries[MAX_ARGS];
@@ -181,6 +185,7 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 		case 'D': declare_x = true; break;
 		case 'E': xtype = optarg; break;
 		case 'U': purge = true; break;
+		case 'I': internal = true; break;
 		case 'k':
 			if (nkeys == MAX_BINDINGS) {
 				fprintf(stderr, PROG ": at most %d --bind\n", MAX_BINDINGS);
@@ -240,7 +245,7 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 		return 1;
 	if (declare_x) {
 		amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(exchange), amqp_cstring_bytes(xtype),
-				      0, 1, 0, 0, amqp_empty_table);
+				      0, 1, 0, internal, amqp_empty_table);
 		if (tool_check_rpc(PROG, conn, "exchange.declare") != 0)
 			goto out;
 	}
@@ -833,7 +838,8 @@ static void print_escaped(const void *bytes, size_t len)
 	putchar('"');
 }
 
-/* A header value with its kind: str "...", int N, bool true|false, or the
+/* A header value with its kind: str "...", byte N (AMQP's signed 8-bit 'b',
+ * as RabbitMQ's MQTT plugin writes the QoS), int N, bool true|false, or the
  * AMQP kind letter for anything else. */
 static void print_typed(const amqp_field_value_t *v)
 {
@@ -847,6 +853,9 @@ static void print_typed(const amqp_field_value_t *v)
 		break;
 	case AMQP_FIELD_KIND_BOOLEAN:
 		printf("bool %s", v->value.boolean ? "true" : "false");
+		break;
+	case AMQP_FIELD_KIND_I8:
+		printf("byte %d", v->value.i8);
 		break;
 	default:
 		if (value_text(v, text, sizeof(text)))
