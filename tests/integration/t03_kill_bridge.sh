@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # t03_kill_bridge.sh: the bridge is killed (SIGKILL) three times while
-# 20,000 messages flow, and restarted each time: nothing is lost, and each
-# kill repeats at most mqtt.inflight_max messages.  The first kill hits the
+# 20,000 messages flow, and restarted each time: nothing is lost.  Each kill
+# repeats messages (their number is reported): the bridge's unacknowledged
+# batch, and PUBACKs it had written that the broker had not read yet, which
+# the kernel's reset of the connection discards; the design does not bound
+# the second by mqtt.inflight_max, so the test does not assert it.  The first kill hits the
 # steady flow; the others hit the bridge while it works through the backlog
 # that piled up while it was down, with its in-flight window full.
 set -uo pipefail
@@ -59,6 +62,6 @@ wait "$pub_pid" || fail "mab-pub failed: $(cat "$MAB_TMP/pub.out")"
 sink_expect "sink" -q sink -n "$N" -T 100 -i 30
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 mab_log "bridge: $(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)"
-((SINK_DUPLICATES <= KILLS * BR_INFLIGHT)) ||
-	fail "$SINK_DUPLICATES duplicates after $KILLS kills exceed $KILLS x inflight_max ($BR_INFLIGHT)"
+mab_log "$SINK_DUPLICATES duplicates after $KILLS kills (inflight_max $BR_INFLIGHT)"
+expect_nothing_set_aside
 pass "$SINK_SUMMARY"
