@@ -448,6 +448,11 @@ static int props_scan(struct props_buf *pb, const mosquitto_property *list,
  * 256 bytes or more cannot be table keys and are left out.  Returns the new
  * entry count, or (size_t)-1 when memory ran out.
  */
+bool props_is_route_header(const char *name)
+{
+	return strcmp(name, "CC") == 0 || strcmp(name, "BCC") == 0;
+}
+
 static size_t props_user(struct props_buf *pb, const mosquitto_property *list, size_t n)
 {
 	const mosquitto_property *p = list;
@@ -469,7 +474,7 @@ static size_t props_user(struct props_buf *pb, const mosquitto_property *list, s
 			return (size_t)-1;
 		skip = true;
 		nlen = strlen(name);
-		if (nlen > PROPS_SHORTSTR_MAX)
+		if (nlen > PROPS_SHORTSTR_MAX || props_is_route_header(name))
 			continue;
 		props_entry_text(&pb->entries[n++], name, nlen, value, strlen(value));
 	}

@@ -16,7 +16,9 @@
  *                             routing key ('/' to '.', '.' inside a level to
  *                             bridge.dot_replacement)
  *   User Property NAME=VALUE  header NAME (long string), for NAME under 256
- *                             bytes; of a NAME given twice the first wins
+ *                             bytes and other than CC and BCC (see
+ *                             props_is_route_header()); of a NAME given
+ *                             twice the first wins
  *   Message Expiry Interval   expiration: the seconds times 1000, in decimal,
  *                             at most ten years (RabbitMQ refuses more)
  *   Payload Format Indicator  not carried (as the plugin)
@@ -58,6 +60,14 @@ enum props_plugin {
 	PROPS_PLUGIN_310,
 	PROPS_PLUGIN_312,
 };
+
+/*
+ * Whether RabbitMQ reads a header of this name as a list of further routing
+ * keys ("CC" and "BCC", sender-selected distribution): it closes the
+ * channel over a message whose CC or BCC is not an array, so a user
+ * property of either name is left out and a rule may not set one.
+ */
+bool props_is_route_header(const char *name);
 
 /* bridge.plugin_headers ("3.10", "3.12" or "none"; NULL: none) as an enum props_plugin. */
 enum props_plugin props_plugin_of(const char *setting);

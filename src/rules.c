@@ -550,6 +550,10 @@ static int rules__headers(struct rule *r, const struct rule_spec *s, struct rule
 		else if (nlen > TOPIC_KEY_MAX)
 			rules__say(rep, "header '%.*s%s' has a name of %zu bytes (at most 255)",
 			           RULES_SHOW(name), nlen);
+		else if (strcmp(name, "CC") == 0 || strcmp(name, "BCC") == 0)
+			rules__say(rep, "header '%s' is RabbitMQ's list of further routing keys, which "
+			           "RabbitMQ refuses as a single value; route with a second rule "
+			           "(continue = true) instead", name);
 		for (size_t i = 0; i < nlen; i++)
 			hash = (hash ^ (unsigned char)name[i]) * 1099511628211u;
 		for (slot = (size_t)hash & mask; nlen > 0 && seen[slot] != 0; slot = (slot + 1) & mask) {

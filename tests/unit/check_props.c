@@ -315,6 +315,15 @@ START_TEST(test_user_properties)
 	header_str(&f.out, "empty", "", 0);
 	ck_assert_uint_eq(f.out._flags, AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG);
 
+	/* RabbitMQ's CC and BCC must be arrays: user properties of those names are left out. */
+	add_user(&f, "CC", "x.y");
+	add_user(&f, "BCC", "x.y");
+	add_user(&f, "cc", "kept");
+	fx_build(&f);
+	ck_assert_str_eq(header_names(&f.out), "cc");
+	ck_assert(props_is_route_header("CC") && props_is_route_header("BCC"));
+	ck_assert(!props_is_route_header("cc") && !props_is_route_header("CCX"));
+
 	/* Only a dropped name: no headers at all. */
 	add_user(&f, n256, "dropped");
 	fx_build(&f);

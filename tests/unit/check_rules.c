@@ -558,6 +558,22 @@ START_TEST(test_error_headers)
 	one_error(&e, "rule 1 (match 'a'): header 1", "has an empty name");
 	one_error(&l, "rule 1 (match 'a'): header 'hhh", "has a name of 256 bytes (at most 255)");
 	one_error(&t, "rule 1 (match 'a'): header 'kind'", "is given twice");
+	{
+		struct rules_field cc[] = { { .name = "CC", .kind = RV_STRING, .s = "x.y" } };
+		struct rules_field bcc[] = { { .name = "BCC", .kind = RV_STRING, .s = "x.y" } };
+		struct rules_field low[] = { { .name = "cc", .kind = RV_STRING, .s = "x.y" } };
+		struct rule_spec c = { .line = 2, .match = "a", .headers = cc, .n_headers = 1 };
+		struct rule_spec b = { .line = 2, .match = "a", .headers = bcc, .n_headers = 1 };
+		struct rule_spec ok = { .line = 2, .match = "a", .headers = low, .n_headers = 1 };
+		struct rules *rs;
+
+		one_error(&c, "rule 1 (match 'a'): header 'CC'", "list of further routing keys");
+		one_error(&b, "rule 1 (match 'a'): header 'BCC'", "list of further routing keys");
+		/* RabbitMQ compares the names exactly. */
+		rs = rules_compile(&ok, 1, ".", NULL, 0, NULL, NULL, NULL);
+		ck_assert_ptr_nonnull(rs);
+		rules_free(rs);
+	}
 }
 END_TEST
 
