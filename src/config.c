@@ -2341,20 +2341,33 @@ static int named_cmp(const void *a, const void *b)
 }
 
 /*
- * For each of `n` things, of which the `nv` in `v` have a name, the index
- * of the first earlier one of the same name, or SIZE_MAX: what comparing
- * each with every earlier one finds, by sorting instead, so that tens of
- * thousands of names take no noticeable time.  Sorts `v`.  Returns a
- * malloc'ed array of n, or NULL when memory ran out.
+ * For each of the `n` items of `stride` bytes at `items`, whose name is the
+ * string pointer at `name_off` (left out where `bad` has `bit`: a name
+ * already refused), the index of the first earlier item of the same name,
+ * or SIZE_MAX: what comparing each with every earlier one finds, by
+ * sorting instead, so that tens of thousands of names take no noticeable
+ * time.  Returns a malloc'ed array of n, or NULL after reporting that
+ * memory ran out.
  */
-static size_t *first_same_name(struct named *v, size_t nv, size_t n)
+static size_t *first_same_name(struct loader *ld, const void *items, size_t n, size_t stride,
+                               size_t name_off, const unsigned *bad, unsigned bit)
 {
+	struct named *v = malloc((n > 0 ? n : 1) * sizeof(*v));
 	size_t *first = malloc((n > 0 ? n : 1) * sizeof(*first));
+	size_t nv = 0;
 
-	if (first == NULL)
+	if (v == NULL || first == NULL) {
+		free(v);
+		free(first);
+		out_of_memory(ld);
 		return NULL;
-	for (size_t i = 0; i < n; i++)
+	}
+	for (size_t i = 0; i < n; i++) {
 		first[i] = SIZE_MAX;
+		if (!(bad[i] & bit))
+			v[nv++] = (struct named){
+				*(char *const *)((const char *)items + i * stride + name_off), i };
+	}
 	if (nv > 0)
 		qsort(v, nv, sizeof(*v), named_cmp);
 	for (size_t i = 1, run = 0; i < nv; i++) {
@@ -2363,6 +2376,7 @@ static size_t *first_same_name(struct named *v, size_t nv, size_t n)
 		else
 			run = i;
 	}
+	free(v);
 	return first;
 }
 
@@ -2388,25 +2402,14 @@ static void check_topo_exchanges(struct loader *ld, const struct bridge_config *
 {
 	const struct topology *t = &cfg->topology;
 	bool declares = usable(ld, AMQP_DECLARE_EXCHANGE) && cfg->amqp.declare_exchange;
-	struct named *v;
-	size_t *first, nv = 0;
+	size_t *first;
 
 	if (t->n_exchanges == 0)
 		return;
-	v = malloc(t->n_exchanges * sizeof(*v));
-	if (v == NULL) {
-		out_of_memory(ld);
+	first = first_same_name(ld, t->exchanges, t->n_exchanges, sizeof(*t->exchanges),
+	                        offsetof(struct topo_exchange, name), bad, ITEM_BIT(XI_NAME));
+	if (first == NULL)
 		return;
-	}
-	for (size_t i = 0; i < t->n_exchanges; i++)
-		if (!(bad[i] & ITEM_BIT(XI_NAME)))
-			v[nv++] = (struct named){ t->exchanges[i].name, i };
-	first = first_same_name(v, nv, t->n_exchanges);
-	free(v);
-	if (first == NULL) {
-		out_of_memory(ld);
-		return;
-	}
 	for (size_t i = 0; i < t->n_exchanges; i++) {
 		const struct topo_exchange *x = &t->exchanges[i];
 		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
@@ -2453,25 +2456,14 @@ static void check_topo_queues(struct loader *ld, const struct bridge_config *cfg
                               const config_setting_t *list, const unsigned *bad)
 {
 	const struct topology *t = &cfg->topology;
-	struct named *v;
-	size_t *first, nv = 0;
+	size_t *first;
 
 	if (t->n_queues == 0)
 		return;
-	v = malloc(t->n_queues * sizeof(*v));
-	if (v == NULL) {
-		out_of_memory(ld);
+	first = first_same_name(ld, t->queues, t->n_queues, sizeof(*t->queues),
+	                        offsetof(struct topo_queue, name), bad, ITEM_BIT(QI_NAME));
+	if (first == NULL)
 		return;
-	}
-	for (size_t i = 0; i < t->n_queues; i++)
-		if (!(bad[i] & ITEM_BIT(QI_NAME)))
-			v[nv++] = (struct named){ t->queues[i].name, i };
-	first = first_same_name(v, nv, t->n_queues);
-	free(v);
-	if (first == NULL) {
-		out_of_memory(ld);
-		return;
-	}
 	for (size_t i = 0; i < t->n_queues; i++) {
 		const struct topo_queue *q = &t->queues[i];
 		const config_setting_t *name = member_or(config_setting_get_elem(list, (unsigned)i), "name");

@@ -227,36 +227,28 @@ bridge_stop 30 || fail "the 3.1.1 bridge exited with status $? after SIGTERM"
 # The retained message would reach every new subscription; clear it.
 mqpub -i pub-t15-clear -r -n -t props/r/retained
 
-# plugin_headers "3.12": x-mqtt-publish-qos only.
-BR_BRIDGE='plugin_headers = "3.12";' bridge_conf "$MAB_TMP/p312.conf" "$ID-312"
-bridge_start "$MAB_TMP/p312.conf"
-mqpub -i pub-t15-7 -t props/m6 -m six
-bridge_wait_stats 60 forwarded=1 || fail "the 3.12 bridge did not forward the message"
-cat >"$MAB_TMP/p312.expected" <<EOF
-message 1
-exchange: "telemetry"
-routing_key: "props.m6"
-delivery_mode: 2
-header "x-mqtt-publish-qos": byte 1
-body: 3 "six"
-EOF
-check_dump p312 1
-bridge_stop 30 || fail "the 3.12 bridge exited with status $? after SIGTERM"
-
-# plugin_headers "none": no header at all.
-BR_BRIDGE='plugin_headers = "none";' bridge_conf "$MAB_TMP/pnone.conf" "$ID-none"
-bridge_start "$MAB_TMP/pnone.conf"
-mqpub -i pub-t15-8 -t props/m7 -m seven
-bridge_wait_stats 60 forwarded=1 || fail "the plugin_headers=none bridge did not forward the message"
-cat >"$MAB_TMP/pnone.expected" <<EOF
-message 1
-exchange: "telemetry"
-routing_key: "props.m7"
-delivery_mode: 2
-body: 5 "seven"
-EOF
-check_dump pnone 1
-bridge_stop 30 || fail "the plugin_headers=none bridge exited with status $? after SIGTERM"
+# plugin_case NAME SETTING TOPIC BODY [HEADER-LINE]: a bridge with
+# bridge.plugin_headers = SETTING forwards one message; it must carry
+# exactly HEADER-LINE (none when not given).
+plugin_case() {
+	local name=$1 setting=$2 topic=$3 body=$4 header=${5:-}
+	BR_BRIDGE="plugin_headers = \"$setting\";" bridge_conf "$MAB_TMP/$name.conf" "$ID-$name"
+	bridge_start "$MAB_TMP/$name.conf"
+	mqpub -i "pub-t15-$name" -t "$topic" -m "$body"
+	bridge_wait_stats 60 forwarded=1 || fail "the $setting bridge did not forward the message"
+	{
+		echo "message 1"
+		echo 'exchange: "telemetry"'
+		echo "routing_key: \"${topic//\//.}\""
+		echo "delivery_mode: 2"
+		[[ -n $header ]] && echo "$header"
+		echo "body: ${#body} \"$body\""
+	} >"$MAB_TMP/$name.expected"
+	check_dump "$name" 1
+	bridge_stop 30 || fail "the $setting bridge exited with status $? after SIGTERM"
+}
+plugin_case p312 3.12 props/m6 six 'header "x-mqtt-publish-qos": byte 1'
+plugin_case pnone none props/m7 seven
 
 # DUP: a queue that holds one message and refuses more (reject-publish).
 # The second message is nacked, so the bridge drops MQTT and the broker
