@@ -1513,6 +1513,42 @@ START_TEST(test_header_room)
 }
 END_TEST
 
+/* "rules = ( { match = "a/#"; headers = {" and `n` bool headers, one per line. */
+static char *group_of(size_t n)
+{
+	const char *head = MINIMAL "rules = ( { match = \"a/#\";\nheaders = {\n";
+	size_t cap = strlen(head) + n * 24 + 32, len;
+	char *text = malloc(cap);
+
+	ck_assert_ptr_nonnull(text);
+	len = (size_t)snprintf(text, cap, "%s", head);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "h%zu = true;\n", i);
+	snprintf(text + len, cap - len, "}; } );\n");
+	return text;
+}
+
+/*
+ * libconfig reads a group in quadratic time: a group over 5,000 settings is
+ * refused by the scan before it, with the line of its '{'.
+ */
+START_TEST(test_group_size)
+{
+	struct bridge_config cfg;
+	char *text = group_of(5000);
+
+	load_ok(write_raw(text), &cfg);
+	ck_assert_uint_eq(rules_at(cfg.rules, 0)->n_headers, 5000);
+	config_free(&cfg);
+	free(text);
+	text = group_of(5001);
+	expect_error(write_raw(text), ":4: a group here holds more than 5000 settings, which "
+	             "libconfig takes seconds to read (the time grows with the square of a group's "
+	             "size); a group may hold at most 5000");
+	free(text);
+}
+END_TEST
+
 /*
  * Checks that compare names find the same duplicates as before, now by
  * sorting: the later one is reported, naming the first.
@@ -2090,6 +2126,7 @@ static Suite *config_suite(void)
 		{ "includes", test_includes },
 		{ "nul_byte", test_nul_byte },
 		{ "header_room", test_header_room },
+		{ "group_size", test_group_size },
 		{ "duplicates_sorted", test_duplicates_sorted },
 		{ "log_target", test_log_target },
 		{ "subscriptions_from_rules", test_subscriptions_from_rules },
