@@ -630,6 +630,8 @@ void alink_set_config(struct alink *a, const struct amqp_settings *cfg)
 void alink_restart(struct alink *a)
 {
 	loop_timer_disarm(a->loop, &a->retry_timer);
+	a->failure = (struct alink_failure){ .cause = AL_CAUSE_LINK };
+	snprintf(a->failure.text, sizeof(a->failure.text), "reconnecting with new settings");
 	if (alink_close(a, true)) {
 		log_info("amqp: disconnected to apply new settings");
 		if (a->h.down)
@@ -851,10 +853,12 @@ int alink_publish(struct alink *a, const char *exchange, size_t exlen, const cha
 		char why[256];
 
 		snprintf(why, sizeof(why), "publish failed: %s", amqp_error_string2(rc));
-		/* An encoding error is about the message; the others are the socket's. */
-		alink_fail_as(a, rc == AMQP_STATUS_TABLE_TOO_BIG || rc == AMQP_STATUS_BAD_AMQP_DATA ||
-		                 rc == AMQP_STATUS_INVALID_PARAMETER || rc == AMQP_STATUS_UNKNOWN_CLASS
-		                 ? AL_CAUSE_PUBLISH : AL_CAUSE_LINK, rc, why);
+		/*
+		 * Only a table too large for the frame is the message's for sure: the
+		 * other errors may come from the frames rabbitmq-c reads first.
+		 */
+		alink_fail_as(a, rc == AMQP_STATUS_TABLE_TOO_BIG ? AL_CAUSE_PUBLISH : AL_CAUSE_LINK, rc,
+		              why);
 		return -1;
 	}
 	*tag = a->next_tag++;

@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mqtt_protocol.h>
@@ -399,8 +399,10 @@ static void on_unsubscribe(struct mosquitto *mosq, void *arg, int mid)
  * libmosquitto hands on_message the `msg` member of its own message record,
  * which also holds the PUBLISH's DUP flag and nothing public reads it.  The
  * record's layout is the same from 1.6 to 2.0.20 (lib/mosquitto_internal.h,
- * struct mosquitto_message_all); for another version the flag is reported
- * as unset.  t15 checks it on a real redelivery.
+ * struct mosquitto_message_all) and differs in 2.1, which shares the
+ * library's soname: the library in use, not only the headers built
+ * against, must be 1.6 or 2.0 (checked once, mlink_dup_known); otherwise
+ * the flag is reported as unset.  t15 checks it on a real redelivery.
  */
 struct mlink_message_all {
 	void *next;
@@ -412,13 +414,38 @@ struct mlink_message_all {
 	struct mosquitto_message msg;
 };
 
-static bool mlink_dup(const struct mosquitto_message *msg)
-{
 #if (LIBMOSQUITTO_MAJOR == 2 && LIBMOSQUITTO_MINOR == 0) || \
     (LIBMOSQUITTO_MAJOR == 1 && LIBMOSQUITTO_MINOR == 6)
-	const struct mlink_message_all *all = (const void *)((const char *)msg -
-	                                      offsetof(struct mlink_message_all, msg));
+#define MLINK_DUP_MIRROR 1
+#endif
 
+static bool mlink_dup_known(void)
+{
+#ifdef MLINK_DUP_MIRROR
+	static int known = -1;
+	int major = 0, minor = 0, revision = 0;
+
+	if (known < 0) {
+		mosquitto_lib_version(&major, &minor, &revision);
+		known = (major == 2 && minor == 0) || (major == 1 && minor == 6);
+		if (!known)
+			log_warn("mqtt: libmosquitto %d.%d.%d: the DUP flag of received messages is not "
+			         "known (header x-mqtt-dup is always false)", major, minor, revision);
+	}
+	return known == 1;
+#else
+	return false;
+#endif
+}
+
+static bool mlink_dup(const struct mosquitto_message *msg)
+{
+#ifdef MLINK_DUP_MIRROR
+	const struct mlink_message_all *all;
+
+	if (!mlink_dup_known())
+		return false;
+	all = (const void *)((const char *)msg - offsetof(struct mlink_message_all, msg));
 	return all->dup;
 #else
 	(void)msg;
@@ -795,6 +822,7 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 		return -1;
 	}
 	m->n_subs = cfg->n_subscribe;
+	mlink_dup_known();
 	return mlink_client_new(m);
 }
 
