@@ -240,3 +240,10 @@ uint64_t ctrack_fingerprint(const char *topic, size_t topic_len, const void *pay
 	h = ctrack_hash_bytes(h ^ (uint64_t)len, payload, len);
 	return h ? h : 1;
 }
+
+uint64_t ctrack_fingerprint_add(uint64_t fp, uint64_t more)
+{
+	uint64_t h = ctrack_mix(fp ^ ctrack_mix(more + 0x9e3779b97f4a7c15ull));
+
+	return h ? h : 1;
+}

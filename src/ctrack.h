@@ -131,6 +131,9 @@ const struct ctrack_entry *ctrack_head(const struct ctrack *t);
  */
 uint64_t ctrack_fingerprint(const char *topic, size_t topic_len, const void *payload, size_t len);
 
+/* A fingerprint that also holds `more` (another hash); never 0. */
+uint64_t ctrack_fingerprint_add(uint64_t fp, uint64_t more);
+
 /* FNV-1a over the exchange name, a separator and the routing key. */
 uint64_t ctrack_key_hash(const char *exchange, size_t exlen, const char *key, size_t keylen);
 

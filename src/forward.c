@@ -199,6 +199,20 @@ static int fw_dead_letter(struct bridge *b, uint64_t fp, const char *topic, size
 }
 
 /*
+ * The largest body RabbitMQ takes: amqp.max_message_size, or RabbitMQ's own
+ * limit once a refusal told it and it is lower (then *brokers is set).
+ */
+static int64_t fw_max_body(const struct bridge *b, bool *brokers)
+{
+	int64_t max = fw_amqp_cfg(b)->max_message_size;
+	bool learnt = b->broker_max_size > 0 && b->broker_max_size < max;
+
+	if (brokers)
+		*brokers = learnt;
+	return learnt ? b->broker_max_size : max;
+}
+
+/*
  * A copy refused before publishing: dead-letter it or, without a
  * dead-letter exchange (or with `drop`), drop and count it.  The log line
  * leads with the reason and its sizes; a long topic is cut, never them.
@@ -209,8 +223,8 @@ static int fw_undeliverable(struct bridge *b, uint64_t fp, const struct mosquitt
                             size_t klen, const char *reason, const char *detail, bool drop)
 {
 	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
-	/* A body over the broker's limit would be refused on the dead-letter exchange too. */
-	bool keep_body = strcmp(reason, "too-large") != 0;
+	/* A body over the limit would be refused on the dead-letter exchange too. */
+	bool keep_body = (int64_t)msg->payloadlen <= fw_max_body(b, NULL);
 	struct fw_excerpt x;
 
 	if (dlx && !drop) {
@@ -263,17 +277,20 @@ void bridge_props_input(struct props_input *in, const struct bridge_settings *bs
 }
 
 /*
- * Publishes one copy of `msg` (fingerprint `fp`) as rule `r` says (NULL:
- * the default translation to the main exchange).  What RabbitMQ could not
- * take is found here, before anything is sent: a routing key over 255
- * bytes, a body over the limit (amqp.max_message_size, or RabbitMQ's own
- * once a refusal told it), properties that do not fit one frame; and a
- * message the poison guard set aside.  Returns 0, or -1 when the AMQP link
- * failed or memory ran out (the MQTT connection is then poisoned: the
- * message's PUBACK must never leave).
+ * Publishes one copy of `msg` as rule `r` says (NULL: the default
+ * translation to the main exchange).  The copy's fingerprint is the
+ * message's (`msg_fp`: topic and payload) with its exchange, routing key
+ * and properties, so that the poison guard tells copies and messages with
+ * other properties apart.  What RabbitMQ could not take is found here,
+ * before anything is sent: a body over the limit (amqp.max_message_size,
+ * or RabbitMQ's own once a refusal told it), a routing key over 255 bytes,
+ * properties that do not fit one frame; and a copy the poison guard set
+ * aside.  Returns 0, or -1 when the AMQP link failed or memory ran out
+ * (the MQTT connection is then poisoned: the message's PUBACK must never
+ * leave).
  */
 static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
-                      const mosquitto_property *mprops, bool dup, uint64_t fp, size_t tlen,
+                      const mosquitto_property *mprops, bool dup, uint64_t msg_fp, size_t tlen,
                       const struct rule *r)
 {
 	const struct amqp_settings *ac = fw_amqp_cfg(b);
@@ -288,16 +305,25 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 	const char *reason;
 	size_t klen;
 	int verdict;
-	uint64_t tag;
+	uint64_t tag, fp;
 	int rc;
 
 	bridge_props_input(&in, bs, r, msg, tlen, mprops, dup);
 	tr = rules_key(r, msg->topic, tlen, bs->dot_replacement, key, &klen);
 	if (tr != TOPIC_OK && tr != TOPIC_ERR_TOO_LONG) {
 		snprintf(detail, sizeof(detail), "%s", topic_strerror(tr));
-		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, NULL, 0, "invalid-topic",
+		return fw_undeliverable(b, msg_fp, msg, tlen, exchange, exlen, NULL, 0, "invalid-topic",
 		                        detail, false);
 	}
+	if (props_build(&b->props, &in, &props) != 0) {
+		log_error("bridge: out of memory");
+		mlink_poison(&b->mqtt);
+		return -1;
+	}
+	fp = ctrack_fingerprint_add(ctrack_fingerprint_add(msg_fp, props_hash(&props)),
+	                            ctrack_key_hash(exchange, exlen, key, tr == TOPIC_OK ? klen : 0));
+	if (b->suspect_failures > 0 && fp == b->suspect_fp)
+		b->suspect_read = true;
 	verdict = fw_poison_verdict(b, fp);
 	if (verdict != 0) {
 		struct fw_excerpt x;
@@ -307,23 +333,16 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 			          "failures in a row (bridge.poison_failures = %d; the last: %s); %s",
 			          fw_excerpt(&x, msg->topic, tlen), msg->payloadlen, b->suspect_failures,
 			          bs->poison_failures, b->suspect_why,
-			          verdict == 1 ? "setting it aside as poison"
-			                       : "its dead-letter copy failed as often: dropping it");
+			          verdict == 2 ? "its dead-letter copy failed as often: dropping it"
+			          : ac->dead_letter_exchange ? "setting it aside as poison"
+			          : "dropping it as poison: no dead-letter exchange is configured");
 		b->suspect_logged = true;
 		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
 		                        tr == TOPIC_OK ? klen : 0, "poison", b->suspect_why,
 		                        verdict == 2);
 	}
-	if (props_build(&b->props, &in, &props) != 0) {
-		log_error("bridge: out of memory");
-		mlink_poison(&b->mqtt);
-		return -1;
-	}
 	lim.frame_max = alink_frame_max(&b->amqp);
-	lim.max_body = ac->max_message_size;
-	lim.brokers_max_body = b->broker_max_size > 0 && b->broker_max_size < lim.max_body;
-	if (lim.brokers_max_body)
-		lim.max_body = b->broker_max_size;
+	lim.max_body = fw_max_body(b, &lim.brokers_max_body);
 	/* rabbitmq-c would send the method frame and then fail on the content header. */
 	reason = props_check(&lim, klen, (uint64_t)msg->payloadlen, &props, detail, sizeof(detail));
 	if (reason)
@@ -363,8 +382,6 @@ static void fw_on_message(void *arg, const struct mosquitto_message *msg,
 	b->stats.received++;
 	if (b->probe_left > 0)
 		b->probe_left--;
-	if (b->suspect_failures > 0 && fp == b->suspect_fp)
-		b->suspect_read = true;
 	n = rules_match(b->cfg->rules, msg->topic, tlen, b->matches, b->matches_cap);
 	/* Room for each copy and, should it be returned, its dead-letter copy. */
 	if (ctrack_reserve(&b->track, (size_t)ctrack_span(&b->track) + 2 * n + 2) != 0) {
@@ -467,9 +484,8 @@ static void fw_on_returned(void *arg, const struct alink_return *r)
 	        "sending it to dead-letter exchange '%s'", detail, r->exchange,
 	        fw_excerpt(&x, e->topic, strlen(e->topic)), dlx);
 	fw_dead_letter(b, e->fp, e->topic, strlen(e->topic), r->exchange, r->exchange_len,
-	               r->routing_key,
-	               r->routing_key_len, "unroutable", detail, r->delivery_mode == 2, r->body,
-	               r->body_len);
+	               r->routing_key, r->routing_key_len, "unroutable", detail,
+	               r->delivery_mode == 2, r->body, r->body_len);
 }
 
 /*
@@ -522,33 +538,42 @@ static bool fw_learn_size_limit(struct bridge *b, const struct alink_failure *f)
 	const char *p, *q;
 	long long size, max;
 	int64_t configured = fw_amqp_cfg(b)->max_message_size;
+	char *end;
 
 	if (f->cause != AL_CAUSE_CHANNEL_CLOSED || f->code != 406 ||
 	    (p = strstr(f->text, "message size ")) == NULL ||
-	    (q = strstr(p, "max size ")) == NULL ||
-	    sscanf(p, "message size %lld", &size) != 1 || sscanf(q, "max size %lld", &max) != 1 ||
-	    max <= 0)
+	    (q = strstr(p, "max size ")) == NULL)
 		return false;
-	if (max < configured && (b->broker_max_size == 0 || max < b->broker_max_size)) {
-		b->broker_max_size = max;
-		log_warn("bridge: RabbitMQ refused a message of %lld bytes: its max_message_size is "
-		         "%lld, below amqp.max_message_size (%" PRId64 "); larger messages are "
-		         "dead-lettered as too-large from now on (set amqp.max_message_size to "
-		         "RabbitMQ's limit; a reload forgets the learnt one)", size, max, configured);
-	}
+	errno = 0;
+	size = strtoll(p + strlen("message size "), &end, 10);
+	if (errno != 0 || end == p + strlen("message size ") || size <= 0)
+		return false;
+	max = strtoll(q + strlen("max size "), &end, 10);
+	if (errno != 0 || end == q + strlen("max size ") || max <= 0)
+		return false;
+	/* Nothing new (a limit already known): the poison guard judges it like any 406. */
+	if (max >= fw_max_body(b, NULL))
+		return false;
+	b->broker_max_size = max;
+	log_warn("bridge: RabbitMQ refused a message of %lld bytes: its max_message_size is %lld, "
+	         "below amqp.max_message_size (%" PRId64 "); larger messages are dead-lettered as "
+	         "too-large from now on (set amqp.max_message_size to RabbitMQ's limit; a reload "
+	         "forgets the learnt one)", size, max, configured);
 	return true;
 }
 
 /*
  * Whether an AMQP failure may have been caused by a message: RabbitMQ
- * closed the channel or the connection over something a message carries
- * (406 PRECONDITION_FAILED, 501 FRAME_ERROR, 541 INTERNAL_ERROR, ...), or
- * rabbitmq-c could not encode a publish.  Not a lost socket or heartbeat
- * (a RabbitMQ killed, restarting or frozen), nor what time or an operator
- * mends: a shutdown or forced close (320), a missing exchange (404, checked
- * again on reconnecting), a resource limit (506, 530) or missing
- * permissions (403), except publishing to an internal exchange, which
- * nothing can publish to.
+ * closed the channel or the connection with a reply it gives about what a
+ * message carries (406 PRECONDITION_FAILED: its size, expiration, CC or
+ * BCC, user_id; 501 FRAME_ERROR, 502 SYNTAX_ERROR and 505 UNEXPECTED_FRAME:
+ * its framing; 403 for an internal exchange, which nothing may publish
+ * to), or rabbitmq-c could not encode a publish.  Nothing else counts: not
+ * a lost socket or heartbeat (RabbitMQ killed, restarting or frozen), nor
+ * what time or an operator mends (320 shutdown, 404 a missing exchange,
+ * 403 permissions, 506 and 530 limits), nor 541 INTERNAL_ERROR, which a
+ * broker's own trouble gives as well: a message must then wait, never be
+ * set aside.
  */
 static bool fw_failure_names_message(const struct alink_failure *f)
 {
@@ -557,15 +582,15 @@ static bool fw_failure_names_message(const struct alink_failure *f)
 	if (f->cause != AL_CAUSE_CHANNEL_CLOSED && f->cause != AL_CAUSE_CONNECTION_CLOSED)
 		return false;
 	switch (f->code) {
-	case 320:
-	case 404:
-	case 506:
-	case 530:
-		return false;
+	case 406:
+	case 501:
+	case 502:
+	case 505:
+		return true;
 	case 403:
 		return strstr(f->text, "internal exchange") != NULL;
 	default:
-		return true;
+		return false;
 	}
 }
 
@@ -594,11 +619,13 @@ static void fw_judge_failure(struct bridge *b)
 		b->suspect_logged = false;
 	}
 	snprintf(b->suspect_why, sizeof(b->suspect_why), "%s", f->text);
-	/* The redelivered batch, one at a time: the next failure's head is its cause. */
-	if (b->probe_left < b->mqtt.unflushed)
-		b->probe_left = b->mqtt.unflushed;
-	if (b->probe_left == 0)
-		b->probe_left = 1;
+	/*
+	 * The redelivered batch, one at a time: the next failure's head is its
+	 * cause.  The broker may first deliver again messages read before the
+	 * batch whose PUBACKs it had not read when the connection went (up to
+	 * a batch or two), so the window reaches past it.
+	 */
+	b->probe_left = b->mqtt.unflushed + 2 * (uint64_t)b->cfg->mqtt.inflight_max;
 	log_warn("bridge: the AMQP failure named a message; %s%s%s is the suspect (%u of %u "
 	         "failures in a row before it is set aside as poison); forwarding the next %"
 	         PRIu64 " message(s) one at a time", topic ? "the message on '" : "the message being "

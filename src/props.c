@@ -248,7 +248,6 @@ size_t props_fields_size(const struct rules_field *f, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		amqp_table_entry_t e;
-
 		size_t one;
 
 		props_entry_field(&e, &f[i]);
@@ -306,22 +305,89 @@ size_t props_encoded_size(const amqp_basic_properties_t *p)
 	return n;
 }
 
+/* FNV-1a over `len` bytes, continuing from `h`. */
+static uint64_t props_fnv(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t props_fnv_bytes(uint64_t h, amqp_bytes_t b)
+{
+	uint64_t len = b.len;
+
+	return props_fnv(props_fnv(h, &len, sizeof(len)), b.bytes, b.len);
+}
+
+uint64_t props_hash(const amqp_basic_properties_t *p)
+{
+	const amqp_bytes_t *strs[] = {
+		&p->content_type, &p->content_encoding, &p->correlation_id, &p->reply_to,
+		&p->expiration, &p->message_id, &p->type, &p->user_id, &p->app_id, &p->cluster_id,
+	};
+	static const amqp_flags_t flags[] = {
+		AMQP_BASIC_CONTENT_TYPE_FLAG, AMQP_BASIC_CONTENT_ENCODING_FLAG,
+		AMQP_BASIC_CORRELATION_ID_FLAG, AMQP_BASIC_REPLY_TO_FLAG, AMQP_BASIC_EXPIRATION_FLAG,
+		AMQP_BASIC_MESSAGE_ID_FLAG, AMQP_BASIC_TYPE_FLAG, AMQP_BASIC_USER_ID_FLAG,
+		AMQP_BASIC_APP_ID_FLAG, AMQP_BASIC_CLUSTER_ID_FLAG,
+	};
+	uint64_t h = props_fnv(14695981039346656037ull, &p->_flags, sizeof(p->_flags));
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (p->_flags & flags[i])
+			h = props_fnv_bytes(h, *strs[i]);
+	if (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
+		h = props_fnv(h, &p->delivery_mode, sizeof(p->delivery_mode));
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return h;
+	for (int i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+		uint64_t v;
+
+		h = props_fnv_bytes(h, e->key);
+		h = props_fnv(h, &e->value.kind, sizeof(e->value.kind));
+		switch (e->value.kind) {
+		case AMQP_FIELD_KIND_UTF8:
+		case AMQP_FIELD_KIND_BYTES:
+			h = props_fnv_bytes(h, e->value.value.bytes);
+			break;
+		case AMQP_FIELD_KIND_BOOLEAN:
+			v = (uint64_t)e->value.value.boolean;
+			h = props_fnv(h, &v, sizeof(v));
+			break;
+		case AMQP_FIELD_KIND_I8:
+			v = (uint64_t)e->value.value.i8;
+			h = props_fnv(h, &v, sizeof(v));
+			break;
+		default:
+			/* The 64-bit integers of rule headers and any other scalar. */
+			v = e->value.value.u64;
+			h = props_fnv(h, &v, sizeof(v));
+			break;
+		}
+	}
+	return h;
+}
+
 const char *props_check(const struct props_limits *l, size_t klen, uint64_t body,
                         const amqp_basic_properties_t *p, char *detail, size_t size)
 {
 	size_t room = l->frame_max > PROPS_HEADER_OVERHEAD ? l->frame_max - PROPS_HEADER_OVERHEAD : 0;
 	size_t psize;
 
-	if (klen > PROPS_SHORTSTR_MAX) {
-		snprintf(detail, size, "routing key of %zu bytes; AMQP allows %d", klen,
-		         PROPS_SHORTSTR_MAX);
-		return "routing-key-too-long";
-	}
 	if (body > (uint64_t)l->max_body) {
 		snprintf(detail, size, "body of %" PRIu64 " bytes; %s is %" PRId64, body,
 		         l->brokers_max_body ? "RabbitMQ's max_message_size" : "amqp.max_message_size",
 		         l->max_body);
 		return "too-large";
+	}
+	if (klen > PROPS_SHORTSTR_MAX) {
+		snprintf(detail, size, "routing key of %zu bytes; AMQP allows %d", klen,
+		         PROPS_SHORTSTR_MAX);
+		return "routing-key-too-long";
 	}
 	psize = props_encoded_size(p);
 	if (psize == SIZE_MAX) {
@@ -448,11 +514,6 @@ static int props_scan(struct props_buf *pb, const mosquitto_property *list,
  * 256 bytes or more cannot be table keys and are left out.  Returns the new
  * entry count, or (size_t)-1 when memory ran out.
  */
-bool props_is_route_header(const char *name)
-{
-	return strcmp(name, "CC") == 0 || strcmp(name, "BCC") == 0;
-}
-
 static size_t props_user(struct props_buf *pb, const mosquitto_property *list, size_t n)
 {
 	const mosquitto_property *p = list;
@@ -474,7 +535,7 @@ static size_t props_user(struct props_buf *pb, const mosquitto_property *list, s
 			return (size_t)-1;
 		skip = true;
 		nlen = strlen(name);
-		if (nlen > PROPS_SHORTSTR_MAX || props_is_route_header(name))
+		if (nlen > PROPS_SHORTSTR_MAX || rules_is_route_header(name))
 			continue;
 		props_entry_text(&pb->entries[n++], name, nlen, value, strlen(value));
 	}

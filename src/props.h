@@ -17,7 +17,7 @@
  *                             bridge.dot_replacement)
  *   User Property NAME=VALUE  header NAME (long string), for NAME under 256
  *                             bytes and other than CC and BCC (see
- *                             props_is_route_header()); of a NAME given
+ *                             rules_is_route_header()); of a NAME given
  *                             twice the first wins
  *   Message Expiry Interval   expiration: the seconds times 1000, in decimal,
  *                             at most ten years (RabbitMQ refuses more)
@@ -60,14 +60,6 @@ enum props_plugin {
 	PROPS_PLUGIN_310,
 	PROPS_PLUGIN_312,
 };
-
-/*
- * Whether RabbitMQ reads a header of this name as a list of further routing
- * keys ("CC" and "BCC", sender-selected distribution): it closes the
- * channel over a message whose CC or BCC is not an array, so a user
- * property of either name is left out and a rule may not set one.
- */
-bool props_is_route_header(const char *name);
 
 /* bridge.plugin_headers ("3.10", "3.12" or "none"; NULL: none) as an enum props_plugin. */
 enum props_plugin props_plugin_of(const char *setting);
@@ -156,11 +148,18 @@ struct props_limits {
  * Whether RabbitMQ could take a message whose routing key needs `klen`
  * bytes, whose body has `body` bytes and whose properties are `p`: NULL
  * when it could, otherwise the reason it is undeliverable
- * ("routing-key-too-long", "too-large", "properties-too-large", checked in
- * that order) with the sizes involved written to `detail`.
+ * ("too-large", "routing-key-too-long", "properties-too-large", checked in
+ * that order: a body too large is dead-lettered without it, whatever else)
+ * with the sizes involved written to `detail`.
  */
 const char *props_check(const struct props_limits *l, size_t klen, uint64_t body,
                         const amqp_basic_properties_t *p, char *detail, size_t size);
+
+/*
+ * A 64-bit hash of every property and header of `p`, for the poison guard
+ * to tell messages that differ only in their properties apart.
+ */
+uint64_t props_hash(const amqp_basic_properties_t *p);
 
 /* Bytes a table of the `n` configured fields takes encoded (its length prefix included). */
 size_t props_fields_size(const struct rules_field *f, size_t n);

@@ -163,6 +163,14 @@ enum topic_result rules_key(const struct rule *r, const char *topic, size_t tlen
                             size_t *klen);
 
 /*
+ * Whether RabbitMQ reads a header of this name as a list of further routing
+ * keys ("CC" and "BCC", sender-selected distribution): it closes the
+ * channel over a message whose CC or BCC is not an array, so a rule may not
+ * set one and a user property of either name is left out.
+ */
+bool rules_is_route_header(const char *name);
+
+/*
  * The filters to subscribe to when none are configured: the `match` of
  * every rule without `drop`, in rule order, without duplicates, and
  * without a filter that another one in the set covers (same "$share/GROUP/"

@@ -899,6 +899,11 @@ START_TEST(test_fingerprint)
 	ck_assert_uint_ne(ctrack_fingerprint("ab", 2, "c", 1), ctrack_fingerprint("a", 1, "bc", 2));
 	ck_assert_uint_ne(ctrack_fingerprint("a", 1, "", 0), ctrack_fingerprint("a", 1, "\0", 1));
 	ck_assert_uint_ne(ctrack_fingerprint("", 0, "", 0), 0);
+	/* What is added counts, and the same addition gives the same result. */
+	ck_assert_uint_ne(ctrack_fingerprint_add(fa, 1), ctrack_fingerprint_add(fa, 2));
+	ck_assert_uint_ne(ctrack_fingerprint_add(fa, 1), fa);
+	ck_assert_uint_eq(ctrack_fingerprint_add(fa, 7), ctrack_fingerprint_add(fa, 7));
+	ck_assert_uint_ne(ctrack_fingerprint_add(0, 0), 0);
 }
 END_TEST
 

@@ -321,8 +321,8 @@ START_TEST(test_user_properties)
 	add_user(&f, "cc", "kept");
 	fx_build(&f);
 	ck_assert_str_eq(header_names(&f.out), "cc");
-	ck_assert(props_is_route_header("CC") && props_is_route_header("BCC"));
-	ck_assert(!props_is_route_header("cc") && !props_is_route_header("CCX"));
+	ck_assert(rules_is_route_header("CC") && rules_is_route_header("BCC"));
+	ck_assert(!rules_is_route_header("cc") && !rules_is_route_header("CCX"));
 
 	/* Only a dropped name: no headers at all. */
 	add_user(&f, n256, "dropped");
@@ -600,6 +600,33 @@ START_TEST(test_plugin_headers)
 }
 END_TEST
 
+/* Messages that differ only in a property or header hash apart. */
+START_TEST(test_hash)
+{
+	struct fx f;
+	uint64_t plain, with_user, other_value, qos0;
+
+	fx_init(&f);
+	fx_build(&f);
+	plain = props_hash(&f.out);
+	fx_build(&f);
+	ck_assert_uint_eq(props_hash(&f.out), plain);
+	add_user(&f, "k", "v");
+	fx_build(&f);
+	with_user = props_hash(&f.out);
+	add_user(&f, "k", "w");
+	fx_build(&f);
+	other_value = props_hash(&f.out);
+	f.in.qos = 0;
+	fx_build(&f);
+	qos0 = props_hash(&f.out);
+	ck_assert_uint_ne(plain, with_user);
+	ck_assert_uint_ne(with_user, other_value);
+	ck_assert_uint_ne(plain, qos0);
+	fx_fini(&f);
+}
+END_TEST
+
 /* rabbitmq-c's own encoding of `p` into `room` bytes: its length, or a negative error. */
 static int encode(amqp_basic_properties_t *p, size_t room)
 {
@@ -681,6 +708,8 @@ START_TEST(test_check_edges)
 	ck_assert_str_eq(detail, "routing key of 256 bytes; AMQP allows 255");
 	ck_assert_str_eq(props_check(&lim, 255, 1001, &p, detail, sizeof(detail)), "too-large");
 	ck_assert_str_eq(detail, "body of 1001 bytes; amqp.max_message_size is 1000");
+	/* A body too large comes first: its dead-letter copy must go without it. */
+	ck_assert_str_eq(props_check(&lim, 256, 1001, &p, detail, sizeof(detail)), "too-large");
 	ck_assert_str_eq(props_check(&learnt, 1, 501, &p, detail, sizeof(detail)), "too-large");
 	ck_assert_str_eq(detail, "body of 501 bytes; RabbitMQ's max_message_size is 500");
 
@@ -735,6 +764,7 @@ static Suite *props_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_encoded_size);
 	tcase_add_test(tc, test_check_edges);
+	tcase_add_test(tc, test_hash);
 	suite_add_tcase(s, tc);
 	return s;
 }
