@@ -99,7 +99,7 @@ static bool fw_may_read(void *arg)
 	uint64_t cap = (uint64_t)b->cfg->mqtt.inflight_max;
 
 	/* After a failure that named a message, one at a time (see fw_judge_failure()). */
-	if (b->probe_left > 0 && ctrack_outstanding(&b->track) > 0)
+	if (guard_probing(&b->guard) && ctrack_outstanding(&b->track) > 0)
 		return false;
 	return !b->stopping && fw_amqp_ready(b) && b->mqtt.unflushed < cap &&
 	       ctrack_span(&b->track) < 2 * cap && fw_amqp_draining(b);
@@ -241,20 +241,6 @@ static int fw_undeliverable(struct bridge *b, uint64_t fp, const struct mosquitt
 	return 0;
 }
 
-/*
- * What the poison guard says of the message `fp`: 0 forward it, 1 it is
- * poison (dead-letter it), 2 even its dead-letter copy failed as often
- * (drop it).
- */
-static int fw_poison_verdict(const struct bridge *b, uint64_t fp)
-{
-	unsigned k = (unsigned)b->cfg->bridge.poison_failures;
-
-	if (k == 0 || b->suspect_failures < k || fp != b->suspect_fp)
-		return 0;
-	return b->suspect_failures >= 2 * k ? 2 : 1;
-}
-
 void bridge_props_input(struct props_input *in, const struct bridge_settings *bs,
                         const struct rule *r, const struct mosquitto_message *msg, size_t tlen,
                         const mosquitto_property *mprops, bool dup)
@@ -302,9 +288,9 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 	amqp_basic_properties_t props;
 	enum topic_result tr;
 	struct props_limits lim;
+	enum guard_verdict verdict;
 	const char *reason;
 	size_t klen;
-	int verdict;
 	uint64_t tag, fp;
 	int rc;
 
@@ -322,24 +308,22 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 	}
 	fp = ctrack_fingerprint_add(ctrack_fingerprint_add(msg_fp, props_hash(&props)),
 	                            ctrack_key_hash(exchange, exlen, key, tr == TOPIC_OK ? klen : 0));
-	if (b->suspect_failures > 0 && fp == b->suspect_fp)
-		b->suspect_read = true;
-	verdict = fw_poison_verdict(b, fp);
-	if (verdict != 0) {
+	verdict = guard_verdict(&b->guard, fp);
+	if (verdict != GUARD_FORWARD) {
 		struct fw_excerpt x;
 
-		if (!b->suspect_logged)
+		if (!b->guard.logged)
 			log_error("bridge: the message on '%s' (%d bytes) was at the head of %u AMQP "
 			          "failures in a row (bridge.poison_failures = %d; the last: %s); %s",
-			          fw_excerpt(&x, msg->topic, tlen), msg->payloadlen, b->suspect_failures,
-			          bs->poison_failures, b->suspect_why,
-			          verdict == 2 ? "its dead-letter copy failed as often: dropping it"
+			          fw_excerpt(&x, msg->topic, tlen), msg->payloadlen, b->guard.failures,
+			          bs->poison_failures, b->guard.why,
+			          verdict == GUARD_DROP ? "its dead-letter copy failed as often: dropping it"
 			          : ac->dead_letter_exchange ? "setting it aside as poison"
 			          : "dropping it as poison: no dead-letter exchange is configured");
-		b->suspect_logged = true;
+		b->guard.logged = true;
 		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
-		                        tr == TOPIC_OK ? klen : 0, "poison", b->suspect_why,
-		                        verdict == 2);
+		                        tr == TOPIC_OK ? klen : 0, "poison", b->guard.why,
+		                        verdict == GUARD_DROP);
 	}
 	lim.frame_max = alink_frame_max(&b->amqp);
 	lim.max_body = fw_max_body(b, &lim.brokers_max_body);
@@ -380,8 +364,7 @@ static void fw_on_message(void *arg, const struct mosquitto_message *msg,
 	uint64_t fp = ctrack_fingerprint(msg->topic, tlen, msg->payload, (size_t)msg->payloadlen);
 
 	b->stats.received++;
-	if (b->probe_left > 0)
-		b->probe_left--;
+	guard_on_read(&b->guard);
 	n = rules_match(b->cfg->rules, msg->topic, tlen, b->matches, b->matches_cap);
 	/* Room for each copy and, should it be returned, its dead-letter copy. */
 	if (ctrack_reserve(&b->track, (size_t)ctrack_span(&b->track) + 2 * n + 2) != 0) {
@@ -535,21 +518,10 @@ static void fw_on_amqp_up(void *arg)
  */
 static bool fw_learn_size_limit(struct bridge *b, const struct alink_failure *f)
 {
-	const char *p, *q;
 	long long size, max;
-	int64_t configured = fw_amqp_cfg(b)->max_message_size;
-	char *end;
 
 	if (f->cause != AL_CAUSE_CHANNEL_CLOSED || f->code != 406 ||
-	    (p = strstr(f->text, "message size ")) == NULL ||
-	    (q = strstr(p, "max size ")) == NULL)
-		return false;
-	errno = 0;
-	size = strtoll(p + strlen("message size "), &end, 10);
-	if (errno != 0 || end == p + strlen("message size ") || size <= 0)
-		return false;
-	max = strtoll(q + strlen("max size "), &end, 10);
-	if (errno != 0 || end == q + strlen("max size ") || max <= 0)
+	    !guard_size_refusal(f->text, &size, &max))
 		return false;
 	/* Nothing new (a limit already known): the poison guard judges it like any 406. */
 	if (max >= fw_max_body(b, NULL))
@@ -558,79 +530,39 @@ static bool fw_learn_size_limit(struct bridge *b, const struct alink_failure *f)
 	log_warn("bridge: RabbitMQ refused a message of %lld bytes: its max_message_size is %lld, "
 	         "below amqp.max_message_size (%" PRId64 "); larger messages are dead-lettered as "
 	         "too-large from now on (set amqp.max_message_size to RabbitMQ's limit; a reload "
-	         "forgets the learnt one)", size, max, configured);
+	         "forgets the learnt one)", size, max, fw_amqp_cfg(b)->max_message_size);
 	return true;
 }
 
 /*
- * Whether an AMQP failure may have been caused by a message: RabbitMQ
- * closed the channel or the connection with a reply it gives about what a
- * message carries (406 PRECONDITION_FAILED: its size, expiration, CC or
- * BCC, user_id; 501 FRAME_ERROR, 502 SYNTAX_ERROR and 505 UNEXPECTED_FRAME:
- * its framing; 403 for an internal exchange, which nothing may publish
- * to), or rabbitmq-c could not encode a publish.  Nothing else counts: not
- * a lost socket or heartbeat (RabbitMQ killed, restarting or frozen), nor
- * what time or an operator mends (320 shutdown, 404 a missing exchange,
- * 403 permissions, 506 and 530 limits), nor 541 INTERNAL_ERROR, which a
- * broker's own trouble gives as well: a message must then wait, never be
- * set aside.
- */
-static bool fw_failure_names_message(const struct alink_failure *f)
-{
-	if (f->cause == AL_CAUSE_PUBLISH)
-		return true;
-	if (f->cause != AL_CAUSE_CHANNEL_CLOSED && f->cause != AL_CAUSE_CONNECTION_CLOSED)
-		return false;
-	switch (f->code) {
-	case 406:
-	case 501:
-	case 502:
-	case 505:
-		return true;
-	case 403:
-		return strstr(f->text, "internal exchange") != NULL;
-	default:
-		return false;
-	}
-}
-
-/*
  * The poison guard's count, on an AMQP failure with messages in flight.
- * Called before the confirm bookkeeping is reset.
+ * Called before the confirm bookkeeping is reset.  After a counted failure
+ * the redelivered batch is forwarded one at a time, and beyond it twice
+ * mqtt.inflight_max more: the broker may first deliver again messages read
+ * before the batch whose PUBACKs it had not read when the connection went.
  */
 static void fw_judge_failure(struct bridge *b)
 {
 	const struct alink_failure *f = &b->amqp.failure;
 	const struct ctrack_entry *head = ctrack_head(&b->track);
-	unsigned k = (unsigned)b->cfg->bridge.poison_failures;
 	uint64_t fp = f->cause == AL_CAUSE_PUBLISH && b->publishing_fp ? b->publishing_fp
 	              : head ? head->fp : 0;
 	const char *topic = head && fp == head->fp ? head->topic : NULL;
+	bool counts;
 	struct fw_excerpt x;
 
-	b->suspect_read = false;
-	if (fp == 0 || fw_learn_size_limit(b, f) || !fw_failure_names_message(f) || k == 0)
+	counts = fp != 0 && !fw_learn_size_limit(b, f) &&
+	         guard_names_message(f->cause == AL_CAUSE_CHANNEL_CLOSED ||
+	                             f->cause == AL_CAUSE_CONNECTION_CLOSED,
+	                             f->code, f->text, f->cause == AL_CAUSE_PUBLISH);
+	if (!guard_on_failure(&b->guard, fp, counts, f->text, b->mqtt.unflushed,
+	                      2 * (uint64_t)b->cfg->mqtt.inflight_max))
 		return;
-	if (b->suspect_failures > 0 && fp == b->suspect_fp) {
-		b->suspect_failures++;
-	} else {
-		b->suspect_fp = fp;
-		b->suspect_failures = 1;
-		b->suspect_logged = false;
-	}
-	snprintf(b->suspect_why, sizeof(b->suspect_why), "%s", f->text);
-	/*
-	 * The redelivered batch, one at a time: the next failure's head is its
-	 * cause.  The broker may first deliver again messages read before the
-	 * batch whose PUBACKs it had not read when the connection went (up to
-	 * a batch or two), so the window reaches past it.
-	 */
-	b->probe_left = b->mqtt.unflushed + 2 * (uint64_t)b->cfg->mqtt.inflight_max;
 	log_warn("bridge: the AMQP failure named a message; %s%s%s is the suspect (%u of %u "
 	         "failures in a row before it is set aside as poison); forwarding the next %"
 	         PRIu64 " message(s) one at a time", topic ? "the message on '" : "the message being "
 	         "published", topic ? fw_excerpt(&x, topic, strlen(topic)) : "", topic ? "'" : "",
-	         b->suspect_failures, k, b->probe_left);
+	         b->guard.failures, b->guard.threshold, b->guard.probe_left);
 }
 
 static void fw_on_amqp_down(void *arg)
@@ -794,6 +726,7 @@ static void fw_reload(struct bridge *b)
 	b->cfg = cfg;
 	/* RabbitMQ's limit may have been raised meanwhile; it is learnt again if not. */
 	b->broker_max_size = 0;
+	guard_set_threshold(&b->guard, (unsigned)cfg->bridge.poison_failures);
 	fw_apply_logging(b);
 	if (diff & CFG_DIFF_MQTT) {
 		b->restart_mqtt = true;
@@ -926,11 +859,9 @@ static bool fw_prepare(void *arg)
 	/* Confirms may sit in rabbitmq-c's buffer where poll() cannot see them. */
 	if (alink_pending(&b->amqp))
 		alink_read(&b->amqp);
-	/* The suspect went through after all: the failures were not its doing. */
-	if (b->suspect_read && ctrack_outstanding(&b->track) == 0) {
-		b->suspect_read = false;
-		b->suspect_failures = 0;
-	}
+	/* A suspect that went through after all: the failures were not its doing. */
+	if (fw_amqp_ready(b))
+		guard_on_settled(&b->guard, ctrack_outstanding(&b->track));
 	mlink_prepare(&b->mqtt);
 	fw_restart(b);
 	if (b->stopping && !mlink_connected(&b->mqtt)) {
@@ -962,6 +893,7 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
+	guard_init(&b->guard, (unsigned)cfg->bridge.poison_failures);
 	props_init(&b->props);
 	if (fw_size_matches(b, cfg->rules) != 0) {
 		log_error("bridge: out of memory");

@@ -39,6 +39,7 @@
 #include "alink.h"
 #include "config.h"
 #include "ctrack.h"
+#include "guard.h"
 #include "loop.h"
 #include "mlink.h"
 #include "notify.h"
@@ -78,22 +79,8 @@ struct bridge {
 	 * below amqp.max_message_size; 0 while unknown.  A reload forgets it.
 	 */
 	int64_t broker_max_size;
-	/*
-	 * The poison guard.  An AMQP failure that names a message (RabbitMQ
-	 * closed the channel or connection over something other than a
-	 * shutdown, or rabbitmq-c could not encode a publish) counts against
-	 * the message at the head of those in flight; `suspect_failures` such
-	 * failures in a row with the same head make it poison.  Afterwards the
-	 * next `probe_left` messages are forwarded one at a time, so that the
-	 * head of the next failure is the message that caused it.
-	 */
-	uint64_t suspect_fp;          /* fingerprint of the head (ctrack_fingerprint) */
-	uint64_t publishing_fp;       /* the message whose publish is under way, 0 outside */
-	unsigned suspect_failures;
-	bool suspect_read;            /* read since the last failure: a flush clears the count */
-	bool suspect_logged;
-	char suspect_why[512];        /* the last failure's reason */
-	uint64_t probe_left;
+	struct guard guard;           /* the poison guard (see guard.h) */
+	uint64_t publishing_fp;       /* the copy whose publish is under way, 0 outside */
 };
 
 /*
