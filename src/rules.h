@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "rkey.h"      /* struct rule_part, struct rkey_rule */
 #include "topic.h"
 
 /* A named value: a static header of a rule, or an argument of a declaration. */
@@ -67,15 +68,6 @@ struct rule_spec {
 	size_t n_headers;
 };
 
-enum rule_part_kind { RP_LITERAL, RP_LEVEL, RP_TAIL, RP_TOPIC };
-
-struct rule_part {
-	enum rule_part_kind kind;
-	char *text;                 /* RP_LITERAL: the text, braces unescaped */
-	size_t len;                 /* RP_LITERAL: its length */
-	unsigned level;             /* RP_LEVEL: 1 for {1}, ... */
-};
-
 /* A compiled rule.  Read-only for users of the module. */
 struct rule {
 	size_t index;               /* 1-based position in the list */
@@ -98,6 +90,7 @@ struct rule {
 	size_t n_headers;
 	unsigned n_plus;            /* '+' levels in the filter */
 	bool has_hash;              /* the filter ends in '#' */
+	struct rkey_rule key;       /* the fields above that rules_key() reads, gathered once */
 };
 
 struct rules;
