@@ -265,9 +265,9 @@ void bridge_props_input(struct props_input *in, const struct bridge_settings *bs
 /*
  * Publishes one copy of `msg` as rule `r` says (NULL: the default
  * translation to the main exchange).  The copy's fingerprint is the
- * message's (`msg_fp`: topic and payload) with its exchange, routing key
- * and properties, so that the poison guard tells copies and messages with
- * other properties apart.  What RabbitMQ could not take is found here,
+ * message's (`msg_fp`: topic and payload; 0 with the guard off) with its
+ * exchange, routing key and properties, so that the poison guard tells
+ * copies and messages with other properties apart.  What RabbitMQ could not take is found here,
  * before anything is sent: a body over the limit (amqp.max_message_size,
  * or RabbitMQ's own once a refusal told it), a routing key over 255 bytes,
  * properties that do not fit one frame; and a copy the poison guard set
@@ -291,7 +291,7 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 	enum guard_verdict verdict;
 	const char *reason;
 	size_t klen;
-	uint64_t tag, fp;
+	uint64_t tag, fp, kh;
 	int rc;
 
 	bridge_props_input(&in, bs, r, msg, tlen, mprops, dup);
@@ -306,8 +306,10 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 		mlink_poison(&b->mqtt);
 		return -1;
 	}
-	fp = ctrack_fingerprint_add(ctrack_fingerprint_add(msg_fp, props_hash(&props)),
-	                            ctrack_key_hash(exchange, exlen, key, tr == TOPIC_OK ? klen : 0));
+	kh = ctrack_key_hash(exchange, exlen, key, tr == TOPIC_OK ? klen : 0);
+	/* 0 with the guard off: nothing is fingerprinted then. */
+	fp = msg_fp ? ctrack_fingerprint_add(ctrack_fingerprint_add(msg_fp, props_hash(&props)), kh)
+	            : 0;
 	verdict = guard_verdict(&b->guard, fp);
 	if (verdict != GUARD_FORWARD) {
 		struct fw_excerpt x;
@@ -340,8 +342,7 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 		mlink_poison(&b->mqtt);
 		return -1;
 	}
-	if (ctrack_add(&b->track, ctrack_key_hash(exchange, exlen, key, klen), msg->topic, tlen,
-	               (size_t)msg->payloadlen, false) != tag) {
+	if (ctrack_add(&b->track, kh, msg->topic, tlen, (size_t)msg->payloadlen, false) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		mlink_poison(&b->mqtt);
 		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
@@ -361,7 +362,9 @@ static void fw_on_message(void *arg, const struct mosquitto_message *msg,
 {
 	struct bridge *b = arg;
 	size_t tlen = strlen(msg->topic), n, copies = 0;
-	uint64_t fp = ctrack_fingerprint(msg->topic, tlen, msg->payload, (size_t)msg->payloadlen);
+	/* The poison guard's fingerprint, only when the guard is on (it hashes the payload). */
+	uint64_t fp = b->guard.threshold == 0 ? 0
+	              : ctrack_fingerprint(msg->topic, tlen, msg->payload, (size_t)msg->payloadlen);
 
 	b->stats.received++;
 	guard_on_read(&b->guard);

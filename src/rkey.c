@@ -10,8 +10,6 @@
 
 /* Longest report, NUL included. */
 #define RKEY_MSG_MAX 512
-/* Bytes of a template quoted in a report before "..."; as rules.c quotes. */
-#define RKEY_SHOW_MAX 100
 
 /* ------------------------------------------------------------------------ */
 /* Compiling */
@@ -22,21 +20,6 @@ struct rkey_comp {
 	struct rule_part *parts;
 	size_t n_parts;
 };
-
-static int rkey__show_len(const char *s)
-{
-	size_t n = strnlen(s, RKEY_SHOW_MAX + 1);
-
-	return (int)(n > RKEY_SHOW_MAX ? RKEY_SHOW_MAX : n);
-}
-
-static const char *rkey__ellipsis(const char *s)
-{
-	return strnlen(s, RKEY_SHOW_MAX + 1) > RKEY_SHOW_MAX ? "..." : "";
-}
-
-/* Arguments for "%.*s%s": a string quoted in a message, cut short if long. */
-#define RKEY_SHOW(s) rkey__show_len(s), (s), rkey__ellipsis(s)
 
 static void rkey__say(struct rkey_comp *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -87,7 +70,7 @@ static int rkey__compile(struct rkey_comp *c, const char *t, size_t tlen,
 		if (t[i] == '}') {
 			if (t[i + 1] != '}')
 				rkey__say(c, "routing_key '%.*s%s': stray '}' at offset %zu (write '}}' for a brace)",
-				          RKEY_SHOW(t), i);
+				          TOPIC_SHOW(t), i);
 			else
 				buf[blen++] = '}';
 			i += t[i + 1] == '}' ? 2 : 1;
@@ -105,7 +88,7 @@ static int rkey__compile(struct rkey_comp *c, const char *t, size_t tlen,
 		close = strchr(t + i + 1, '}');
 		if (close == NULL) {
 			rkey__say(c, "routing_key '%.*s%s': the '{' at offset %zu is never closed",
-			          RKEY_SHOW(t), i);
+			          TOPIC_SHOW(t), i);
 			break;
 		}
 		clen = (size_t)(close - (t + i + 1));
@@ -133,7 +116,7 @@ static int rkey__compile(struct rkey_comp *c, const char *t, size_t tlen,
 				          f->n_plus, f->n_plus == 1 ? "" : "s");
 		} else {
 			rkey__say(c, "routing_key '%.*s%s': unknown placeholder '{%.*s%s}' (known: {1}, {2}, ..., "
-			          "{#}, {topic}; '{{' and '}}' for braces)", RKEY_SHOW(t),
+			          "{#}, {topic}; '{{' and '}}' for braces)", TOPIC_SHOW(t),
 			          clen > 40 ? 40 : (int)clen, t + i + 1, clen > 40 ? "..." : "");
 			i += clen + 2;
 			continue;

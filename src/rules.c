@@ -10,8 +10,6 @@
 
 /* Longest message handed to a report callback, NUL included. */
 #define RULES_MSG_MAX 1024
-/* Bytes of a filter, template or name quoted in a message before "...". */
-#define RULES_SHOW_MAX 100
 
 struct rules {
 	struct rule *rules;
@@ -32,21 +30,6 @@ struct rules_rep {
 	unsigned count;             /* reports made for this rule */
 };
 
-static int rules__show_len(const char *s)
-{
-	size_t n = strnlen(s, RULES_SHOW_MAX + 1);
-
-	return (int)(n > RULES_SHOW_MAX ? RULES_SHOW_MAX : n);
-}
-
-static const char *rules__ellipsis(const char *s)
-{
-	return strnlen(s, RULES_SHOW_MAX + 1) > RULES_SHOW_MAX ? "..." : "";
-}
-
-/* Arguments for "%.*s%s": a string quoted in a message, cut short if long. */
-#define RULES_SHOW(s) rules__show_len(s), (s), rules__ellipsis(s)
-
 static void rules__say(struct rules_rep *rep, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -62,7 +45,7 @@ static void rules__say(struct rules_rep *rep, const char *fmt, ...)
 		return;
 	if (rep->match != NULL)
 		n = snprintf(msg, sizeof(msg), "rule %zu (match '%.*s%s'): ", rep->index,
-		             RULES_SHOW(rep->match));
+		             TOPIC_SHOW(rep->match));
 	else
 		n = snprintf(msg, sizeof(msg), "rule %zu (no match): ", rep->index);
 	if (n < 0 || (size_t)n >= sizeof(msg))
@@ -143,8 +126,8 @@ static void rules__check_strip(const struct rule *r, struct rules_rep *rep)
 	}
 	if (r->strip_len > fixed || memcmp(r->strip_prefix, f, r->strip_len) != 0)
 		rules__say(rep, "strip_prefix '%.*s%s' does not start every topic the filter accepts "
-		           "(it must be a prefix of '%.*s')", RULES_SHOW(r->strip_prefix),
-		           fixed > RULES_SHOW_MAX ? RULES_SHOW_MAX : (int)fixed, f);
+		           "(it must be a prefix of '%.*s')", TOPIC_SHOW(r->strip_prefix),
+		           fixed > TOPIC_SHOW_MAX ? TOPIC_SHOW_MAX : (int)fixed, f);
 }
 
 static void rules__check_drop(const struct rule_spec *s, struct rules_rep *rep)
@@ -220,7 +203,7 @@ static int rules__headers(struct rule *r, const struct rule_spec *s, struct rule
 			rules__say(rep, "header %zu has an empty name", k + 1);
 		else if (nlen > TOPIC_KEY_MAX)
 			rules__say(rep, "header '%.*s%s' has a name of %zu bytes (at most 255)",
-			           RULES_SHOW(name), nlen);
+			           TOPIC_SHOW(name), nlen);
 		else if (rules_is_route_header(name))
 			rules__say(rep, "header '%s' is RabbitMQ's list of further routing keys, which "
 			           "RabbitMQ refuses as a single value; route with a second rule "
@@ -229,7 +212,7 @@ static int rules__headers(struct rule *r, const struct rule_spec *s, struct rule
 			hash = (hash ^ (unsigned char)name[i]) * 1099511628211u;
 		for (slot = (size_t)hash & mask; nlen > 0 && seen[slot] != 0; slot = (slot + 1) & mask) {
 			if (strcmp(s->headers[seen[slot] - 1].name, name) == 0) {
-				rules__say(rep, "header '%.*s%s' is given twice", RULES_SHOW(name));
+				rules__say(rep, "header '%.*s%s' is given twice", TOPIC_SHOW(name));
 				break;
 			}
 		}
@@ -370,7 +353,7 @@ static void rules__warn_shadowed(const struct rules *rs, rules_report_fn *warnin
 			continue;
 		by = &rs->rules[best];
 		rules__say(&rep, "can never match: rule %zu (match '%.*s%s', line %d) matches every topic "
-		           "it does and has no continue", by->index, RULES_SHOW(by->match), by->line);
+		           "it does and has no continue", by->index, TOPIC_SHOW(by->match), by->line);
 	}
 }
 

@@ -391,3 +391,15 @@ enum topic_result topic_key_to_filter(const char *key, char *out, size_t outsz)
 		len = key_copy(key, out, outsz, 1);
 	return reverse_finish(out, outsz, len, r);
 }
+
+int topic_show_len(const char *s)
+{
+	size_t n = strnlen(s, TOPIC_SHOW_MAX + 1);
+
+	return (int)(n > TOPIC_SHOW_MAX ? TOPIC_SHOW_MAX : n);
+}
+
+const char *topic_show_ellipsis(const char *s)
+{
+	return strnlen(s, TOPIC_SHOW_MAX + 1) > TOPIC_SHOW_MAX ? "..." : "";
+}

@@ -41,6 +41,14 @@ enum topic_result {
 	TOPIC_ERR_TOO_LONG,
 };
 
+/* Bytes of a topic, filter or template quoted in a message before "...". */
+#define TOPIC_SHOW_MAX 100
+
+/* Arguments for "%.*s%s": `s` quoted in a message, cut after TOPIC_SHOW_MAX bytes. */
+#define TOPIC_SHOW(s) topic_show_len(s), (s), topic_show_ellipsis(s)
+int topic_show_len(const char *s);
+const char *topic_show_ellipsis(const char *s);
+
 /* A short English phrase for a result, e.g. "routing key longer than 255 bytes". */
 const char *topic_strerror(enum topic_result r);
 
