@@ -13,9 +13,10 @@
 #include <mosquitto.h>
 
 #include "config.h"
-#include "forward.h"
+#include "bridge.h"
 #include "log.h"
 #include "props.h"
+#include "route.h"
 #include "rules.h"
 #include "topic.h"
 
@@ -57,16 +58,14 @@ static void print_value(const amqp_field_value_t *v, FILE *out)
 }
 
 /*
- * One copy of a message on `topic` as rule `r` (NULL: the unmatched
- * default) sends it: exchange, routing key, delivery mode and headers, as
- * the bridge would build them for a QoS 1 message without MQTT 5
- * properties.
+ * One copy of a message on `topic`: exchange, routing key, delivery mode
+ * and headers, as the bridge would build them for a QoS 1 message without
+ * MQTT 5 properties.
  */
-static void print_copy(const struct bridge_config *cfg, const struct rule *r, const char *topic,
-                       struct props_buf *pb, FILE *out)
+static void print_copy(const struct bridge_config *cfg, const struct route_copy *c,
+                       const char *topic, struct props_buf *pb, FILE *out)
 {
 	const struct bridge_settings *bs = &cfg->bridge;
-	const char *exchange = r && r->exchange ? r->exchange : cfg->amqp.exchange;
 	/* A QoS 1 message without properties; the topic is only read. */
 	const struct mosquitto_message msg = { .topic = (char *)topic, .qos = 1 };
 	struct props_input in;
@@ -75,10 +74,10 @@ static void print_copy(const struct bridge_config *cfg, const struct rule *r, co
 	enum topic_result tr;
 	size_t klen;
 
-	bridge_props_input(&in, bs, r, &msg, strlen(topic), NULL, false);
-	fprintf(out, "    exchange: '%s'%s\n", exchange,
-	        exchange[0] == '\0' ? " (the default exchange)" : "");
-	tr = rules_key(r, topic, in.topic_len, bs->dot_replacement, key, &klen);
+	route_props_input(&in, bs, c, &msg, strlen(topic), NULL, false);
+	fprintf(out, "    exchange: '%.*s'%s\n", (int)c->exchange_len, c->exchange,
+	        c->exchange_len == 0 ? " (the default exchange)" : "");
+	tr = route_key(c, bs, topic, in.topic_len, key, &klen);
 	if (tr == TOPIC_OK)
 		fprintf(out, "    routing key: '%s'\n", key);
 	else
@@ -106,13 +105,23 @@ static void print_copy(const struct bridge_config *cfg, const struct rule *r, co
 	}
 }
 
-/* --route: where a message on `topic` goes.  Returns 0, or 1 for a topic that is not valid. */
+static void print_rule(const struct rule *r, FILE *out)
+{
+	fprintf(out, "  rule %zu (line %d, match '%s')%s%s\n", r->index, r->line, r->match,
+	        r->drop ? ": drop" : "", r->cont ? ", continue" : "");
+}
+
+/*
+ * --route: where a message on `topic` goes, asked of the same routing
+ * function as the forwarding path.  Returns 0, or 1 for a topic that is not
+ * valid.
+ */
 static int print_route(const struct bridge_config *cfg, const char *topic, FILE *out)
 {
-	size_t tlen = strlen(topic), cap = rules_max_matches(cfg->rules) + 1, n;
+	size_t tlen = strlen(topic);
 	char key[TOPIC_KEY_MAX + 1];
-	const struct rule **m;
 	struct props_buf pb;
+	struct route rt;
 	enum topic_result tr;
 	size_t klen;
 
@@ -122,37 +131,34 @@ static int print_route(const struct bridge_config *cfg, const char *topic, FILE 
 		        topic_strerror(tr));
 		return 1;
 	}
-	m = calloc(cap, sizeof(*m));
-	if (!m) {
+	route_init(&rt);
+	if (route_reserve(&rt, cfg->rules) != 0) {
 		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
 		return 1;
 	}
 	props_init(&pb);
-	n = rules_match(cfg->rules, topic, tlen, m, cap);
+	route_message(&rt, cfg, topic, tlen);
 	fprintf(out, "topic '%s':\n", topic);
-	if (n == 0 && cfg->bridge.unmatched == UNMATCHED_DROP) {
+	if (rt.end == ROUTE_DROP_UNMATCHED)
 		fprintf(out, "  no rule matches: dropped (bridge.unmatched = \"drop\")\n");
-	} else if (n == 0) {
+	else if (rt.unmatched)
 		fprintf(out, "  no rule matches: forwarded with the default translation "
 		        "(bridge.unmatched = \"forward\")\n");
-		print_copy(cfg, NULL, topic, &pb, out);
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct rule *r = m[i];
+	for (size_t i = 0; i < rt.n; i++) {
+		struct route_copy c;
 
-		fprintf(out, "  rule %zu (line %d, match '%s')%s%s\n", r->index, r->line, r->match,
-		        r->drop ? ": drop" : "", r->cont ? ", continue" : "");
-		if (!r->drop)
-			print_copy(cfg, r, topic, &pb, out);
+		route_copy(&rt, cfg, i, &c);
+		if (c.rule)
+			print_rule(c.rule, out);
+		print_copy(cfg, &c, topic, &pb, out);
 	}
-	if (n > 0) {
-		size_t copies = n - (m[n - 1]->drop ? 1 : 0);
-
-		fprintf(out, "  => %zu cop%s%s\n", copies, copies == 1 ? "y" : "ies",
-		        copies == 0 ? ": dropped" : "");
-	}
+	if (rt.drop)
+		print_rule(rt.drop, out);
+	if (!rt.unmatched)
+		fprintf(out, "  => %zu cop%s%s\n", rt.n, rt.n == 1 ? "y" : "ies",
+		        rt.n == 0 ? ": dropped" : "");
 	props_fini(&pb);
-	free(m);
+	route_fini(&rt);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "log.h"
+#include "mclient.h"
 
 /* A connection that stayed up this long starts its next backoff from the minimum. */
 #define MLINK_STABLE_MS 10000
@@ -27,13 +28,6 @@
 static const char *const state_names[] = {
 	"down", "connecting", "subscribing", "active", "draining",
 };
-
-/*
- * The first error libmosquitto logged during the current connection
- * attempt: its TLS failures are only logged, never returned.  File scope
- * because the log callback has no other place, and a process has one link.
- */
-static char tls_why[256];
 
 const char *mlink_state_name(enum mlink_state s)
 {
@@ -53,103 +47,39 @@ bool mlink_connected(const struct mlink *m)
 	return m->state != ML_DOWN || m->linger_fd >= 0;
 }
 
-static void strv_free(char **v, size_t n)
+/* A request could not be queued: the connection can no longer be trusted. */
+static void mlink_break(struct mlink *m)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* A copy of n strings; NULL when memory ran out (or n is 0). */
-static char **strv_dup(char *const *v, size_t n)
-{
-	char **copy = calloc(n ? n : 1, sizeof(*copy));
-
-	if (!copy)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		copy[i] = strdup(v[i]);
-		if (!copy[i]) {
-			strv_free(copy, i);
-			return NULL;
-		}
-	}
-	return copy;
-}
-
-static bool strv_has(char *const *v, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i], s) == 0)
-			return true;
-	return false;
-}
-
-/* Removes every entry of `v` that `drop` holds; keeps the order of the rest. */
-static void strv_remove(char **v, size_t *n, char *const *drop, size_t n_drop)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < *n; i++) {
-		if (strv_has(drop, n_drop, v[i]))
-			free(v[i]);
-		else
-			v[k++] = v[i];
-	}
-	*n = k;
-}
-
-static void mlink_reqs_clear(struct mlink *m)
-{
-	for (size_t i = 0; i < m->n_reqs; i++)
-		strv_free(m->reqs[i].filters, m->reqs[i].n);
-	free(m->reqs);
-	m->reqs = NULL;
-	m->n_reqs = 0;
+	if (m->state != ML_DOWN)
+		m->broken = true;
 }
 
 /*
- * Sends SUBSCRIBE (kind MLINK_SUB / MLINK_SUB_INITIAL) or UNSUBSCRIBE
- * (MLINK_UNSUB) for `filters`, which it takes over in every case, and
+ * Sends SUBSCRIBE (kind MSUBS_SUB / MSUBS_INITIAL) or UNSUBSCRIBE
+ * (MSUBS_UNSUB) for `filters`, which it takes over in every case, and
  * remembers the request until the broker answers it.  Returns 0 or -1.
  */
 static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
 {
-	struct mlink_sub_req *reqs;
 	int mid, rc;
 
-	reqs = realloc(m->reqs, (m->n_reqs + 1) * sizeof(*reqs));
-	if (!reqs) {
-		strv_free(filters, n);
+	if (!filters || msubs_req_reserve(&m->subs) != 0) {
+		if (filters)
+			msubs_strv_free(filters, n);
 		return -1;
 	}
-	m->reqs = reqs;
-	if (kind == MLINK_UNSUB)
+	if (kind == MSUBS_UNSUB)
 		rc = mosquitto_unsubscribe_multiple(m->mosq, &mid, (int)n, filters, NULL);
 	else
 		rc = mosquitto_subscribe_multiple(m->mosq, &mid, (int)n, filters, 1, 0, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_error("mqtt: cannot %s: %s", kind == MLINK_UNSUB ? "unsubscribe" : "subscribe",
+		log_error("mqtt: cannot %s: %s", kind == MSUBS_UNSUB ? "unsubscribe" : "subscribe",
 		          mosquitto_strerror(rc));
-		strv_free(filters, n);
+		msubs_strv_free(filters, n);
 		return -1;
 	}
-	reqs[m->n_reqs++] = (struct mlink_sub_req){ .mid = mid, .kind = kind, .filters = filters,
-	                                            .n = n };
+	msubs_req_add(&m->subs, mid, kind, filters, n);
 	return 0;
-}
-
-/* The request `mid` answered: taken out of the list (the caller frees it). */
-static bool mlink_take_req(struct mlink *m, int mid, struct mlink_sub_req *out)
-{
-	for (size_t i = 0; i < m->n_reqs; i++) {
-		if (m->reqs[i].mid != mid)
-			continue;
-		*out = m->reqs[i];
-		m->reqs[i] = m->reqs[--m->n_reqs];
-		return true;
-	}
-	return false;
 }
 
 static void mlink_linger_end(struct mlink *m)
@@ -226,11 +156,11 @@ static void mlink_went_down(struct mlink *m, bool failed)
 		return;
 	if (failed && loop_now_ms() - m->up_since_ms >= MLINK_STABLE_MS)
 		backoff_reset(&m->backoff);
-	m->redelivered += m->unflushed;
 	m->unflushed = 0;
-	m->poisoned = false;
+	m->broken = false;
+	m->read_budget = 0;
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
-	mlink_reqs_clear(m);
+	msubs_reqs_clear(&m->subs);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
@@ -246,41 +176,6 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	if (m->h.down)
 		m->h.down(m->arg);
 	mlink_schedule(m, failed);
-}
-
-static void on_log(struct mosquitto *mosq, void *arg, int level, const char *str)
-{
-	const char *p;
-
-	(void)mosq;
-	(void)arg;
-	if (level != MOSQ_LOG_ERR || tls_why[0] != '\0')
-		return;
-	if (strstr(str, "host name verification failed") != NULL)
-		snprintf(tls_why, sizeof(tls_why), "the certificate does not match the host name");
-	else if (strncmp(str, "OpenSSL Error", 13) == 0 && (p = strrchr(str, ':')) != NULL)
-		snprintf(tls_why, sizeof(tls_why), "%s", p + 1);
-	else if (strncmp(str, "Error: ", 7) == 0)
-		snprintf(tls_why, sizeof(tls_why), "%s", str + 7);
-	else
-		snprintf(tls_why, sizeof(tls_why), "%s", str);
-}
-
-/* Why the TLS layer failed, in the operator's terms. */
-static const char *mlink_tls_reason(const struct mlink *m, char *buf, size_t size)
-{
-	SSL *ssl = m->cfg->tls ? mosquitto_ssl_get(m->mosq) : NULL;
-	long verify = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-
-	if (tls_why[0] != '\0' && strstr(tls_why, "host name") != NULL)
-		snprintf(buf, size, "%s", tls_why);
-	else if (verify != X509_V_OK)
-		snprintf(buf, size, "certificate verify failed: %s", X509_verify_cert_error_string(verify));
-	else if (tls_why[0] != '\0')
-		snprintf(buf, size, "%s", tls_why);
-	else
-		snprintf(buf, size, "TLS error");
-	return buf;
 }
 
 /* The TLS handshake of the current connection has not completed yet. */
@@ -329,16 +224,18 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		         "while the bridge was disconnected were not queued for it (check the "
 		         "broker's persistence and session expiry)", m->cfg->client_id);
 	m->had_session = true;
-	mlink_reqs_clear(m);
-	if (mlink_request(m, MLINK_SUB_INITIAL, strv_dup(m->subs, m->n_subs), m->n_subs) != 0) {
-		mlink_poison(m);
+	msubs_reqs_clear(&m->subs);
+	if (mlink_request(m, MSUBS_INITIAL, msubs_strv_dup(m->subs.subs, m->subs.n_subs),
+	                  m->subs.n_subs) != 0) {
+		mlink_break(m);
 		return;
 	}
-	if (m->n_unsubs > 0) {
-		for (size_t i = 0; i < m->n_unsubs; i++)
-			log_info("mqtt: unsubscribing from '%s' (no longer configured)", m->unsubs[i]);
-		if (mlink_request(m, MLINK_UNSUB, strv_dup(m->unsubs, m->n_unsubs), m->n_unsubs) != 0) {
-			mlink_poison(m);
+	if (m->subs.n_unsubs > 0) {
+		for (size_t i = 0; i < m->subs.n_unsubs; i++)
+			log_info("mqtt: unsubscribing from '%s' (no longer configured)", m->subs.unsubs[i]);
+		if (mlink_request(m, MSUBS_UNSUB, msubs_strv_dup(m->subs.unsubs, m->subs.n_unsubs),
+		                  m->subs.n_unsubs) != 0) {
+			mlink_break(m);
 			return;
 		}
 	}
@@ -349,11 +246,11 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
                          const int *granted)
 {
 	struct mlink *m = arg;
-	struct mlink_sub_req r;
+	struct msubs_req r;
 	int ok = 0;
 
 	(void)mosq;
-	if (!mlink_take_req(m, mid, &r))
+	if (!msubs_req_take(&m->subs, mid, &r))
 		return;
 	for (int i = 0; i < qos_count && i < (int)r.n; i++) {
 		const char *f = r.filters[i];
@@ -367,12 +264,12 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
 			ok++;
 		} else {
 			ok++;
-			if (r.kind == MLINK_SUB)
+			if (r.kind == MSUBS_SUB)
 				log_info("mqtt: subscribed to '%s'", f);
 		}
 	}
-	strv_free(r.filters, r.n);
-	if (r.kind != MLINK_SUB_INITIAL || m->state != ML_SUBSCRIBING)
+	msubs_strv_free(r.filters, r.n);
+	if (r.kind != MSUBS_INITIAL || m->state != ML_SUBSCRIBING)
 		return;
 	mlink_set_state(m, ML_ACTIVE);
 	log_info("mqtt: subscribed to %d of %zu filter(s)", ok, r.n);
@@ -383,74 +280,16 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
 static void on_unsubscribe(struct mosquitto *mosq, void *arg, int mid)
 {
 	struct mlink *m = arg;
-	struct mlink_sub_req r;
+	struct msubs_req r;
 
 	(void)mosq;
-	if (!mlink_take_req(m, mid, &r))
+	if (!msubs_req_take(&m->subs, mid, &r))
 		return;
 	for (size_t i = 0; i < r.n; i++)
 		log_info("mqtt: unsubscribed from '%s'", r.filters[i]);
 	/* The session holds them no more (unless configured again meanwhile). */
-	strv_remove(m->unsubs, &m->n_unsubs, r.filters, r.n);
-	strv_free(r.filters, r.n);
-}
-
-/*
- * libmosquitto hands on_message the `msg` member of its own message record,
- * which also holds the PUBLISH's DUP flag and nothing public reads it.  The
- * record's layout is the same from 1.6 to 2.0.20 (lib/mosquitto_internal.h,
- * struct mosquitto_message_all) and differs in 2.1, which shares the
- * library's soname: the library in use, not only the headers built
- * against, must be 1.6 or 2.0 (checked once, mlink_dup_known); otherwise
- * the flag is reported as unset.  t15 checks it on a real redelivery.
- */
-struct mlink_message_all {
-	void *next;
-	void *prev;
-	mosquitto_property *properties;
-	time_t timestamp;
-	int state;
-	bool dup;
-	struct mosquitto_message msg;
-};
-
-#if (LIBMOSQUITTO_MAJOR == 2 && LIBMOSQUITTO_MINOR == 0) || \
-    (LIBMOSQUITTO_MAJOR == 1 && LIBMOSQUITTO_MINOR == 6)
-#define MLINK_DUP_MIRROR 1
-#endif
-
-static bool mlink_dup_known(void)
-{
-#ifdef MLINK_DUP_MIRROR
-	static int known = -1;
-	int major = 0, minor = 0, revision = 0;
-
-	if (known < 0) {
-		mosquitto_lib_version(&major, &minor, &revision);
-		known = (major == 2 && minor == 0) || (major == 1 && minor == 6);
-		if (!known)
-			log_warn("mqtt: libmosquitto %d.%d.%d: the DUP flag of received messages is not "
-			         "known (header x-mqtt-dup is always false)", major, minor, revision);
-	}
-	return known == 1;
-#else
-	return false;
-#endif
-}
-
-static bool mlink_dup(const struct mosquitto_message *msg)
-{
-#ifdef MLINK_DUP_MIRROR
-	const struct mlink_message_all *all;
-
-	if (!mlink_dup_known())
-		return false;
-	all = (const void *)((const char *)msg - offsetof(struct mlink_message_all, msg));
-	return all->dup;
-#else
-	(void)msg;
-	return false;
-#endif
+	msubs_unsubscribed(&m->subs, r.filters, r.n);
+	msubs_strv_free(r.filters, r.n);
 }
 
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg,
@@ -460,37 +299,9 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 
 	(void)mosq;
 	m->unflushed++;
-	if (m->poisoned)
-		return;
-	m->h.message(m->arg, msg, props, mlink_dup(msg));
-}
-
-/*
- * Why libmosquitto closed the connection, in the operator's terms (2.0.11
- * has no text for some codes, and "Unknown error" helps nobody).
- */
-static const char *mlink_reason(const struct mlink *m, int rc, char *buf, size_t size)
-{
-	switch (rc) {
-	case MOSQ_ERR_KEEPALIVE:
-		snprintf(buf, size, "keepalive timeout: the broker answered nothing within %d s "
-		         "(mqtt.keepalive)", m->cfg->keepalive);
-		break;
-	case MOSQ_ERR_CONN_LOST:
-		snprintf(buf, size, "the broker closed the connection");
-		break;
-	case MOSQ_ERR_PROTOCOL:
-	case MOSQ_ERR_MALFORMED_PACKET:
-		snprintf(buf, size, "protocol error: %s", mosquitto_strerror(rc));
-		break;
-	case MOSQ_ERR_ERRNO:
-		snprintf(buf, size, "%s", errno != 0 ? strerror(errno) : "system error");
-		break;
-	default:
-		snprintf(buf, size, "%s (libmosquitto error %d)", mosquitto_strerror(rc), rc);
-		break;
-	}
-	return buf;
+	if (m->read_budget > 0)
+		m->read_budget--;
+	m->h.message(m->arg, msg, props, mclient_dup(msg));
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
@@ -502,12 +313,12 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 		return;
 	if (rc == 0) {
 		log_info("mqtt: disconnected from %s:%d", m->cfg->host, m->cfg->port);
-	} else if (m->cfg->tls && tls_why[0] != '\0') {
+	} else if (m->cfg->tls && mclient_tls_logged()) {
 		char why[320];
 
 		/* TLS 1.3 refuses a client certificate only after the handshake. */
 		log_warn("mqtt: connection to %s:%d lost: TLS: %s", m->cfg->host, m->cfg->port,
-		         mlink_tls_reason(m, why, sizeof(why)));
+		         mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why)));
 	} else if (m->cfg->tls && m->state == ML_CONNECTING) {
 		/*
 		 * With TLS 1.3 a broker checks the client certificate after the
@@ -517,13 +328,13 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 
 		log_warn("mqtt: connection to %s:%d closed before CONNACK (%s): the broker may have "
 		         "refused the TLS client certificate (tls_cert_file, tls_key_file)",
-		         m->cfg->host, m->cfg->port, mlink_reason(m, rc, why, sizeof(why)));
+		         m->cfg->host, m->cfg->port, mclient_reason(rc, m->cfg->keepalive, why, sizeof(why)));
 	} else {
 		char why[160];
 
 		log_warn("mqtt: connection to %s:%d %s: %s", m->cfg->host, m->cfg->port,
 		         m->state == ML_CONNECTING ? "closed before CONNACK" : "lost",
-		         mlink_reason(m, rc, why, sizeof(why)));
+		         mclient_reason(rc, m->cfg->keepalive, why, sizeof(why)));
 	}
 	mlink_went_down(m, rc != 0);
 }
@@ -533,10 +344,10 @@ static bool mlink_reading(const struct mlink *m)
 	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
 }
 
-/* More messages may be read: the session is up and the forwarder takes more. */
+/* More messages may be read: the session is up and the bridge allows more. */
 static bool mlink_may_read(const struct mlink *m)
 {
-	return mlink_reading(m) && m->h.may_read(m->arg);
+	return mlink_reading(m) && m->read_budget > 0 && !m->broken;
 }
 
 /* Bytes the kernel holds for the socket; 0 on error. */
@@ -565,10 +376,6 @@ static void mlink_read(struct mlink *m)
 
 		if (rc != MOSQ_ERR_SUCCESS || m->state == ML_DOWN)
 			return;
-		if (m->poisoned) {
-			mlink_drop(m, "a message could not be forwarded");
-			return;
-		}
 	} while (mlink_may_read(m) &&
 	         (socket_pending(m->fd) > 0 || mlink_ssl_pending(m)));
 }
@@ -600,7 +407,7 @@ static void mlink_handshake(struct mlink *m, short revents)
 		return;
 	if (rc != MOSQ_ERR_SUCCESS) {
 		mlink_attempt_failed(m, "TLS handshake with",
-		                     mlink_tls_reason(m, why, sizeof(why)));
+		                     mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why)));
 		return;
 	}
 	if (!mlink_handshaking(m)) {
@@ -668,12 +475,12 @@ static void mlink_connect(struct mlink *m)
 	char why[320];
 	int rc;
 
-	tls_why[0] = '\0';
+	mclient_tls_forget();
 	rc = mosquitto_connect_async(m->mosq, m->cfg->host, m->cfg->port, m->cfg->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt: cannot connect to %s:%d: %s", m->cfg->host, m->cfg->port,
 		         rc == MOSQ_ERR_ERRNO ? strerror(errno)
-		         : rc == MOSQ_ERR_TLS ? mlink_tls_reason(m, why, sizeof(why))
+		         : rc == MOSQ_ERR_TLS ? mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why))
 		         : mosquitto_strerror(rc));
 		mlink_schedule(m, true);
 		return;
@@ -685,10 +492,11 @@ static void mlink_connect(struct mlink *m)
 		mlink_schedule(m, true);
 		return;
 	}
-	m->poisoned = false;
+	m->broken = false;
 	m->unflushed = 0;
 	m->up_since_ms = loop_now_ms();
 	mlink_set_state(m, ML_CONNECTING);
+	m->h.connecting(m->arg);
 	loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
 	loop_timer_arm(m->loop, &m->connect_timer, (uint64_t)m->cfg->connect_timeout * 1000u);
 }
@@ -713,85 +521,19 @@ static void mlink_on_retry(void *arg)
 	if (!m->wanted || m->state != ML_DOWN)
 		return;
 	/* A new connection would take the session over before the old one closed. */
-	if (m->linger_fd >= 0 || !m->h.may_connect(m->arg)) {
+	if (m->linger_fd >= 0 || !m->connect_ok) {
 		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
 		return;
 	}
 	mlink_connect(m);
 }
 
-/*
- * MQTT 5 only: libmosquitto sends CONNECT properties only when they were
- * given to mosquitto_connect_bind_v5(), which connects blocking.  It stores
- * them before validating its other arguments, so a call with an invalid
- * keepalive stores the properties without connecting, and every later
- * mosquitto_connect_async() / reconnect sends them.
- */
-static int mlink_set_connect_props(struct mlink *m)
-{
-	mosquitto_property *props = NULL;
-	int rc;
-
-	rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-	                                  (uint32_t)m->cfg->session_expiry);
-	if (rc != MOSQ_ERR_SUCCESS)
-		return -1;
-	rc = mosquitto_connect_bind_v5(m->mosq, m->cfg->host, m->cfg->port, 1, NULL, props);
-	mosquitto_property_free_all(&props);
-	return rc == MOSQ_ERR_INVAL ? 0 : -1;
-}
-
-/* TLS as configured; the files were checked when the configuration was loaded. */
-static int mlink_tls_init(struct mlink *m)
-{
-	const struct mqtt_settings *c = m->cfg;
-	int rc;
-
-	rc = mosquitto_tls_set(m->mosq, c->tls_ca_file, c->tls_ca_dir, c->tls_cert_file,
-	                       c->tls_key_file, NULL);
-	if (rc == MOSQ_ERR_SUCCESS)
-		rc = mosquitto_tls_opts_set(m->mosq, c->tls_insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
-		                            c->tls_version, NULL);
-	if (rc == MOSQ_ERR_SUCCESS)
-		rc = mosquitto_tls_insecure_set(m->mosq, c->tls_insecure);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		log_error("mqtt: cannot set up TLS: %s",
-		          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
 /* Creates the libmosquitto client for m->cfg.  Returns 0, or -1 after logging why. */
 static int mlink_client_new(struct mlink *m)
 {
-	const struct mqtt_settings *cfg = m->cfg;
-
-	/* clean_session false: the broker keeps the session and its unacknowledged messages. */
-	m->mosq = mosquitto_new(cfg->client_id, false, m);
-	if (!m->mosq) {
-		log_error("mqtt: cannot create the client: %s", strerror(errno));
+	m->mosq = mclient_new(m->cfg, m);
+	if (!m->mosq)
 		return -1;
-	}
-	/* Queued packets are written only by mosquitto_loop_write(): the gate. */
-	mosquitto_threaded_set(m->mosq, true);
-	if (cfg->protocol == MQTT_PROTOCOL_5) {
-		mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-		/* The broker then holds at most inflight_max unacknowledged messages for us. */
-		mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, cfg->inflight_max);
-		if (mlink_set_connect_props(m) != 0) {
-			log_error("mqtt: cannot set the session expiry interval");
-			return -1;
-		}
-	}
-	if (cfg->username &&
-	    mosquitto_username_pw_set(m->mosq, cfg->username, cfg->password) != MOSQ_ERR_SUCCESS) {
-		log_error("mqtt: cannot set the username");
-		return -1;
-	}
-	if (cfg->tls && mlink_tls_init(m) != 0)
-		return -1;
-	mosquitto_log_callback_set(m->mosq, on_log);
 	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
 	mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
 	mosquitto_unsubscribe_callback_set(m->mosq, on_unsubscribe);
@@ -816,71 +558,39 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
 	loop_timer_init(&m->connect_timer, mlink_on_connect_timeout, m);
-	m->subs = strv_dup(cfg->subscribe, cfg->n_subscribe);
-	if (!m->subs) {
+	if (msubs_init(&m->subs, cfg->subscribe, cfg->n_subscribe) != 0) {
 		log_error("mqtt: out of memory");
 		return -1;
 	}
-	m->n_subs = cfg->n_subscribe;
-	mlink_dup_known();
+	mclient_dup_known();
 	return mlink_client_new(m);
 }
 
 int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n)
 {
-	char **subs = strv_dup(filters, n), **added = calloc(n ? n : 1, sizeof(char *));
-	char **removed = calloc(m->n_subs ? m->n_subs : 1, sizeof(char *)), **unsubs;
-	size_t n_added = 0, n_removed = 0;
 	bool live = m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
+	char **added, **removed;
+	size_t n_added, n_removed;
 
-	unsubs = realloc(m->unsubs, (m->n_unsubs + m->n_subs + 1) * sizeof(char *));
-	if (unsubs)
-		m->unsubs = unsubs;
-	if (!subs || !added || !removed || !unsubs)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (!strv_has(m->subs, m->n_subs, filters[i]) && !(added[n_added++] = strdup(filters[i])))
-			goto fail;
-	for (size_t i = 0; i < m->n_subs; i++)
-		if (!strv_has(filters, n, m->subs[i]) && !(removed[n_removed++] = strdup(m->subs[i])))
-			goto fail;
-	/* A filter configured again needs no unsubscribing. */
-	strv_remove(m->unsubs, &m->n_unsubs, filters, n);
-	for (size_t i = 0; i < n_removed; i++) {
-		if (strv_has(m->unsubs, m->n_unsubs, removed[i]))
-			continue;
-		if (!(m->unsubs[m->n_unsubs] = strdup(removed[i])))
-			goto fail;
-		m->n_unsubs++;
+	if (msubs_set(&m->subs, filters, n, &added, &n_added, &removed, &n_removed) != 0) {
+		log_error("mqtt: out of memory while changing the subscriptions");
+		return -1;
 	}
-	strv_free(m->subs, m->n_subs);
-	m->subs = subs;
-	m->n_subs = n;
 	for (size_t i = 0; i < n_added; i++)
 		log_info("mqtt: subscribing to '%s'%s", added[i], live ? "" : " on the next connection");
 	for (size_t i = 0; i < n_removed; i++)
 		log_info("mqtt: unsubscribing from '%s'%s", removed[i],
 		         live ? "" : " on the next connection");
 	/* Subscribe first: a filter replaced by an overlapping one never leaves a gap. */
-	if (live && n_added > 0 && mlink_request(m, MLINK_SUB, added, n_added) != 0)
-		mlink_poison(m);
+	if (live && n_added > 0 && mlink_request(m, MSUBS_SUB, added, n_added) != 0)
+		mlink_break(m);
 	else if (!live || n_added == 0)
-		strv_free(added, n_added);
-	if (live && n_removed > 0 && mlink_request(m, MLINK_UNSUB, removed, n_removed) != 0)
-		mlink_poison(m);
+		msubs_strv_free(added, n_added);
+	if (live && n_removed > 0 && mlink_request(m, MSUBS_UNSUB, removed, n_removed) != 0)
+		mlink_break(m);
 	else if (!live || n_removed == 0)
-		strv_free(removed, n_removed);
+		msubs_strv_free(removed, n_removed);
 	return 0;
-
-fail:
-	log_error("mqtt: out of memory while changing the subscriptions");
-	if (subs)
-		strv_free(subs, n);
-	if (added)
-		strv_free(added, n_added);
-	if (removed)
-		strv_free(removed, n_removed);
-	return -1;
 }
 
 int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
@@ -896,9 +606,7 @@ int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
 	m->mosq = NULL;
 	if (!same_session) {
 		/* Another session: the old one's subscriptions are not ours to remove. */
-		strv_free(m->unsubs, m->n_unsubs);
-		m->unsubs = NULL;
-		m->n_unsubs = 0;
+		msubs_forget_unsubs(&m->subs);
 		m->had_session = false;
 	}
 	m->cfg = cfg;
@@ -921,11 +629,7 @@ void mlink_fini(struct mlink *m)
 	if (m->mosq)
 		mosquitto_destroy(m->mosq);
 	m->mosq = NULL;
-	mlink_reqs_clear(m);
-	strv_free(m->subs, m->n_subs);
-	strv_free(m->unsubs, m->n_unsubs);
-	m->subs = m->unsubs = NULL;
-	m->n_subs = m->n_unsubs = 0;
+	msubs_fini(&m->subs);
 }
 
 void mlink_start(struct mlink *m)
@@ -945,16 +649,28 @@ void mlink_drain(struct mlink *m)
 {
 	if (m->state == ML_DOWN || m->state == ML_DRAINING)
 		return;
+	/*
+	 * Before CONNACK nothing was read and no PUBACK is queued: nothing can
+	 * be lost, and a broker that never answered would only be waited for.
+	 */
+	if (m->state == ML_CONNECTING) {
+		log_info("mqtt: abandoning the connection attempt to %s:%d", m->cfg->host, m->cfg->port);
+		if (m->fd >= 0)
+			shutdown(m->fd, SHUT_RDWR);
+		mlink_went_down(m, false);
+		return;
+	}
 	log_info("mqtt: draining: no new messages are read; disconnecting once the %s are "
 	         "confirmed", "messages in flight");
 	mlink_set_state(m, ML_DRAINING);
 	m->disconnect_sent = false;
 }
 
-void mlink_poison(struct mlink *m)
+void mlink_allow(struct mlink *m, uint64_t read, bool flush, bool connect)
 {
-	if (m->state != ML_DOWN)
-		m->poisoned = true;
+	m->read_budget = read;
+	m->flush_ok = flush;
+	m->connect_ok = connect;
 }
 
 void mlink_drop(struct mlink *m, const char *why)
@@ -984,11 +700,11 @@ void mlink_prepare(struct mlink *m)
 		               POLLIN | (SSL_want_write(mosquitto_ssl_get(m->mosq)) ? POLLOUT : 0));
 		return;
 	}
-	if (m->poisoned) {
-		mlink_drop(m, "a message could not be forwarded");
+	if (m->broken) {
+		mlink_drop(m, "a subscription request could not be queued");
 		return;
 	}
-	flush_ok = m->h.may_flush(m->arg);
+	flush_ok = m->flush_ok;
 	if (flush_ok && m->state == ML_DRAINING && !m->disconnect_sent) {
 		/* libmosquitto closes its socket once DISCONNECT is written; keep it open. */
 		m->linger_fd = dup(m->fd);
@@ -1001,6 +717,7 @@ void mlink_prepare(struct mlink *m)
 		if (m->unflushed > 0)
 			backoff_reset(&m->backoff);
 		m->unflushed = 0;
+		m->h.flushed(m->arg);
 		if (mosquitto_want_write(m->mosq)) {
 			mosquitto_loop_write(m->mosq, 1);
 			if (m->state == ML_DOWN)
@@ -1011,7 +728,7 @@ void mlink_prepare(struct mlink *m)
 		mlink_read(m);
 		if (m->state == ML_DOWN)
 			return;
-		flush_ok = m->h.may_flush(m->arg);
+		flush_ok = m->flush_ok;
 	}
 	if (mlink_may_read(m))
 		events |= POLLIN;

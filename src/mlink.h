@@ -28,6 +28,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "loop.h"
+#include "msubs.h"
 
 enum mlink_state {
 	ML_DOWN = 0,
@@ -40,22 +41,17 @@ enum mlink_state {
 struct mlink_handlers {
 	/*
 	 * A PUBLISH was read, with its MQTT 5 properties (NULL for none) and
-	 * its DUP flag (a redelivery).  Its PUBACK is queued and waits for the
-	 * gate.
+	 * its DUP flag (a redelivery).  Its PUBACK is queued and waits for a
+	 * flush.
 	 */
 	void (*message)(void *arg, const struct mosquitto_message *msg,
 	                const mosquitto_property *props, bool dup);
-	/* Whether more messages may be read now (cap, AMQP state). */
-	bool (*may_read)(void *arg);
-	/* Whether queued PUBACKs may be written now: nothing read is unconfirmed. */
-	bool (*may_flush)(void *arg);
-	/* Whether a (re)connection may start now. */
-	bool (*may_connect)(void *arg);
-	void (*up)(void *arg);       /* subscribed: forwarding */
-	void (*down)(void *arg);     /* the connection is gone */
+	void (*connecting)(void *arg);  /* a connection attempt started: messages may follow */
+	void (*flushed)(void *arg);     /* every message read so far is released (PUBACKs queued to go) */
+	void (*up)(void *arg);          /* subscribed: forwarding */
+	void (*down)(void *arg);        /* the connection is gone */
 };
 
-enum { MLINK_SUB_INITIAL, MLINK_SUB, MLINK_UNSUB };
 
 struct mlink {
 	enum mlink_state state;
@@ -67,12 +63,15 @@ struct mlink {
 	struct mosquitto *mosq;
 	int fd;
 	bool wanted;              /* keep connecting */
-	bool poisoned;            /* a read message can no longer be confirmed: drop, never flush */
+	/* What the bridge allows (mlink_allow()); the link never asks. */
+	uint64_t read_budget;     /* messages it may still read */
+	bool flush_ok;            /* queued packets may be written */
+	bool connect_ok;          /* a new connection may start */
+	bool broken;              /* a request could not be queued: drop, never flush */
 	bool disconnect_sent;     /* DRAINING: DISCONNECT is queued behind the PUBACKs */
 	int linger_fd;            /* after DISCONNECT: read until the broker closes */
 	struct loop_timer linger_timer;
 	uint64_t unflushed;       /* messages read since the last flush */
-	uint64_t redelivered;     /* messages given back to the broker by dropping the connection */
 	uint64_t connects;        /* connections the broker accepted (CONNACK 0) */
 	bool had_session;         /* connected before with this client id */
 	uint64_t up_since_ms;
@@ -80,25 +79,7 @@ struct mlink {
 	struct loop_timer retry_timer;
 	struct loop_timer misc_timer;   /* keepalive */
 	struct loop_timer connect_timer; /* mqtt.connect_timeout: TCP, TLS and CONNACK */
-	/* The filters subscribed to on every connect (owned copies). */
-	char **subs;
-	size_t n_subs;
-	/*
-	 * Filters dropped from the configuration while no connection could
-	 * unsubscribe them: the persistent session still holds them, so the
-	 * next connection unsubscribes them.
-	 */
-	char **unsubs;
-	size_t n_unsubs;
-	/* SUBSCRIBE packets awaiting their SUBACK, with the filters they carried. */
-	struct mlink_sub_req {
-		int mid;
-		int kind;             /* MLINK_SUB_INITIAL (ACTIVE follows its SUBACK),
-		                         MLINK_SUB or MLINK_UNSUB */
-		char **filters;
-		size_t n;
-	} *reqs;
-	size_t n_reqs;
+	struct msubs subs;        /* subscriptions and requests in flight */
 };
 
 int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
@@ -108,7 +89,7 @@ void mlink_fini(struct mlink *m);
 /* Keep the session connected: connect now, or after the backoff delay. */
 void mlink_start(struct mlink *m);
 
-/* Stop reading; flush and DISCONNECT cleanly as soon as the gate opens. */
+/* Stop reading; flush and DISCONNECT cleanly as soon as flushing is allowed. */
 void mlink_drain(struct mlink *m);
 
 /*
@@ -121,12 +102,16 @@ void mlink_drop(struct mlink *m, const char *why);
 /* Stop for good: no reconnection (call mlink_drain() or mlink_drop() first). */
 void mlink_stop(struct mlink *m);
 
-/* Marks the current connection as holding a message that cannot be confirmed. */
-void mlink_poison(struct mlink *m);
+/*
+ * What the link may do from now on: read at most `read` more messages
+ * (each message read uses one up), write its queued packets (PUBACKs
+ * above all) at the next mlink_prepare(), start a new connection.
+ */
+void mlink_allow(struct mlink *m, uint64_t read, bool flush, bool connect);
 
 /*
- * Called before each poll: flushes queued packets when the gate is open,
- * completes a drain, and sets the socket's poll events.
+ * Called before each poll: flushes queued packets when allowed, completes
+ * a drain, and sets the socket's poll events.
  */
 void mlink_prepare(struct mlink *m);
 

@@ -1,0 +1,519 @@
+#include "bridge.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+#include "log.h"
+
+/*
+ * rabbitmq-c's basic.publish waits (up to the heartbeat timeout) when the
+ * socket's send buffer is full, which happens when RabbitMQ stops reading.
+ * Reading from MQTT therefore pauses while more than BR_SEND_QUEUE_MAX bytes
+ * sit unacknowledged in that socket, so the next publish always finds room
+ * (a lone message larger than the kernel's send buffer still may not).  The
+ * ioctl is skipped while so little is unconfirmed that the queue cannot be
+ * that long: BR_FRAME_OVERHEAD bounds the framing one message adds.
+ */
+#define BR_SEND_QUEUE_MAX (64u << 10)
+#define BR_FRAME_OVERHEAD 512u
+
+static const char *const state_names[] = { "running", "restarting", "draining", "done" };
+
+const char *bridge_state_name(enum bridge_state s)
+{
+	return state_names[s];
+}
+
+/* The one place the bridge's lifecycle changes. */
+static void br_enter(struct bridge *b, enum bridge_state s, const char *why)
+{
+	if (b->state == s)
+		return;
+	log_debug("bridge: %s -> %s (%s)", state_names[b->state], state_names[s], why);
+	b->state = s;
+	/* Outside RUNNING nothing new is read and MQTT does not reconnect. */
+	gate_hold(&b->gate, s != BR_RUNNING);
+	if (s == BR_DONE)
+		b->loop.stop = true;
+}
+
+/* Whether RabbitMQ's kernel takes what the bridge writes (see BR_SEND_QUEUE_MAX). */
+static bool br_send_room(const struct bridge *b)
+{
+	uint64_t bound = ctrack_outstanding_bytes(&b->gate.track) +
+	                 (uint64_t)ctrack_outstanding(&b->gate.track) * BR_FRAME_OVERHEAD;
+
+	return bound < BR_SEND_QUEUE_MAX || alink_send_queue(&b->amqp) < BR_SEND_QUEUE_MAX;
+}
+
+/* Ends the MQTT connection without writing anything queued: the broker redelivers. */
+static void br_drop_mqtt(struct bridge *b, const char *why)
+{
+	mlink_drop(&b->mqtt, why);
+}
+
+/*
+ * Asks the gate and tells MQTT what it may do.  `settle` also carries out
+ * a drop or a close; inside a library callback (a message being read) only
+ * the allowances change, and the rest waits for the next poll.
+ */
+static void br_decide(struct bridge *b, bool settle)
+{
+	struct gate_decision d;
+
+	gate_decide(&b->gate, br_send_room(b), &d);
+	if (settle && d.drop) {
+		br_drop_mqtt(b, b->drop_why[0] ? b->drop_why : "a message could not be forwarded");
+		b->drop_why[0] = '\0';
+		gate_decide(&b->gate, br_send_room(b), &d);
+	} else if (settle && d.close) {
+		mlink_drain(&b->mqtt);
+	}
+	mlink_allow(&b->mqtt, d.read, d.flush, d.connect);
+}
+
+/*
+ * Tells the service manager which sides are up, as the links' states say
+ * (each link changes its state before calling its handler).  Once
+ * draining, the STOPPING=1 status stays.
+ */
+static void br_status(struct bridge *b)
+{
+	const struct mqtt_settings *mc = &b->cfg->mqtt;
+	const struct amqp_settings *ac = &b->cfg->amqp;
+	bool mqtt_up = b->mqtt.state == ML_ACTIVE;
+	const char *mq = mqtt_up ? "up" : "down";
+
+	if (b->state == BR_DRAINING || b->state == BR_DONE)
+		return;
+	if (b->amqp.state != AL_READY && b->amqp.state != AL_BLOCKED)
+		notify_status(&b->notify, "waiting for RabbitMQ: MQTT %s:%d %s, AMQP %s:%d down",
+		              mc->host, mc->port, mq, ac->host, ac->port);
+	else if (b->amqp.state == AL_BLOCKED)
+		notify_status(&b->notify, "paused: RabbitMQ blocked publishing: MQTT %s:%d %s, "
+		              "AMQP %s:%d blocked", mc->host, mc->port, mq, ac->host, ac->port);
+	else if (!mqtt_up)
+		notify_status(&b->notify, "waiting for MQTT: MQTT %s:%d down, AMQP %s:%d up",
+		              mc->host, mc->port, ac->host, ac->port);
+	else
+		notify_status(&b->notify, "forwarding: MQTT %s:%d up, AMQP %s:%d up",
+		              mc->host, mc->port, ac->host, ac->port);
+}
+
+static void br_on_amqp_up(void *arg)
+{
+	struct bridge *b = arg;
+
+	br_status(b);
+	b->stats.amqp_connects++;
+	gate_amqp_up(&b->gate);
+}
+
+static void br_on_amqp_down(void *arg)
+{
+	struct bridge *b = arg;
+	size_t n = gate_outstanding(&b->gate);
+
+	fw_judge_failure(b);
+	br_status(b);
+	snprintf(b->drop_why, sizeof(b->drop_why), "the AMQP connection failed with %zu message(s) "
+	         "unconfirmed", n);
+	/* The MQTT connection is dropped (or closed, with nothing in doubt) before the next poll. */
+	gate_amqp_down(&b->gate);
+}
+
+static void br_on_blocked(void *arg, bool blocked)
+{
+	struct bridge *b = arg;
+
+	br_status(b);
+	gate_amqp_blocked(&b->gate, blocked);
+}
+
+/* A message was read: the gate's allowances change at once, the rest waits. */
+static void br_on_message(void *arg, const struct mosquitto_message *msg,
+                          const mosquitto_property *mprops, bool dup)
+{
+	struct bridge *b = arg;
+
+	fw_on_message(b, msg, mprops, dup);
+	br_decide(b, false);
+}
+
+static void br_on_mqtt_connecting(void *arg)
+{
+	struct bridge *b = arg;
+
+	gate_mqtt_up(&b->gate);
+	b->drop_why[0] = '\0';
+}
+
+static void br_on_mqtt_flushed(void *arg)
+{
+	struct bridge *b = arg;
+
+	gate_flushed(&b->gate);
+}
+
+static void br_on_mqtt_up(void *arg)
+{
+	struct bridge *b = arg;
+
+	log_info("bridge: forwarding");
+	br_status(b);
+}
+
+static void br_on_mqtt_down(void *arg)
+{
+	struct bridge *b = arg;
+
+	gate_mqtt_down(&b->gate);
+	br_status(b);
+}
+
+/* Connections after the first. */
+static uint64_t reconnects(uint64_t connects)
+{
+	return connects > 0 ? connects - 1 : 0;
+}
+
+void bridge_log_stats(const struct bridge *b)
+{
+	const struct stats *s = &b->stats;
+
+	log_info("stats: received=%" PRIu64 " redelivered=%" PRIu64 " forwarded=%" PRIu64
+	         " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
+	         " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64,
+	         s->received, b->gate.redelivered, s->forwarded, s->dead_lettered, s->dropped,
+	         s->nacked, reconnects(b->mqtt.connects), reconnects(s->amqp_connects));
+}
+
+/*
+ * Ends the run.  `graceful` closes AMQP with its handshakes; after a drain
+ * timeout RabbitMQ is not answering, and waiting for it would only delay
+ * the exit.
+ */
+static void br_finish(struct bridge *b, bool graceful, const char *why)
+{
+	if (b->state == BR_DONE)
+		return;
+	loop_timer_disarm(&b->loop, &b->drain_timer);
+	alink_stop(&b->amqp, graceful);
+	br_enter(b, BR_DONE, why);
+}
+
+static void br_on_drain_timeout(void *arg)
+{
+	struct bridge *b = arg;
+
+	log_warn("bridge: drain timeout after %d s: %zu message(s) still unconfirmed; the MQTT "
+	         "broker will redeliver them", b->cfg->bridge.drain_timeout,
+	         gate_outstanding(&b->gate));
+	br_drop_mqtt(b, "drain timeout");
+	br_finish(b, false, "drain timeout");
+}
+
+static void br_apply_logging(struct bridge *b)
+{
+	if (!b->log_level_forced)
+		log_set_level(b->cfg->bridge.log_level);
+	log_set_target(b->cfg->bridge.log_target);
+}
+
+/*
+ * SIGHUP.  Loads the file anew; on any error logs every one and keeps the
+ * configuration in force.  Otherwise the new rules take over from the next
+ * message read (messages in flight keep their copies and confirms),
+ * subscriptions change by difference, and a side whose settings changed is
+ * drained and then reconnected by br_restart().
+ */
+static void br_reload(struct bridge *b)
+{
+	struct bridge_config *old = b->cfg, *cfg;
+	struct config_errors errs;
+	unsigned diff;
+
+	if (b->state == BR_RESTARTING) {
+		log_info("bridge: reload requested; it follows the reconnect of the previous reload");
+		b->reload_pending = true;
+		return;
+	}
+	log_info("bridge: reloading %s", old->path);
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		log_error("bridge: reload failed: out of memory; still running on the previous "
+		          "configuration");
+		return;
+	}
+	config_errors_init(&errs);
+	if (config_load(old->path, cfg, &errs) != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("%s", errs.msg[i]);
+		log_error("bridge: reload failed: %zu error(s) in %s; still running on the previous "
+		          "configuration", errs.n, old->path);
+		config_errors_free(&errs);
+		free(cfg);
+		return;
+	}
+	config_errors_free(&errs);
+	for (size_t i = 0; i < cfg->n_warnings; i++)
+		log_warn("%s", cfg->warnings[i]);
+	diff = config_diff(old, cfg);
+	if (route_reserve(&b->route, cfg->rules) != 0) {
+		log_error("bridge: reload failed: out of memory; still running on the previous "
+		          "configuration");
+		config_free(cfg);
+		free(cfg);
+		return;
+	}
+	b->cfg = cfg;
+	/* RabbitMQ's limit may have been raised meanwhile; it is learnt again if not. */
+	b->broker_max_size = 0;
+	gate_configure(&b->gate, (uint64_t)cfg->mqtt.inflight_max,
+	               (unsigned)cfg->bridge.poison_failures);
+	br_apply_logging(b);
+	if (diff & CFG_DIFF_MQTT) {
+		b->restart_mqtt = true;
+	} else {
+		/* Equal settings: the link may use the new copy at once. */
+		b->mqtt.cfg = &cfg->mqtt;
+		if ((diff & CFG_DIFF_SUBSCRIBE) &&
+		    mlink_set_subscriptions(&b->mqtt, cfg->mqtt.subscribe, cfg->mqtt.n_subscribe) != 0)
+			br_drop_mqtt(b, "out of memory while changing the subscriptions");
+	}
+	if (diff & CFG_DIFF_AMQP) {
+		b->restart_amqp = true;
+	} else {
+		alink_set_config(&b->amqp, &cfg->amqp);
+		alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges,
+		                   cfg->n_check_exchanges);
+	}
+	{
+		static const struct {
+			unsigned flag;
+			const char *what;
+		} changes[] = {
+			{ CFG_DIFF_RULES, "rules changed" },
+			{ CFG_DIFF_SUBSCRIBE, "subscriptions changed" },
+			{ CFG_DIFF_BRIDGE, "bridge settings changed" },
+			{ CFG_DIFF_MQTT, "mqtt settings changed: reconnecting MQTT" },
+			{ CFG_DIFF_AMQP, "amqp settings or topology changed: reconnecting AMQP once the "
+			                 "messages in flight are confirmed" },
+		};
+		char what[512] = "nothing changed";
+		size_t len = 0;
+
+		for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++)
+			if (diff & changes[i].flag)
+				len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
+				                        "%s%s", len ? "; " : "", changes[i].what);
+		log_info("bridge: reloaded %s: %s", cfg->path, what);
+	}
+	if (b->restart_mqtt || b->restart_amqp) {
+		/* A link still points into the old configuration until it restarts. */
+		b->retired = old;
+		br_enter(b, BR_RESTARTING, "connection settings changed");
+	} else {
+		config_free(old);
+		free(old);
+	}
+	/* As at start-up: parsing leaves freed holes that glibc would keep. */
+	malloc_trim(0);
+}
+
+/*
+ * Completes a reload's reconnects once MQTT is closed and nothing is in
+ * flight: from then on no link uses the retired configuration.
+ */
+static void br_restart(struct bridge *b)
+{
+	if (mlink_connected(&b->mqtt) || !gate_idle(&b->gate))
+		return;
+	if (b->restart_amqp) {
+		alink_set_config(&b->amqp, &b->cfg->amqp);
+		alink_set_topology(&b->amqp, &b->cfg->topology, b->cfg->check_exchanges,
+		                   b->cfg->n_check_exchanges);
+	}
+	if (b->restart_mqtt) {
+		if (mlink_reconfigure(&b->mqtt, &b->cfg->mqtt, &b->cfg->bridge) != 0)
+			fatal("bridge: cannot set up the MQTT client with the reloaded settings");
+	} else {
+		b->mqtt.cfg = &b->cfg->mqtt;
+	}
+	b->restart_mqtt = false;
+	config_free(b->retired);
+	free(b->retired);
+	b->retired = NULL;
+	br_enter(b, BR_RUNNING, "reconnecting with the reloaded settings");
+	if (b->restart_amqp) {
+		b->restart_amqp = false;
+		log_info("bridge: reconnecting to RabbitMQ with the reloaded settings");
+		/* MQTT connects again once the new channel is READY. */
+		alink_restart(&b->amqp);
+	}
+	if (b->reload_pending) {
+		b->reload_pending = false;
+		br_reload(b);
+	}
+}
+
+/* SIGTERM / SIGINT: drain; a second one stops at once. */
+static void br_stop(struct bridge *b)
+{
+	char status[NOTIFY_STATUS_MAX];
+
+	if (b->state == BR_DRAINING) {
+		log_warn("bridge: second signal: stopping now");
+		br_drop_mqtt(b, "stopping now");
+		br_finish(b, false, "second signal");
+		return;
+	}
+	snprintf(status, sizeof(status), "stopping: waiting up to %d s for %zu unconfirmed "
+	         "message(s)", b->cfg->bridge.drain_timeout, gate_outstanding(&b->gate));
+	notify_stopping(&b->notify, status);
+	log_info("bridge: shutting down: waiting up to %d s for %zu unconfirmed message(s)",
+	         b->cfg->bridge.drain_timeout, gate_outstanding(&b->gate));
+	br_enter(b, BR_DRAINING, "signal");
+	mlink_stop(&b->mqtt);
+	loop_timer_arm(&b->loop, &b->drain_timer, (uint64_t)b->cfg->bridge.drain_timeout * 1000u);
+}
+
+static void br_on_signal(void *arg, int signo)
+{
+	struct bridge *b = arg;
+
+	switch (signo) {
+	case SIGTERM:
+	case SIGINT:
+		br_stop(b);
+		break;
+	case SIGUSR1:
+		bridge_log_stats(b);
+		break;
+	case SIGHUP:
+		if (b->state == BR_RUNNING || b->state == BR_RESTARTING)
+			br_reload(b);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Before every poll: act on what the gate says, then let the lifecycle advance. */
+static bool br_prepare(void *arg)
+{
+	struct bridge *b = arg;
+
+	/* Confirms may sit in rabbitmq-c's buffer where poll() cannot see them. */
+	if (alink_pending(&b->amqp))
+		alink_read(&b->amqp);
+	br_decide(b, true);
+	mlink_prepare(&b->mqtt);
+	if (b->state == BR_RESTARTING)
+		br_restart(b);
+	if (b->state == BR_DRAINING && !mlink_connected(&b->mqtt)) {
+		br_finish(b, gate_outstanding(&b->gate) == 0, "drained");
+		return false;
+	}
+	return alink_pending(&b->amqp);
+}
+
+int bridge_init(struct bridge *b, struct bridge_config *cfg)
+{
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
+	const struct mlink_handlers mh = {
+		.message = br_on_message,
+		.connecting = br_on_mqtt_connecting,
+		.flushed = br_on_mqtt_flushed,
+		.up = br_on_mqtt_up,
+		.down = br_on_mqtt_down,
+	};
+	const struct alink_handlers ah = {
+		.up = br_on_amqp_up,
+		.down = br_on_amqp_down,
+		.blocked = br_on_blocked,
+		.ack = fw_on_ack,
+		.nack = fw_on_nack,
+		.returned = fw_on_returned,
+	};
+
+	memset(b, 0, sizeof(*b));
+	b->cfg = cfg;
+	props_init(&b->props);
+	route_init(&b->route);
+	if (route_reserve(&b->route, cfg->rules) != 0) {
+		log_error("bridge: out of memory");
+		goto fail_scratch;
+	}
+	if (loop_init(&b->loop, signals, br_on_signal, b) != 0) {
+		log_error("bridge: cannot set up signal handling: %s", strerror(errno));
+		goto fail_scratch;
+	}
+	loop_set_prepare(&b->loop, br_prepare, b);
+	loop_timer_init(&b->drain_timer, br_on_drain_timeout, b);
+	if (gate_init(&b->gate, (uint64_t)cfg->mqtt.inflight_max,
+	              (unsigned)cfg->bridge.poison_failures) != 0) {
+		log_error("bridge: out of memory");
+		goto fail_loop;
+	}
+	if (alink_init(&b->amqp, &cfg->amqp, &cfg->bridge, &b->loop, &ah, b) != 0)
+		goto fail_gate;
+	alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges, cfg->n_check_exchanges);
+	if (mlink_init(&b->mqtt, &cfg->mqtt, &cfg->bridge, &b->loop, &mh, b) != 0)
+		goto fail_amqp;
+	return 0;
+
+fail_amqp:
+	alink_fini(&b->amqp);
+fail_gate:
+	gate_fini(&b->gate);
+fail_loop:
+	loop_fini(&b->loop);
+fail_scratch:
+	route_fini(&b->route);
+	props_fini(&b->props);
+	b->cfg = NULL;
+	return -1;
+}
+
+int bridge_run(struct bridge *b)
+{
+	log_info("bridge: starting: MQTT %s:%d -> AMQP %s:%d exchange '%s'", b->cfg->mqtt.host,
+	         b->cfg->mqtt.port, b->cfg->amqp.host, b->cfg->amqp.port, b->cfg->amqp.exchange);
+	/* Ready once configured: brokers that are down are waited for, not an error. */
+	notify_init(&b->notify, &b->loop);
+	notify_ready(&b->notify);
+	br_status(b);
+	alink_start(&b->amqp);
+	/* MQTT connects whenever the gate allows it (the AMQP channel is ready). */
+	mlink_start(&b->mqtt);
+	while (b->state != BR_DONE)
+		loop_run_once(&b->loop);
+	notify_fini(&b->notify);
+	bridge_log_stats(b);
+	log_info("bridge: stopped");
+	return 0;
+}
+
+void bridge_fini(struct bridge *b)
+{
+	mlink_fini(&b->mqtt);
+	alink_fini(&b->amqp);
+	gate_fini(&b->gate);
+	loop_fini(&b->loop);
+	props_fini(&b->props);
+	route_fini(&b->route);
+	if (b->retired) {
+		config_free(b->retired);
+		free(b->retired);
+	}
+	config_free(b->cfg);
+	free(b->cfg);
+	b->cfg = b->retired = NULL;
+}

@@ -1,0 +1,101 @@
+/*
+ * bridge: the daemon itself.  Owns the loop, both links and the gate, and
+ * runs the bridge's own lifecycle:
+ *
+ *   RUNNING     forwarding whenever both sides are up; MQTT is connected
+ *               only while the AMQP channel is READY (not blocked)
+ *   RESTARTING  a reload changed a side's connection settings: MQTT drains
+ *               (nothing in flight is lost or acknowledged twice), then the
+ *               side reconnects with them, and the bridge runs again
+ *   DRAINING    SIGTERM: no more reads; waits (bridge.drain_timeout) for
+ *               the confirms, flushes, disconnects both sides
+ *   DONE        the loop ends
+ *
+ * Every transition goes through one function that logs it.  After each
+ * event the bridge asks the gate (gate.h) once and tells each link what it
+ * may do; links report events and never ask.  Nothing is torn down inside
+ * a library's callback: a link that must go is dropped before the next
+ * poll.
+ *
+ * SIGHUP reloads: a file that fails to load changes nothing; otherwise the
+ * new rules apply from the next message read and subscriptions change by
+ * difference.  The service manager hears about it (notify): READY=1 when
+ * the loop starts, a STATUS= line whenever a side goes up or down,
+ * STOPPING=1 on SIGTERM, and WATCHDOG=1 from a loop timer while the loop
+ * turns.
+ */
+#ifndef BRIDGE_BRIDGE_H
+#define BRIDGE_BRIDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alink.h"
+#include "config.h"
+#include "gate.h"
+#include "loop.h"
+#include "mlink.h"
+#include "notify.h"
+#include "props.h"
+#include "route.h"
+#include "stats.h"
+
+enum bridge_state {
+	BR_RUNNING = 0,
+	BR_RESTARTING,
+	BR_DRAINING,
+	BR_DONE,
+};
+
+struct bridge {
+	enum bridge_state state;
+	struct bridge_config *cfg;    /* owned: the configuration in force */
+	/*
+	 * Owned: the configuration before a reload, while a link restarting
+	 * with the new settings may still use the old ones.
+	 */
+	struct bridge_config *retired;
+	bool restart_mqtt;            /* RESTARTING: reconnect MQTT with the new settings */
+	bool restart_amqp;            /* RESTARTING: reconnect AMQP with the new settings */
+	bool reload_pending;          /* SIGHUP while RESTARTING: reload after it */
+	bool log_level_forced;        /* -v: reloads keep the debug level */
+	struct loop loop;
+	struct mlink mqtt;
+	struct alink amqp;
+	struct gate gate;
+	struct stats stats;
+	struct notify notify;
+	struct route route;           /* where the message being read goes */
+	struct props_buf props;
+	struct loop_timer drain_timer;
+	char drop_why[160];           /* why the gate wants MQTT dropped */
+	uint64_t warn_window_ms;      /* rate limit for per-message warnings */
+	uint64_t warn_suppressed;
+	/*
+	 * RabbitMQ's own max_message_size, once a refusal told it and it is
+	 * below amqp.max_message_size; 0 while unknown.  A reload forgets it.
+	 */
+	int64_t broker_max_size;
+	uint64_t publishing_fp;       /* the copy whose publish is under way, 0 outside */
+};
+
+/*
+ * Sets everything up without connecting.  On success takes over `cfg`
+ * (allocated with malloc and loaded by config_load(); bridge_fini() frees
+ * it); on failure the caller keeps it.  Returns 0, or -1 after logging why.
+ */
+int bridge_init(struct bridge *b, struct bridge_config *cfg);
+
+/*
+ * Runs until a SIGTERM/SIGINT drain completes, telling the service manager
+ * (if any) that it is ready first.  Returns the exit status.
+ */
+int bridge_run(struct bridge *b);
+void bridge_fini(struct bridge *b);
+
+/* Logs the counters as one "stats: ..." line. */
+void bridge_log_stats(const struct bridge *b);
+
+const char *bridge_state_name(enum bridge_state s);
+
+#endif
