@@ -12,21 +12,9 @@ set -uo pipefail
 ID=bridge-t10
 
 mab_init t10
-MAB_NOTIFY=$TOOLS/mab-notify
-[[ -x $MAB_NOTIFY ]] || { echo "t10: $MAB_NOTIFY is missing (build first)" >&2; exit 77; }
 mosq_start || fail "mosquitto did not start"
 sink_setup_main
 bridge_conf "$MAB_TMP/bridge.conf" "$ID"
-
-# notify_start NAME: a mab-notify on $MAB_TMP/NAME.sock printing to
-# $MAB_TMP/NAME.out; sets NOTIFY_PID and NOTIFY_OUT.
-notify_start() {
-	NOTIFY_OUT=$MAB_TMP/$1.out
-	"$MAB_NOTIFY" -s "$MAB_TMP/$1.sock" -t 240 >"$NOTIFY_OUT" 2>"$MAB_TMP/$1.err" &
-	NOTIFY_PID=$!
-	mab_on_exit "mab_kill_pid $NOTIFY_PID 5"
-	wait_until 10 test -S "$MAB_TMP/$1.sock" || fail "mab-notify did not bind $MAB_TMP/$1.sock"
-}
 
 # count PATTERN: how many lines of $NOTIFY_OUT match the extended regex.
 count() {

@@ -7,6 +7,9 @@
 #   2. mosquitto frozen while the bridge is connected: the keepalive ends
 #      the connection with "keepalive timeout" (not libmosquitto's
 #      "Unknown error"); resumed, nothing published meanwhile is lost.
+#   3. The same silent broker with mqtt.connect_timeout = 60: while the
+#      bridge waits for CONNACK its loop keeps turning (WATCHDOG=1 every
+#      half period, WATCHDOG_USEC=2 s), and SIGTERM ends it within 2 s.
 # mqtt_reconnects counts every connection the broker accepted after the
 # first: one less than the bridge logged.
 set -uo pipefail
@@ -59,4 +62,28 @@ connected=$(grep -c 'mqtt: connected to' "$BRIDGE_LOG")
 r=$(stats_field mqtt_reconnects)
 ((r >= 1 && r == connected - 1)) ||
 	fail "mqtt_reconnects=$r, but the bridge logged $connected connections"
-pass "no CONNACK and keepalive timeout named; 1,000 delivered"
+
+# 3. A silent broker and a long connect_timeout: nothing waits on it.
+sed 's/connect_timeout = 2;/connect_timeout = 60;/' "$MAB_TMP/bridge.conf" >"$MAB_TMP/bridge60.conf"
+grep -q 'connect_timeout = 60;' "$MAB_TMP/bridge60.conf" || fail "cannot set mqtt.connect_timeout"
+notify_start notify
+kill -STOP "$MOSQ_PID" || fail "cannot freeze mosquitto"
+from=$(bridge_log_lines)
+NOTIFY_SOCKET=$MAB_TMP/notify.sock WATCHDOG_USEC=2000000 NOWAIT=1 bridge_start "$MAB_TMP/bridge60.conf"
+bridge_wait_log "$from" 'amqp: connected' 30
+# The attempt starts once AMQP is up; the broker accepts TCP and stays silent.
+sleep 1
+pings=$(grep -c ' WATCHDOG=1$' "$NOTIFY_OUT")
+# shellcheck disable=SC2317  # called through wait_until
+enough_pings() { (($(grep -c ' WATCHDOG=1$' "$NOTIFY_OUT") >= pings + 5)); }
+wait_until 30 enough_pings || fail "WATCHDOG=1 stopped while the bridge waited for CONNACK"
+! bridge_log_has "$from" 'mqtt: connected to' || fail "the frozen broker answered"
+bad=$(watchdog_gaps 0 | tail -n +2 | awk '$1 > 1.5')
+[[ -z $bad ]] || fail "WATCHDOG=1 gaps over 1.5 s while waiting for CONNACK: $bad"
+bridge_stop_timed
+rc=$?
+((rc == 0)) || fail "bridge exited with status $rc after SIGTERM"
+((STOP_MS <= 2000)) || fail "SIGTERM took $STOP_MS ms while waiting for CONNACK"
+kill -CONT "$MOSQ_PID" || fail "cannot resume mosquitto"
+mab_log "part 3: WATCHDOG=1 kept coming while waiting for CONNACK; SIGTERM took $STOP_MS ms"
+pass "no CONNACK and keepalive timeout named; 1,000 delivered; a silent broker holds nothing"

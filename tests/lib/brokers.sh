@@ -679,6 +679,36 @@ bridge_stop() {
 	return "$rc"
 }
 
+# bridge_stop_timed: SIGTERM, and the time until the bridge is gone in
+# STOP_MS (waits 60 s at most); returns the exit status like bridge_stop.
+bridge_stop_timed() {
+	local t0 rc
+	t0=$(mab_now_ms)
+	bridge_stop 60
+	rc=$?
+	STOP_MS=$(($(mab_now_ms) - t0))
+	return "$rc"
+}
+
+# notify_start NAME: a mab-notify on $MAB_TMP/NAME.sock printing to
+# $MAB_TMP/NAME.out; sets NOTIFY_PID and NOTIFY_OUT.
+notify_start() {
+	local tool=${TOOLS}/mab-notify
+	[[ -x $tool ]] || fail "$tool is missing (build first)"
+	NOTIFY_OUT=$MAB_TMP/$1.out
+	"$tool" -s "$MAB_TMP/$1.sock" -t 240 >"$NOTIFY_OUT" 2>"$MAB_TMP/$1.err" &
+	NOTIFY_PID=$!
+	mab_on_exit "mab_kill_pid $NOTIFY_PID 5"
+	wait_until 10 test -S "$MAB_TMP/$1.sock" || fail "mab-notify did not bind $MAB_TMP/$1.sock"
+}
+
+# watchdog_gaps FROM: the gaps (seconds) between consecutive WATCHDOG=1
+# pings in $NOTIFY_OUT after its first FROM lines, one per line.
+watchdog_gaps() {
+	tail -n +"$(($1 + 1))" "$NOTIFY_OUT" | grep -E ' WATCHDOG=1$' | cut -d' ' -f1 |
+		awk 'NR > 1 { printf "%.3f\n", $1 - p } { p = $1 }'
+}
+
 # stats_field NAME: the value of NAME in the last "stats:" line of the log.
 stats_field() {
 	{ grep 'stats: ' "$BRIDGE_LOG" || true; } | tail -n 1 | sed -n "s/.*[ :]$1=\([0-9]*\).*/\1/p"
