@@ -69,8 +69,8 @@ static void br_decide(struct bridge *b, bool settle)
 
 	gate_decide(&b->gate, br_send_room(b), &d);
 	if (settle && d.drop) {
-		br_drop_mqtt(b, b->drop_why[0] ? b->drop_why : "a message could not be forwarded");
-		b->drop_why[0] = '\0';
+		br_drop_mqtt(b, b->fw.drop_why[0] ? b->fw.drop_why : "a message could not be forwarded");
+		b->fw.drop_why[0] = '\0';
 		gate_decide(&b->gate, br_send_room(b), &d);
 	} else if (settle && d.close) {
 		mlink_drain(&b->mqtt);
@@ -120,9 +120,9 @@ static void br_on_amqp_down(void *arg)
 	struct bridge *b = arg;
 	size_t n = gate_outstanding(&b->gate);
 
-	fw_judge_failure(b);
+	fw_judge_failure(&b->fw);
 	br_status(b);
-	snprintf(b->drop_why, sizeof(b->drop_why), "the AMQP connection failed with %zu message(s) "
+	snprintf(b->fw.drop_why, sizeof(b->fw.drop_why), "the AMQP connection failed with %zu message(s) "
 	         "unconfirmed", n);
 	/* The MQTT connection is dropped (or closed, with nothing in doubt) before the next poll. */
 	gate_amqp_down(&b->gate);
@@ -142,8 +142,29 @@ static void br_on_message(void *arg, const struct mosquitto_message *msg,
 {
 	struct bridge *b = arg;
 
-	fw_on_message(b, msg, mprops, dup);
+	fw_on_message(&b->fw, msg, mprops, dup);
 	br_decide(b, false);
+}
+
+static void br_on_ack(void *arg, uint64_t tag, bool multiple)
+{
+	struct bridge *b = arg;
+
+	fw_on_ack(&b->fw, tag, multiple);
+}
+
+static void br_on_nack(void *arg, uint64_t tag, bool multiple)
+{
+	struct bridge *b = arg;
+
+	fw_on_nack(&b->fw, tag, multiple);
+}
+
+static void br_on_returned(void *arg, const struct alink_return *r)
+{
+	struct bridge *b = arg;
+
+	fw_on_returned(&b->fw, r);
 }
 
 static void br_on_mqtt_connecting(void *arg)
@@ -151,7 +172,7 @@ static void br_on_mqtt_connecting(void *arg)
 	struct bridge *b = arg;
 
 	gate_mqtt_up(&b->gate);
-	b->drop_why[0] = '\0';
+	b->fw.drop_why[0] = '\0';
 }
 
 static void br_on_mqtt_flushed(void *arg)
@@ -265,7 +286,7 @@ static void br_reload(struct bridge *b)
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		log_warn("%s", cfg->warnings[i]);
 	diff = config_diff(old, cfg);
-	if (route_reserve(&b->route, cfg->rules) != 0) {
+	if (fw_configure(&b->fw, cfg) != 0) {
 		log_error("bridge: reload failed: out of memory; still running on the previous "
 		          "configuration");
 		config_free(cfg);
@@ -273,8 +294,6 @@ static void br_reload(struct bridge *b)
 		return;
 	}
 	b->cfg = cfg;
-	/* RabbitMQ's limit may have been raised meanwhile; it is learnt again if not. */
-	b->broker_max_size = 0;
 	gate_configure(&b->gate, (uint64_t)cfg->mqtt.inflight_max,
 	               (unsigned)cfg->bridge.poison_failures);
 	br_apply_logging(b);
@@ -438,18 +457,16 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 		.up = br_on_amqp_up,
 		.down = br_on_amqp_down,
 		.blocked = br_on_blocked,
-		.ack = fw_on_ack,
-		.nack = fw_on_nack,
-		.returned = fw_on_returned,
+		.ack = br_on_ack,
+		.nack = br_on_nack,
+		.returned = br_on_returned,
 	};
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
-	props_init(&b->props);
-	route_init(&b->route);
-	if (route_reserve(&b->route, cfg->rules) != 0) {
+	if (fw_init(&b->fw, cfg, &b->gate, &b->amqp, &b->stats) != 0) {
 		log_error("bridge: out of memory");
-		goto fail_scratch;
+		return -1;
 	}
 	if (loop_init(&b->loop, signals, br_on_signal, b) != 0) {
 		log_error("bridge: cannot set up signal handling: %s", strerror(errno));
@@ -476,8 +493,7 @@ fail_gate:
 fail_loop:
 	loop_fini(&b->loop);
 fail_scratch:
-	route_fini(&b->route);
-	props_fini(&b->props);
+	fw_fini(&b->fw);
 	b->cfg = NULL;
 	return -1;
 }
@@ -507,8 +523,7 @@ void bridge_fini(struct bridge *b)
 	alink_fini(&b->amqp);
 	gate_fini(&b->gate);
 	loop_fini(&b->loop);
-	props_fini(&b->props);
-	route_fini(&b->route);
+	fw_fini(&b->fw);
 	if (b->retired) {
 		config_free(b->retired);
 		free(b->retired);

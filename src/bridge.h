@@ -32,12 +32,11 @@
 
 #include "alink.h"
 #include "config.h"
+#include "forward.h"
 #include "gate.h"
 #include "loop.h"
 #include "mlink.h"
 #include "notify.h"
-#include "props.h"
-#include "route.h"
 #include "stats.h"
 
 enum bridge_state {
@@ -65,18 +64,8 @@ struct bridge {
 	struct gate gate;
 	struct stats stats;
 	struct notify notify;
-	struct route route;           /* where the message being read goes */
-	struct props_buf props;
+	struct forward fw;            /* the forwarding path */
 	struct loop_timer drain_timer;
-	char drop_why[160];           /* why the gate wants MQTT dropped */
-	uint64_t warn_window_ms;      /* rate limit for per-message warnings */
-	uint64_t warn_suppressed;
-	/*
-	 * RabbitMQ's own max_message_size, once a refusal told it and it is
-	 * below amqp.max_message_size; 0 while unknown.  A reload forgets it.
-	 */
-	int64_t broker_max_size;
-	uint64_t publishing_fp;       /* the copy whose publish is under way, 0 outside */
 };
 
 /*

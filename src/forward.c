@@ -16,25 +16,25 @@ static const char *const HDR_TOPIC = "x-mqtt-topic";
 static const char *const HDR_EXCHANGE = "x-original-exchange";
 static const char *const HDR_KEY = "x-original-routing-key";
 
-void fw_warn(struct bridge *b, const char *fmt, ...)
+void fw_warn(struct forward *f, const char *fmt, ...)
 {
 	uint64_t now = loop_now_ms();
 	char line[1024];
 	va_list ap;
 
-	if (now - b->warn_window_ms < WARN_WINDOW_MS && b->warn_window_ms != 0) {
-		b->warn_suppressed++;
+	if (now - f->warn_window_ms < WARN_WINDOW_MS && f->warn_window_ms != 0) {
+		f->warn_suppressed++;
 		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (b->warn_suppressed)
-		log_warn("%s (and %" PRIu64 " similar in the last second)", line, b->warn_suppressed);
+	if (f->warn_suppressed)
+		log_warn("%s (and %" PRIu64 " similar in the last second)", line, f->warn_suppressed);
 	else
 		log_warn("%s", line);
-	b->warn_window_ms = now;
-	b->warn_suppressed = 0;
+	f->warn_window_ms = now;
+	f->warn_suppressed = 0;
 }
 
 /*
@@ -61,9 +61,9 @@ static void fw_set_entry(amqp_table_entry_t *e, const char *key, const char *val
 }
 
 /* The AMQP settings the channel was opened with (the old ones until a reload's restart). */
-static const struct amqp_settings *fw_amqp_cfg(const struct bridge *b)
+static const struct amqp_settings *fw_amqp_cfg(const struct forward *f)
 {
-	return b->amqp.cfg;
+	return f->amqp->cfg;
 }
 
 /*
@@ -71,12 +71,12 @@ static const struct amqp_settings *fw_amqp_cfg(const struct bridge *b)
  * dead-letter exchange, with headers naming why.  Returns 0, or -1 when
  * the AMQP link failed (the MQTT connection is then poisoned).
  */
-static int fw_dead_letter(struct bridge *b, uint64_t fp, const char *topic, size_t tlen,
+static int fw_dead_letter(struct forward *f, uint64_t fp, const char *topic, size_t tlen,
                           const char *exchange, size_t exlen, const char *key, size_t klen,
                           const char *reason, const char *detail, bool persistent,
                           const void *body, size_t len)
 {
-	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
+	const char *dlx = fw_amqp_cfg(f)->dead_letter_exchange;
 	size_t dlx_len = strlen(dlx);
 	amqp_basic_properties_t props;
 	amqp_table_entry_t entries[5];
@@ -100,31 +100,31 @@ static int fw_dead_letter(struct bridge *b, uint64_t fp, const char *topic, size
 		klen = 0;
 	}
 	/* Only with a frame far below RabbitMQ's default could a 64 KiB topic not fit. */
-	if (props_encoded_size(&props) > alink_frame_max(&b->amqp) - PROPS_HEADER_OVERHEAD) {
+	if (props_encoded_size(&props) > alink_frame_max(f->amqp) - PROPS_HEADER_OVERHEAD) {
 		struct fw_excerpt x;
 
-		b->stats.dropped++;
-		fw_warn(b, "bridge: dropped an undeliverable message (%s: %s) on '%s': its dead-letter "
+		f->stats->dropped++;
+		fw_warn(f, "bridge: dropped an undeliverable message (%s: %s) on '%s': its dead-letter "
 		        "headers do not fit RabbitMQ's frame of %zu bytes", reason, detail,
-		        fw_excerpt(&x, topic, tlen), alink_frame_max(&b->amqp));
+		        fw_excerpt(&x, topic, tlen), alink_frame_max(f->amqp));
 		return 0;
 	}
-	if (ctrack_reserve(&b->gate.track, (size_t)ctrack_span(&b->gate.track) + 1) != 0) {
+	if (ctrack_reserve(&f->gate->track, (size_t)ctrack_span(&f->gate->track) + 1) != 0) {
 		log_error("bridge: out of memory");
-		gate_poison(&b->gate);
+		gate_poison(f->gate);
 		return -1;
 	}
-	if (alink_publish(&b->amqp, dlx, dlx_len, key, klen, &props, body, len, &tag) != 0) {
-		gate_poison(&b->gate);
+	if (alink_publish(f->amqp, dlx, dlx_len, key, klen, &props, body, len, &tag) != 0) {
+		gate_poison(f->gate);
 		return -1;
 	}
-	if (ctrack_add(&b->gate.track, ctrack_key_hash(dlx, dlx_len, key, klen), topic, tlen, len,
+	if (ctrack_add(&f->gate->track, ctrack_key_hash(dlx, dlx_len, key, klen), topic, tlen, len,
 	               true) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
-		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
+		alink_fail(f->amqp, "internal error in confirm bookkeeping");
 		return -1;
 	}
-	ctrack_get(&b->gate.track, tag)->fp = fp;
+	ctrack_get(&f->gate->track, tag)->fp = fp;
 	return 0;
 }
 
@@ -132,14 +132,14 @@ static int fw_dead_letter(struct bridge *b, uint64_t fp, const char *topic, size
  * The largest body RabbitMQ takes: amqp.max_message_size, or RabbitMQ's own
  * limit once a refusal told it and it is lower (then *brokers is set).
  */
-static int64_t fw_max_body(const struct bridge *b, bool *brokers)
+static int64_t fw_max_body(const struct forward *f, bool *brokers)
 {
-	int64_t max = fw_amqp_cfg(b)->max_message_size;
-	bool learnt = b->broker_max_size > 0 && b->broker_max_size < max;
+	int64_t max = fw_amqp_cfg(f)->max_message_size;
+	bool learnt = f->broker_max_size > 0 && f->broker_max_size < max;
 
 	if (brokers)
 		*brokers = learnt;
-	return learnt ? b->broker_max_size : max;
+	return learnt ? f->broker_max_size : max;
 }
 
 /*
@@ -148,24 +148,24 @@ static int64_t fw_max_body(const struct bridge *b, bool *brokers)
  * leads with the reason and its sizes; a long topic is cut, never them.
  * Returns -1 when the AMQP link failed.
  */
-static int fw_undeliverable(struct bridge *b, uint64_t fp, const struct mosquitto_message *msg,
+static int fw_undeliverable(struct forward *f, uint64_t fp, const struct mosquitto_message *msg,
                             size_t tlen, const char *exchange, size_t exlen, const char *key,
                             size_t klen, const char *reason, const char *detail, bool drop)
 {
-	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
+	const char *dlx = fw_amqp_cfg(f)->dead_letter_exchange;
 	/* A body over the limit would be refused on the dead-letter exchange too. */
-	bool keep_body = (int64_t)msg->payloadlen <= fw_max_body(b, NULL);
+	bool keep_body = (int64_t)msg->payloadlen <= fw_max_body(f, NULL);
 	struct fw_excerpt x;
 
 	if (dlx && !drop) {
-		fw_warn(b, "bridge: undeliverable message (%s: %s) on '%s': sending it to dead-letter "
+		fw_warn(f, "bridge: undeliverable message (%s: %s) on '%s': sending it to dead-letter "
 		        "exchange '%s'", reason, detail, fw_excerpt(&x, msg->topic, tlen), dlx);
-		return fw_dead_letter(b, fp, msg->topic, tlen, exchange, exlen, key, klen, reason,
+		return fw_dead_letter(f, fp, msg->topic, tlen, exchange, exlen, key, klen, reason,
 		                      detail, msg->qos > 0, keep_body ? msg->payload : NULL,
 		                      keep_body ? (size_t)msg->payloadlen : 0);
 	}
-	b->stats.dropped++;
-	fw_warn(b, "bridge: dropped an undeliverable message (%s: %s) on '%s': %s", reason, detail,
+	f->stats->dropped++;
+	fw_warn(f, "bridge: dropped an undeliverable message (%s: %s) on '%s': %s", reason, detail,
 	        fw_excerpt(&x, msg->topic, tlen),
 	        dlx ? "its dead-letter copy failed as well" : "no dead-letter exchange is configured");
 	return 0;
@@ -183,12 +183,12 @@ static int fw_undeliverable(struct bridge *b, uint64_t fp, const struct mosquitt
  * (the MQTT connection is then poisoned: the message's PUBACK must never
  * leave).
  */
-static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
+static int fw_forward(struct forward *f, const struct mosquitto_message *msg,
                       const mosquitto_property *mprops, bool dup, uint64_t msg_fp, size_t tlen,
                       const struct route_copy *c)
 {
-	const struct amqp_settings *ac = fw_amqp_cfg(b);
-	const struct bridge_settings *bs = &b->cfg->bridge;
+	const struct amqp_settings *ac = fw_amqp_cfg(f);
+	const struct bridge_settings *bs = &f->cfg->bridge;
 	const char *exchange = c->exchange;
 	size_t exlen = c->exchange_len;
 	char key[TOPIC_KEY_MAX + 1], detail[200];
@@ -206,57 +206,57 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 	tr = route_key(c, bs, msg->topic, tlen, key, &klen);
 	if (tr != TOPIC_OK && tr != TOPIC_ERR_TOO_LONG) {
 		snprintf(detail, sizeof(detail), "%s", topic_strerror(tr));
-		return fw_undeliverable(b, msg_fp, msg, tlen, exchange, exlen, NULL, 0, "invalid-topic",
+		return fw_undeliverable(f, msg_fp, msg, tlen, exchange, exlen, NULL, 0, "invalid-topic",
 		                        detail, false);
 	}
-	if (props_build(&b->props, &in, &props) != 0) {
+	if (props_build(&f->props, &in, &props) != 0) {
 		log_error("bridge: out of memory");
-		gate_poison(&b->gate);
+		gate_poison(f->gate);
 		return -1;
 	}
 	kh = ctrack_key_hash(exchange, exlen, key, tr == TOPIC_OK ? klen : 0);
 	/* 0 with the guard off: nothing is fingerprinted then. */
 	fp = msg_fp ? ctrack_fingerprint_add(ctrack_fingerprint_add(msg_fp, props_hash(&props)), kh)
 	            : 0;
-	verdict = guard_verdict(&b->gate.guard, fp);
+	verdict = guard_verdict(&f->gate->guard, fp);
 	if (verdict != GUARD_FORWARD) {
 		struct fw_excerpt x;
 
-		if (!b->gate.guard.logged)
+		if (!f->gate->guard.logged)
 			log_error("bridge: the message on '%s' (%d bytes) was at the head of %u AMQP "
 			          "failures in a row (bridge.poison_failures = %d; the last: %s); %s",
-			          fw_excerpt(&x, msg->topic, tlen), msg->payloadlen, b->gate.guard.failures,
-			          bs->poison_failures, b->gate.guard.why,
+			          fw_excerpt(&x, msg->topic, tlen), msg->payloadlen, f->gate->guard.failures,
+			          bs->poison_failures, f->gate->guard.why,
 			          verdict == GUARD_DROP ? "its dead-letter copy failed as often: dropping it"
 			          : ac->dead_letter_exchange ? "setting it aside as poison"
 			          : "dropping it as poison: no dead-letter exchange is configured");
-		b->gate.guard.logged = true;
-		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
-		                        tr == TOPIC_OK ? klen : 0, "poison", b->gate.guard.why,
+		f->gate->guard.logged = true;
+		return fw_undeliverable(f, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
+		                        tr == TOPIC_OK ? klen : 0, "poison", f->gate->guard.why,
 		                        verdict == GUARD_DROP);
 	}
-	lim.frame_max = alink_frame_max(&b->amqp);
-	lim.max_body = fw_max_body(b, &lim.brokers_max_body);
+	lim.frame_max = alink_frame_max(f->amqp);
+	lim.max_body = fw_max_body(f, &lim.brokers_max_body);
 	/* rabbitmq-c would send the method frame and then fail on the content header. */
 	reason = props_check(&lim, klen, (uint64_t)msg->payloadlen, &props, detail, sizeof(detail));
 	if (reason)
-		return fw_undeliverable(b, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
+		return fw_undeliverable(f, fp, msg, tlen, exchange, exlen, tr == TOPIC_OK ? key : NULL,
 		                        tr == TOPIC_OK ? klen : 0, reason, detail, false);
-	b->publishing_fp = fp;
-	rc = alink_publish(&b->amqp, exchange, exlen, key, klen, &props, msg->payload,
+	f->publishing_fp = fp;
+	rc = alink_publish(f->amqp, exchange, exlen, key, klen, &props, msg->payload,
 	                   (size_t)msg->payloadlen, &tag);
-	b->publishing_fp = 0;
+	f->publishing_fp = 0;
 	if (rc != 0) {
-		gate_poison(&b->gate);
+		gate_poison(f->gate);
 		return -1;
 	}
-	if (ctrack_add(&b->gate.track, kh, msg->topic, tlen, (size_t)msg->payloadlen, false) != tag) {
+	if (ctrack_add(&f->gate->track, kh, msg->topic, tlen, (size_t)msg->payloadlen, false) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
-		gate_poison(&b->gate);
-		alink_fail(&b->amqp, "internal error in confirm bookkeeping");
+		gate_poison(f->gate);
+		alink_fail(f->amqp, "internal error in confirm bookkeeping");
 		return -1;
 	}
-	ctrack_get(&b->gate.track, tag)->fp = fp;
+	ctrack_get(&f->gate->track, tag)->fp = fp;
 	return 0;
 }
 
@@ -268,34 +268,34 @@ static int fw_forward(struct bridge *b, const struct mosquitto_message *msg,
 void fw_on_message(void *arg, const struct mosquitto_message *msg,
                    const mosquitto_property *mprops, bool dup)
 {
-	struct bridge *b = arg;
-	struct route *rt = &b->route;
+	struct forward *f = arg;
+	struct route *rt = &f->route;
 	size_t tlen = strlen(msg->topic);
 	uint64_t fp;
 
-	gate_read(&b->gate);
+	gate_read(f->gate);
 	/* Its PUBACK can never leave now: the connection is dropped before the next poll. */
-	if (b->gate.poisoned)
+	if (f->gate->poisoned)
 		return;
-	b->stats.received++;
-	route_message(rt, b->cfg, msg->topic, tlen);
+	f->stats->received++;
+	route_message(rt, f->cfg, msg->topic, tlen);
 	/* Room for each copy and, should it be returned, its dead-letter copy. */
-	if (ctrack_reserve(&b->gate.track, (size_t)ctrack_span(&b->gate.track) + 2 * rt->n + 2) != 0) {
+	if (ctrack_reserve(&f->gate->track, (size_t)ctrack_span(&f->gate->track) + 2 * rt->n + 2) != 0) {
 		log_error("bridge: out of memory");
-		gate_poison(&b->gate);
+		gate_poison(f->gate);
 		return;
 	}
 	/* The poison guard's fingerprint, only when the guard is on (it hashes the payload). */
-	fp = b->gate.guard.threshold == 0 || rt->n == 0 ? 0
+	fp = f->gate->guard.threshold == 0 || rt->n == 0 ? 0
 	     : ctrack_fingerprint(msg->topic, tlen, msg->payload, (size_t)msg->payloadlen);
 	for (size_t i = 0; i < rt->n; i++) {
 		struct route_copy c;
 
-		route_copy(rt, b->cfg, i, &c);
+		route_copy(rt, f->cfg, i, &c);
 		if (c.rule)
 			log_debug("bridge: rule %zu (line %d) forwards the message on '%s'", c.rule->index,
 			          c.rule->line, msg->topic);
-		if (fw_forward(b, msg, mprops, dup, fp, tlen, &c) != 0)
+		if (fw_forward(f, msg, mprops, dup, fp, tlen, &c) != 0)
 			return;
 	}
 	if (rt->end == ROUTE_DROP_UNMATCHED)
@@ -304,56 +304,56 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 		log_debug("bridge: rule %zu (line %d) drops the message on '%s'", rt->drop->index,
 		          rt->drop->line, msg->topic);
 	if (rt->end != ROUTE_COPIES && rt->n == 0)
-		b->stats.dropped++;
+		f->stats->dropped++;
 }
 
-static void fw_add_counts(struct bridge *b, const struct ctrack_counts *c)
+static void fw_add_counts(struct forward *f, const struct ctrack_counts *c)
 {
-	b->stats.forwarded += c->forwarded;
-	b->stats.dead_lettered += c->dead_lettered;
-	b->stats.dropped += c->dropped;
-	b->stats.nacked += c->nacked;
+	f->stats->forwarded += c->forwarded;
+	f->stats->dead_lettered += c->dead_lettered;
+	f->stats->dropped += c->dropped;
+	f->stats->nacked += c->nacked;
 }
 
 void fw_on_ack(void *arg, uint64_t tag, bool multiple)
 {
-	struct bridge *b = arg;
+	struct forward *f = arg;
 	struct ctrack_counts c = { 0 };
 
-	if (gate_ack(&b->gate, tag, multiple, &c) < 0) {
+	if (gate_ack(f->gate, tag, multiple, &c) < 0) {
 		log_error("amqp: basic.ack for unknown delivery tag %" PRIu64, tag);
-		alink_fail(&b->amqp, "protocol error: confirm for an unknown delivery tag");
+		alink_fail(f->amqp, "protocol error: confirm for an unknown delivery tag");
 		return;
 	}
-	fw_add_counts(b, &c);
+	fw_add_counts(f, &c);
 }
 
 void fw_on_nack(void *arg, uint64_t tag, bool multiple)
 {
-	struct bridge *b = arg;
+	struct forward *f = arg;
 	struct ctrack_counts c = { 0 };
-	int n = gate_nack(&b->gate, tag, multiple, &c);
+	int n = gate_nack(f->gate, tag, multiple, &c);
 
 	if (n < 0) {
 		log_error("amqp: basic.nack for unknown delivery tag %" PRIu64, tag);
-		alink_fail(&b->amqp, "protocol error: nack for an unknown delivery tag");
+		alink_fail(f->amqp, "protocol error: nack for an unknown delivery tag");
 		return;
 	}
-	fw_add_counts(b, &c);
-	fw_warn(b, "amqp: RabbitMQ refused %d message(s) (basic.nack, e.g. a full queue with "
+	fw_add_counts(f, &c);
+	fw_warn(f, "amqp: RabbitMQ refused %d message(s) (basic.nack, e.g. a full queue with "
 	        "reject-publish); the MQTT broker will redeliver them", n);
-	snprintf(b->drop_why, sizeof(b->drop_why), "RabbitMQ refused a message");
+	snprintf(f->drop_why, sizeof(f->drop_why), "RabbitMQ refused a message");
 }
 
 void fw_on_returned(void *arg, const struct alink_return *r)
 {
-	struct bridge *b = arg;
-	const char *dlx = fw_amqp_cfg(b)->dead_letter_exchange;
+	struct forward *f = arg;
+	const char *dlx = fw_amqp_cfg(f)->dead_letter_exchange;
 	struct ctrack_entry *e;
 	struct fw_excerpt x;
 	char detail[320];
 
-	e = ctrack_find_return(&b->gate.track, ctrack_key_hash(r->exchange, r->exchange_len,
+	e = ctrack_find_return(&f->gate->track, ctrack_key_hash(r->exchange, r->exchange_len,
 	                                                  r->routing_key, r->routing_key_len));
 	if (!e) {
 		log_warn("amqp: a returned message (exchange '%s', routing key '%s') matches no "
@@ -362,7 +362,7 @@ void fw_on_returned(void *arg, const struct alink_return *r)
 	}
 	if (e->deadletter || !dlx) {
 		e->fate = CT_FATE_DROPPED;
-		fw_warn(b, "bridge: dropped an undeliverable message (unroutable: %d %s on exchange "
+		fw_warn(f, "bridge: dropped an undeliverable message (unroutable: %d %s on exchange "
 		        "'%s') on '%s'%s", r->reply_code, r->reply_text, r->exchange,
 		        fw_excerpt(&x, e->topic, strlen(e->topic)),
 		        dlx ? "" : ": no dead-letter exchange is configured");
@@ -371,10 +371,10 @@ void fw_on_returned(void *arg, const struct alink_return *r)
 	/* The dead-letter copy counts once it is confirmed; the original counts nothing. */
 	e->fate = CT_FATE_NONE;
 	snprintf(detail, sizeof(detail), "%d %s", r->reply_code, r->reply_text);
-	fw_warn(b, "bridge: undeliverable message (unroutable: %s on exchange '%s') on '%s': "
+	fw_warn(f, "bridge: undeliverable message (unroutable: %s on exchange '%s') on '%s': "
 	        "sending it to dead-letter exchange '%s'", detail, r->exchange,
 	        fw_excerpt(&x, e->topic, strlen(e->topic)), dlx);
-	fw_dead_letter(b, e->fp, e->topic, strlen(e->topic), r->exchange, r->exchange_len,
+	fw_dead_letter(f, e->fp, e->topic, strlen(e->topic), r->exchange, r->exchange_len,
 	               r->routing_key, r->routing_key_len, "unroutable", detail,
 	               r->delivery_mode == 2, r->body, r->body_len);
 }
@@ -383,23 +383,23 @@ void fw_on_returned(void *arg, const struct alink_return *r)
  * A 406 that gives a message's size and RabbitMQ's max_message_size
  * ("message size 2000000 is larger than configured max size 1000000"): the
  * limit is learnt, and the redelivered message is then dead-lettered as
- * too-large before it is published again.  Returns whether `f` was one.
+ * too-large before it is published again.  Returns whether `why` was one.
  */
-static bool fw_learn_size_limit(struct bridge *b, const struct alink_failure *f)
+static bool fw_learn_size_limit(struct forward *f, const struct alink_failure *why)
 {
 	long long size, max;
 
-	if (f->cause != AL_CAUSE_CHANNEL_CLOSED || f->code != 406 ||
-	    !guard_size_refusal(f->text, &size, &max))
+	if (why->cause != AL_CAUSE_CHANNEL_CLOSED || why->code != 406 ||
+	    !guard_size_refusal(why->text, &size, &max))
 		return false;
 	/* Nothing new (a limit already known): the poison guard judges it like any 406. */
-	if (max >= fw_max_body(b, NULL))
+	if (max >= fw_max_body(f, NULL))
 		return false;
-	b->broker_max_size = max;
+	f->broker_max_size = max;
 	log_warn("bridge: RabbitMQ refused a message of %lld bytes: its max_message_size is %lld, "
 	         "below amqp.max_message_size (%" PRId64 "); larger messages are dead-lettered as "
 	         "too-large from now on (set amqp.max_message_size to RabbitMQ's limit; a reload "
-	         "forgets the learnt one)", size, max, fw_amqp_cfg(b)->max_message_size);
+	         "forgets the learnt one)", size, max, fw_amqp_cfg(f)->max_message_size);
 	return true;
 }
 
@@ -410,26 +410,59 @@ static bool fw_learn_size_limit(struct bridge *b, const struct alink_failure *f)
  * mqtt.inflight_max more: the broker may first deliver again messages read
  * before the batch whose PUBACKs it had not read when the connection went.
  */
-void fw_judge_failure(struct bridge *b)
+void fw_judge_failure(struct forward *f)
 {
-	const struct alink_failure *f = &b->amqp.failure;
-	const struct ctrack_entry *head = ctrack_head(&b->gate.track);
-	uint64_t fp = f->cause == AL_CAUSE_PUBLISH && b->publishing_fp ? b->publishing_fp
+	const struct alink_failure *why = &f->amqp->failure;
+	const struct ctrack_entry *head = ctrack_head(&f->gate->track);
+	uint64_t fp = why->cause == AL_CAUSE_PUBLISH && f->publishing_fp ? f->publishing_fp
 	              : head ? head->fp : 0;
 	const char *topic = head && fp == head->fp ? head->topic : NULL;
 	bool counts;
 	struct fw_excerpt x;
 
-	counts = fp != 0 && !fw_learn_size_limit(b, f) &&
-	         guard_names_message(f->cause == AL_CAUSE_CHANNEL_CLOSED ||
-	                             f->cause == AL_CAUSE_CONNECTION_CLOSED,
-	                             f->code, f->text, f->cause == AL_CAUSE_PUBLISH);
-	if (!guard_on_failure(&b->gate.guard, fp, counts, f->text, b->gate.unflushed,
-	                      2 * (uint64_t)b->cfg->mqtt.inflight_max))
+	counts = fp != 0 && !fw_learn_size_limit(f, why) &&
+	         guard_names_message(why->cause == AL_CAUSE_CHANNEL_CLOSED ||
+	                             why->cause == AL_CAUSE_CONNECTION_CLOSED,
+	                             why->code, why->text, why->cause == AL_CAUSE_PUBLISH);
+	if (!guard_on_failure(&f->gate->guard, fp, counts, why->text, f->gate->unflushed,
+	                      2 * (uint64_t)f->cfg->mqtt.inflight_max))
 		return;
 	log_warn("bridge: the AMQP failure named a message; %s%s%s is the suspect (%u of %u "
 	         "failures in a row before it is set aside as poison); forwarding the next %"
 	         PRIu64 " message(s) one at a time", topic ? "the message on '" : "the message being "
 	         "published", topic ? fw_excerpt(&x, topic, strlen(topic)) : "", topic ? "'" : "",
-	         b->gate.guard.failures, b->gate.guard.threshold, b->gate.guard.probe_left);
+	         f->gate->guard.failures, f->gate->guard.threshold, f->gate->guard.probe_left);
+}
+
+int fw_init(struct forward *f, const struct bridge_config *cfg, struct gate *gate,
+            struct alink *amqp, struct stats *stats)
+{
+	memset(f, 0, sizeof(*f));
+	f->cfg = cfg;
+	f->gate = gate;
+	f->amqp = amqp;
+	f->stats = stats;
+	props_init(&f->props);
+	route_init(&f->route);
+	if (route_reserve(&f->route, cfg->rules) != 0) {
+		fw_fini(f);
+		return -1;
+	}
+	return 0;
+}
+
+void fw_fini(struct forward *f)
+{
+	props_fini(&f->props);
+	route_fini(&f->route);
+}
+
+int fw_configure(struct forward *f, const struct bridge_config *cfg)
+{
+	if (route_reserve(&f->route, cfg->rules) != 0)
+		return -1;
+	f->cfg = cfg;
+	/* RabbitMQ's limit may have been raised meanwhile; it is learnt again if not. */
+	f->broker_max_size = 0;
+	return 0;
 }

@@ -24,9 +24,40 @@
 #include <mosquitto.h>
 
 #include "alink.h"
-#include "bridge.h"
+#include "config.h"
+#include "gate.h"
+#include "log.h"
+#include "props.h"
+#include "route.h"
+#include "stats.h"
 
-/* The link handlers, with the bridge as `arg`. */
+/* The forwarding path's state; the bridge holds one and points it at the rest. */
+struct forward {
+	const struct bridge_config *cfg;  /* the configuration in force (kept current on reload) */
+	struct gate *gate;
+	struct alink *amqp;
+	struct stats *stats;
+	struct route route;           /* where the message being read goes */
+	struct props_buf props;
+	char drop_why[160];           /* why the gate wants MQTT dropped */
+	uint64_t warn_window_ms;      /* rate limit for per-message warnings */
+	uint64_t warn_suppressed;
+	/*
+	 * RabbitMQ's own max_message_size, once a refusal told it and it is
+	 * below amqp.max_message_size; 0 while unknown.  A reload forgets it.
+	 */
+	int64_t broker_max_size;
+	uint64_t publishing_fp;       /* the copy whose publish is under way, 0 outside */
+};
+
+/* Returns 0, or -1 when memory ran out. */
+int fw_init(struct forward *f, const struct bridge_config *cfg, struct gate *gate,
+            struct alink *amqp, struct stats *stats);
+void fw_fini(struct forward *f);
+/* A reload: the new configuration from the next message read.  Returns 0 or -1 (nothing changed). */
+int fw_configure(struct forward *f, const struct bridge_config *cfg);
+
+/* The link handlers, with the forward as `arg`. */
 void fw_on_message(void *arg, const struct mosquitto_message *msg,
                    const mosquitto_property *mprops, bool dup);
 void fw_on_ack(void *arg, uint64_t tag, bool multiple);
@@ -38,9 +69,9 @@ void fw_on_returned(void *arg, const struct alink_return *r);
  * from a refusal, or counts it for the poison guard.  Call it before the
  * confirm bookkeeping is reset.
  */
-void fw_judge_failure(struct bridge *b);
+void fw_judge_failure(struct forward *f);
 
 /* At most one per-message warning a second; the rest are counted into the next. */
-void fw_warn(struct bridge *b, const char *fmt, ...) LOG_PRINTF(2, 3);
+void fw_warn(struct forward *f, const char *fmt, ...) LOG_PRINTF(2, 3);
 
 #endif
