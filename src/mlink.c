@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "closer.h"
 #include "log.h"
 #include "mclient.h"
 
@@ -44,7 +45,7 @@ static void mlink_set_state(struct mlink *m, enum mlink_state s)
 
 bool mlink_connected(const struct mlink *m)
 {
-	return m->state != ML_DOWN || m->linger_fd >= 0;
+	return m->state != ML_DOWN || closer_active(&m->linger);
 }
 
 /* A request could not be queued: the connection can no longer be trusted. */
@@ -82,55 +83,6 @@ static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
 	return 0;
 }
 
-static void mlink_linger_end(struct mlink *m)
-{
-	if (m->linger_fd < 0)
-		return;
-	loop_fd_del(m->loop, m->linger_fd);
-	loop_timer_disarm(m->loop, &m->linger_timer);
-	close(m->linger_fd);
-	m->linger_fd = -1;
-}
-
-static void mlink_on_linger_fd(void *arg, int fd, short revents)
-{
-	struct mlink *m = arg;
-	char buf[16384];
-	ssize_t n;
-
-	(void)revents;
-	/* What arrives now are messages never acknowledged: the broker redelivers them. */
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		;
-	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-		mlink_linger_end(m);
-}
-
-static void mlink_on_linger_timeout(void *arg)
-{
-	struct mlink *m = arg;
-
-	log_debug("mqtt: the broker did not close the connection within %d ms", MLINK_LINGER_MS);
-	mlink_linger_end(m);
-}
-
-/*
- * A clean close: closing a TCP socket whose receive queue still holds data
- * (the broker keeps sending PUBLISHes) makes the kernel send RST, and the
- * broker then discards the PUBACKs and DISCONNECT it has not processed yet.
- * So the bridge keeps a duplicate of the socket, half-closes it after
- * DISCONNECT, and reads until the broker closes its side.
- */
-static void mlink_linger_begin(struct mlink *m)
-{
-	shutdown(m->linger_fd, SHUT_WR);
-	if (loop_fd_add(m->loop, m->linger_fd, POLLIN, mlink_on_linger_fd, m) != 0) {
-		mlink_linger_end(m);
-		return;
-	}
-	loop_timer_arm(m->loop, &m->linger_timer, MLINK_LINGER_MS);
-}
-
 static void mlink_schedule(struct mlink *m, bool failed)
 {
 	uint32_t delay = 0;
@@ -164,11 +116,13 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
-	if (m->linger_fd >= 0) {
+	/* Closed cleanly: the duplicate kept at DISCONNECT lingers (see linger.h). */
+	if (m->disconnect_fd >= 0) {
 		if (failed)
-			mlink_linger_end(m);
+			close(m->disconnect_fd);
 		else
-			mlink_linger_begin(m);
+			closer_begin(&m->linger, m->disconnect_fd);
+		m->disconnect_fd = -1;
 	}
 	loop_timer_disarm(m->loop, &m->misc_timer);
 	loop_timer_disarm(m->loop, &m->connect_timer);
@@ -521,7 +475,7 @@ static void mlink_on_retry(void *arg)
 	if (!m->wanted || m->state != ML_DOWN)
 		return;
 	/* A new connection would take the session over before the old one closed. */
-	if (m->linger_fd >= 0 || !m->connect_ok) {
+	if (closer_active(&m->linger) || !m->connect_ok) {
 		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
 		return;
 	}
@@ -551,10 +505,10 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	m->h = *h;
 	m->arg = arg;
 	m->fd = -1;
-	m->linger_fd = -1;
+	m->disconnect_fd = -1;
 	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
 	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
-	loop_timer_init(&m->linger_timer, mlink_on_linger_timeout, m);
+	closer_init(&m->linger, loop, MLINK_LINGER_MS, "mqtt");
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
 	loop_timer_init(&m->connect_timer, mlink_on_connect_timeout, m);
@@ -619,7 +573,10 @@ int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
 
 void mlink_fini(struct mlink *m)
 {
-	mlink_linger_end(m);
+	closer_end(&m->linger);
+	if (m->disconnect_fd >= 0)
+		close(m->disconnect_fd);
+	m->disconnect_fd = -1;
 	loop_timer_disarm(m->loop, &m->retry_timer);
 	loop_timer_disarm(m->loop, &m->misc_timer);
 	loop_timer_disarm(m->loop, &m->connect_timer);
@@ -707,7 +664,7 @@ void mlink_prepare(struct mlink *m)
 	flush_ok = m->flush_ok;
 	if (flush_ok && m->state == ML_DRAINING && !m->disconnect_sent) {
 		/* libmosquitto closes its socket once DISCONNECT is written; keep it open. */
-		m->linger_fd = dup(m->fd);
+		m->disconnect_fd = dup(m->fd);
 		/* Queued behind the PUBACKs, so it leaves after all of them. */
 		mosquitto_disconnect(m->mosq);
 		m->disconnect_sent = true;

@@ -27,6 +27,7 @@
 
 #include "backoff.h"
 #include "config.h"
+#include "closer.h"
 #include "loop.h"
 #include "msubs.h"
 
@@ -69,8 +70,8 @@ struct mlink {
 	bool connect_ok;          /* a new connection may start */
 	bool broken;              /* a request could not be queued: drop, never flush */
 	bool disconnect_sent;     /* DRAINING: DISCONNECT is queued behind the PUBACKs */
-	int linger_fd;            /* after DISCONNECT: read until the broker closes */
-	struct loop_timer linger_timer;
+	int disconnect_fd;        /* a duplicate of the socket from DISCONNECT on, to linger */
+	struct closer linger;     /* after a clean close: read until the broker closes */
 	uint64_t unflushed;       /* messages read since the last flush */
 	uint64_t connects;        /* connections the broker accepted (CONNACK 0) */
 	bool had_session;         /* connected before with this client id */
