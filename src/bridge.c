@@ -35,7 +35,7 @@ static void br_enter(struct bridge *b, enum bridge_state s, const char *why)
 {
 	if (b->state == s)
 		return;
-	log_debug("bridge: %s -> %s (%s)", state_names[b->state], state_names[s], why);
+	log_info("bridge: %s -> %s (%s)", state_names[b->state], state_names[s], why);
 	b->state = s;
 	/* Outside RUNNING nothing new is read and MQTT does not reconnect. */
 	gate_hold(&b->gate, s != BR_RUNNING);
