@@ -1,26 +1,21 @@
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <libconfig.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "cfgsrc.h"
 #include "props.h"
+#include "secret.h"
 #include "topic.h"
 
 /* AMQP 0-9-1 short strings (exchange and vhost names) carry at most 255 bytes. */
 #define SHORTSTR_MAX 255
 /* MQTT strings are length-prefixed with 16 bits. */
 #define MQTT_STR_MAX 65535
-/* libconfig 1.5 refuses an @include inside this many nested includes. */
-#define INCLUDE_DEPTH_MAX 10
 
 enum kind {
 	K_STRING,
@@ -201,37 +196,6 @@ static const struct field fields[N_FIELDS] = {
 	                                  0, 100, 3),
 };
 
-/*
- * Where a reported error points: the file's rank of first mention, and the
- * line; `seq` keeps messages at the same place in the order they came.
- */
-struct err_key {
-	unsigned rank;
-	unsigned line;
-	size_t seq;
-	char *msg;
-};
-
-/*
- * A configuration file read before libconfig parses it: the main file and
- * each file an @include names.  Its text serves source_number() later, so
- * no file is opened twice by the loader.
- */
-struct src_file {
-	char *name;                 /* as libconfig names it: the path, or the @include string */
-	size_t text_of;             /* the entry holding the text (itself, or the same file
-	                               under another name) */
-	char *text;                 /* NUL-terminated; NULL in an alias */
-	size_t len;
-	size_t *lines;              /* where each line starts; built on first use */
-	size_t n_lines;
-	unsigned hint_line;         /* where source_number() found the last literal */
-	size_t hint;
-	dev_t dev;
-	ino_t ino;
-	bool done;                  /* its includes are checked; false while they are */
-};
-
 /* A rule's position, for messages about it; sorted by line to be looked up. */
 struct rule_pos {
 	int line;
@@ -239,17 +203,11 @@ struct rule_pos {
 	const char *file;
 };
 
-#define MAX_FILES 16
-
 /* State of one config_load() call. */
 struct loader {
 	const char *path;
-	struct config_errors *errs;
-	unsigned n_failed;          /* errors found, whether or not recording them succeeded */
-	struct err_key *keys;       /* one for each message this call appended */
-	size_t n_keys, cap_keys;
-	const char *files[MAX_FILES];
-	unsigned n_files;
+	struct cfgerr ce;
+	struct cfgsrc src;
 	const config_setting_t *group[N_GROUPS];
 	const config_setting_t *rules_list;     /* the top-level `rules`, NULL when absent */
 	const config_setting_t *topology;       /* the top-level `topology`, NULL when absent */
@@ -258,9 +216,6 @@ struct loader {
 	size_t n_rule_pos;
 	const config_setting_t *found[N_FIELDS];
 	bool bad[N_FIELDS];         /* present but rejected */
-	struct src_file *src;       /* the files read, the main file first */
-	size_t n_src, cap_src;
-	size_t src_last;            /* the entry source_of() found last */
 	size_t cap_warnings;        /* of the config's warnings array */
 };
 
@@ -274,112 +229,6 @@ static void *field_ptr(struct bridge_config *cfg, size_t off)
 static const void *field_cptr(const struct bridge_config *cfg, size_t off)
 {
 	return (const char *)cfg + off;
-}
-
-/* Errors */
-
-void config_errors_init(struct config_errors *errs)
-{
-	errs->msg = NULL;
-	errs->n = 0;
-	errs->cap = 0;
-}
-
-void config_errors_free(struct config_errors *errs)
-{
-	for (size_t i = 0; i < errs->n; i++)
-		free(errs->msg[i]);
-	free(errs->msg);
-	config_errors_init(errs);
-}
-
-/*
- * Appends "file:line: message" (or "file: message" when line is 0) to the
- * caller's list, and remembers where it points so the list can be put in
- * file order.  An allocation failure loses the message but is still
- * counted, so config_load() fails all the same.
- */
-static void report(struct loader *ld, const char *file, unsigned line, const char *fmt, ...)
-	LOG_PRINTF(4, 5);
-static void report(struct loader *ld, const char *file, unsigned line, const char *fmt, ...)
-{
-	struct config_errors *errs = ld->errs;
-	char text[1024], *msg;
-	struct err_key *key;
-	unsigned rank;
-	va_list ap;
-	int len;
-
-	ld->n_failed++;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		len = snprintf(NULL, 0, "%s:%u: %s", file, line, text);
-	else
-		len = snprintf(NULL, 0, "%s: %s", file, text);
-	if (len < 0)
-		return;
-	if (errs->n == errs->cap) {
-		size_t cap = errs->cap ? errs->cap * 2 : 8;
-		char **grown = realloc(errs->msg, cap * sizeof(*grown));
-
-		if (grown == NULL)
-			return;
-		errs->msg = grown;
-		errs->cap = cap;
-	}
-	if (ld->n_keys == ld->cap_keys) {
-		size_t cap = ld->cap_keys ? ld->cap_keys * 2 : 8;
-
-		key = realloc(ld->keys, cap * sizeof(*key));
-		if (key == NULL)
-			return;
-		ld->keys = key;
-		ld->cap_keys = cap;
-	}
-	msg = malloc((size_t)len + 1);
-	if (msg == NULL)
-		return;
-	if (line > 0)
-		snprintf(msg, (size_t)len + 1, "%s:%u: %s", file, line, text);
-	else
-		snprintf(msg, (size_t)len + 1, "%s: %s", file, text);
-	for (rank = 0; rank < ld->n_files && strcmp(ld->files[rank], file) != 0; rank++)
-		;
-	if (rank == ld->n_files && rank < MAX_FILES)
-		ld->files[ld->n_files++] = file;
-	errs->msg[errs->n++] = msg;
-	ld->keys[ld->n_keys] = (struct err_key){ rank, line, ld->n_keys, msg };
-	ld->n_keys++;
-}
-
-static int err_key_cmp(const void *a, const void *b)
-{
-	const struct err_key *x = a, *y = b;
-
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/*
- * Puts this call's messages in file order, then line order, keeping the
- * order they came in at one place.  A sort, not insertions: a file with
- * tens of thousands of errors must not take quadratic time to report.
- */
-static void sort_reports(struct loader *ld)
-{
-	char **msg;
-
-	if (ld->n_keys == 0)
-		return;
-	msg = ld->errs->msg + ld->errs->n - ld->n_keys;
-	qsort(ld->keys, ld->n_keys, sizeof(*ld->keys), err_key_cmp);
-	for (size_t i = 0; i < ld->n_keys; i++)
-		msg[i] = ld->keys[i].msg;
 }
 
 /*
@@ -417,124 +266,12 @@ static void at_setting(struct loader *ld, const config_setting_t *s, const char 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	report(ld, file, line, "%s", msg);
+	cfgerr_report(&ld->ce, file, line, "%s", msg);
 }
 
 static void out_of_memory(struct loader *ld)
 {
-	report(ld, ld->path, 0, "out of memory");
-}
-
-/* Files */
-
-/* What a file of type `mode` is, for messages: "a FIFO". */
-static const char *file_kind(mode_t mode)
-{
-	if (S_ISREG(mode))
-		return "a regular file";
-	if (S_ISDIR(mode))
-		return "a directory";
-	if (S_ISFIFO(mode))
-		return "a FIFO";
-	if (S_ISSOCK(mode))
-		return "a socket";
-	if (S_ISCHR(mode))
-		return "a character device";
-	if (S_ISBLK(mode))
-		return "a block device";
-	return "a special file";
-}
-
-/*
- * Opens `path` to read, as a regular file, or as a directory when `dir`.
- * Configuration input must never hold -t or the running daemon (a reload
- * loads in the event loop): the open does not block, so a FIFO or a device
- * whose open waits is refused at once instead.  stat() comes first so that
- * a device is not opened at all (opening some has effects); fstat() after
- * the open decides, as the path may have changed in between.
- * Returns the descriptor (close-on-exec; O_NONBLOCK, which reads of a
- * regular file ignore) and fills *stp; or -1 with errno set, *kind NULL;
- * or -1 with errno 0 and *kind saying what the path is instead ("a FIFO").
- */
-static int open_input_stat(const char *path, bool dir, const char **kind, struct stat *stp)
-{
-	struct stat st;
-	int fd, err;
-
-	*kind = NULL;
-	if (stat(path, &st) != 0)
-		return -1;
-	if (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) {
-		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
-		if (fd < 0)
-			return -1;
-		if (fstat(fd, &st) != 0) {
-			err = errno;
-			close(fd);
-			errno = err;
-			return -1;
-		}
-		if (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) {
-			*stp = st;
-			return fd;
-		}
-		close(fd);
-	}
-	*kind = file_kind(st.st_mode);
-	errno = 0;
-	return -1;
-}
-
-static int open_input(const char *path, bool dir, const char **kind)
-{
-	struct stat st;
-
-	return open_input_stat(path, dir, kind, &st);
-}
-
-/*
- * Reads what is left of `fd` into a fresh NUL-terminated buffer (*out,
- * *len).  Returns 0, or an errno value.
- */
-static int read_all(int fd, char **out, size_t *len)
-{
-	char *buf = NULL;
-	size_t used = 0, cap = 0;
-	ssize_t got;
-
-	for (;;) {
-		if (cap - used < 4096) {
-			char *grown;
-
-			if (cap > SIZE_MAX / 2 - 1) {
-				free(buf);
-				return EFBIG;
-			}
-			cap = cap ? cap * 2 : 16384;
-			grown = realloc(buf, cap);
-			if (grown == NULL) {
-				free(buf);
-				return ENOMEM;
-			}
-			buf = grown;
-		}
-		got = read(fd, buf + used, cap - used - 1);
-		if (got < 0) {
-			int err = errno;
-
-			if (err == EINTR)
-				continue;
-			free(buf);
-			return err;
-		}
-		if (got == 0)
-			break;
-		used += (size_t)got;
-	}
-	buf[used] = '\0';
-	*out = buf;
-	*len = used;
-	return 0;
+	cfgerr_oom(&ld->ce);
 }
 
 /* Names */
@@ -542,43 +279,6 @@ static int read_all(int fd, char **out, size_t *len)
 static void full_name(char *buf, size_t size, enum field_id id)
 {
 	snprintf(buf, size, "%s.%s", groups[fields[id].group].name, fields[id].name);
-}
-
-/* Optimal string alignment distance, capped: enough to spot typos. */
-static unsigned edit_distance(const char *a, const char *b)
-{
-	enum { MAXLEN = 32 };
-	unsigned d[MAXLEN + 1][MAXLEN + 1];
-	size_t la = strlen(a), lb = strlen(b);
-
-	if (la > MAXLEN || lb > MAXLEN)
-		return UINT_MAX;
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = (unsigned)i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = (unsigned)j;
-	for (size_t i = 1; i <= la; i++) {
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
-			    && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	}
-	return d[la][lb];
-}
-
-static bool close_enough(const char *typed, const char *known)
-{
-	unsigned limit = strlen(known) <= 4 ? 1 : 2;
-
-	return edit_distance(typed, known) <= limit;
 }
 
 /*
@@ -596,7 +296,7 @@ static void suggest(char *hint, size_t size, const char *name, enum group_id g)
 	hint[0] = '\0';
 	if (g != N_GROUPS) {
 		for (int i = 0; i < N_FIELDS; i++) {
-			if (fields[i].group == g && close_enough(name, fields[i].name)) {
+			if (fields[i].group == g && cfgerr_near(name, fields[i].name)) {
 				full_name(guess, sizeof(guess), (enum field_id)i);
 				snprintf(hint, size, " (did you mean '%s'?)", guess);
 				return;
@@ -617,237 +317,18 @@ static void suggest(char *hint, size_t size, const char *name, enum group_id g)
 		static const char *const others[] = { "rules", "topology" };
 
 		for (int i = 0; i < N_GROUPS; i++) {
-			if (close_enough(name, groups[i].name)) {
+			if (cfgerr_near(name, groups[i].name)) {
 				snprintf(hint, size, " (did you mean '%s'?)", groups[i].name);
 				return;
 			}
 		}
 		for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-			if (close_enough(name, others[i])) {
+			if (cfgerr_near(name, others[i])) {
 				snprintf(hint, size, " (did you mean '%s'?)", others[i]);
 				return;
 			}
 		}
 	}
-}
-
-/* Numbers */
-
-/*
- * An integer literal as written in the file.  libconfig 1.5 keeps a literal
- * without the L suffix in 32 bits by silent truncation (99999999999 is read
- * as 1215752191, 4294968179 as 883) and saturates one with the suffix, so
- * the text is read back to use the number actually written.
- */
-struct literal {
-	bool hex;
-	bool neg;
-	bool overflow;     /* the magnitude does not fit in 64 bits */
-	bool suffix;       /* 'L' */
-	uint64_t mag;
-	char text[40];
-};
-
-static bool is_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-	       || c == '_' || c == '-' || c == '*';
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Parses a libconfig integer literal at `p`; returns false if there is none. */
-static bool parse_literal(const char *p, struct literal *lit)
-{
-	const char *start = p;
-	unsigned base = 10;
-	int digit;
-	size_t n;
-
-	memset(lit, 0, sizeof(*lit));
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && hex_digit(p[2]) >= 0) {
-		lit->hex = true;
-		base = 16;
-		p += 2;
-	} else if (*p == '-' || *p == '+') {
-		lit->neg = *p == '-';
-		p++;
-	}
-	if (hex_digit(*p) < 0 || (base == 10 && (*p < '0' || *p > '9')))
-		return false;
-	while ((digit = hex_digit(*p)) >= 0 && (unsigned)digit < base) {
-		if (lit->mag > (UINT64_MAX - (unsigned)digit) / base)
-			lit->overflow = true;
-		else
-			lit->mag = lit->mag * base + (unsigned)digit;
-		p++;
-	}
-	if (*p == 'L') {
-		lit->suffix = true;
-		p++;
-	}
-	if (*p == '.' || *p == 'e' || *p == 'E' || is_name_char(*p))
-		return false;
-	n = (size_t)(p - start);
-	if (n >= sizeof(lit->text))
-		n = sizeof(lit->text) - 4;
-	memcpy(lit->text, start, n);
-	if (n < (size_t)(p - start))
-		memcpy(lit->text + n, "...", 4);
-	else
-		lit->text[n] = '\0';
-	return true;
-}
-
-/* The literal's value, or false when it lies outside int64_t. */
-static bool literal_value(const struct literal *lit, int64_t *v)
-{
-	if (lit->overflow)
-		return false;
-	if (lit->neg) {
-		if (lit->mag > (uint64_t)INT64_MAX + 1)
-			return false;
-		*v = lit->mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)lit->mag;
-		return true;
-	}
-	if (lit->mag > (uint64_t)INT64_MAX)
-		return false;
-	*v = (int64_t)lit->mag;
-	return true;
-}
-
-/* The value libconfig 1.5 stores for the literal, to recognise it. */
-static int64_t literal_as_libconfig(const struct literal *lit)
-{
-	uint64_t bits = lit->neg ? 0 - lit->mag : lit->mag;
-	int64_t v;
-
-	if (lit->suffix) {
-		if (lit->hex)    /* strtoull, saturating */
-			return lit->overflow ? -1 : (int64_t)bits;
-		if (!literal_value(lit, &v))    /* atoll, saturating */
-			return lit->neg ? INT64_MIN : INT64_MAX;
-		return v;
-	}
-	if (lit->hex)    /* strtoul, saturating, then truncated to int */
-		return lit->overflow ? -1 : (int32_t)(uint32_t)bits;
-	if (!literal_value(lit, &v))    /* strtol, saturating, then truncated */
-		return lit->neg ? 0 : -1;
-	return (int32_t)(uint32_t)bits;
-}
-
-/*
- * The file `file` among those read before parsing, with its lines indexed
- * (on first use, so that looking up every integer of a large file costs
- * time in proportion to the file); NULL when it is not there.
- */
-static struct src_file *source_of(struct loader *ld, const char *file)
-{
-	struct src_file *f = NULL;
-
-	if (ld->src_last < ld->n_src && strcmp(ld->src[ld->src_last].name, file) == 0) {
-		f = &ld->src[ld->src[ld->src_last].text_of];
-	} else {
-		for (size_t i = 0; i < ld->n_src; i++) {
-			if (strcmp(ld->src[i].name, file) == 0) {
-				ld->src_last = i;
-				f = &ld->src[ld->src[i].text_of];
-				break;
-			}
-		}
-	}
-	if (f == NULL || f->text == NULL)
-		return NULL;
-	if (f->lines == NULL) {
-		size_t n = 1;
-
-		for (size_t i = 0; i < f->len; i++)
-			n += f->text[i] == '\n';
-		f->lines = malloc(n * sizeof(*f->lines));
-		if (f->lines == NULL)
-			return NULL;
-		f->lines[0] = 0;
-		f->n_lines = 1;
-		for (size_t i = 0; i < f->len; i++)
-			if (f->text[i] == '\n')
-				f->lines[f->n_lines++] = i + 1;
-	}
-	return f;
-}
-
-/*
- * Looks in text[from, to) for "name = literal" (or "name : literal") with
- * a literal libconfig would have read as `stored`; returns where that
- * literal ends, or 0.
- */
-static size_t find_literal(const char *text, size_t from, size_t to, const char *name,
-                           int64_t stored, struct literal *lit)
-{
-	size_t name_len = strlen(name);
-
-	for (size_t i = from; i < to; i++) {
-		const char *p = text + i, *q;
-
-		if (strncmp(p, name, name_len) != 0 || (i > 0 && is_name_char(p[-1])))
-			continue;
-		q = p + name_len;
-		if (is_name_char(*q))
-			continue;
-		while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
-			q++;
-		if (*q != '=' && *q != ':')
-			continue;
-		q++;
-		while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
-			q++;
-		if (parse_literal(q, lit) && literal_as_libconfig(lit) == stored)
-			return (size_t)(q - text) + 1;
-	}
-	return 0;
-}
-
-/*
- * Finds the literal of the integer setting `s` in its file: a "name =
- * literal" (or "name : literal") whose name starts on the setting's line
- * and whose literal libconfig would have read as the stored value.  The
- * search starts where the last one on the same line ended, so that a
- * group of thousands of integers written on one line is read in linear
- * time; it wraps to the start of the line.
- */
-static bool source_number(struct loader *ld, const config_setting_t *s, int64_t stored,
-                          struct literal *lit)
-{
-	const char *file = config_setting_source_file(s);
-	const char *name = config_setting_name(s);
-	unsigned line = config_setting_source_line(s);
-	struct src_file *f;
-	size_t start, end, from, found;
-
-	/* libconfig names no file for what it read from the main file's text. */
-	if (file == NULL)
-		file = ld->path;
-	if (name == NULL || line == 0 || (f = source_of(ld, file)) == NULL || line > f->n_lines)
-		return false;
-	start = f->lines[line - 1];
-	end = line < f->n_lines ? f->lines[line] - 1 : f->len;
-	from = f->hint_line == line && f->hint > start && f->hint <= end ? f->hint : start;
-	found = find_literal(f->text, from, end, name, stored, lit);
-	if (found == 0 && from > start)
-		found = find_literal(f->text, start, from, name, stored, lit);
-	if (found == 0)
-		return false;
-	f->hint_line = line;
-	f->hint = found;
-	return true;
 }
 
 /* Settings */
@@ -939,7 +420,7 @@ static bool load_string(struct loader *ld, const struct field *f, const config_s
 enum int_read { INT_EXACT, INT_BEYOND, INT_NONE };
 
 static enum int_read read_int(struct loader *ld, const config_setting_t *s, int64_t *v,
-                              struct literal *lit)
+                              struct cfgint *lit)
 {
 	int64_t stored;
 
@@ -954,7 +435,9 @@ static enum int_read read_int(struct loader *ld, const config_setting_t *s, int6
 		return INT_NONE;
 	}
 	*v = stored;
-	if (source_number(ld, s, stored, lit) && !literal_value(lit, v))
+	if (cfgsrc_number(&ld->src, config_setting_source_file(s), config_setting_name(s),
+	                  config_setting_source_line(s), stored, lit)
+	    && !cfgint_value(lit, v))
 		return INT_BEYOND;
 	return INT_EXACT;
 }
@@ -962,7 +445,7 @@ static enum int_read read_int(struct loader *ld, const config_setting_t *s, int6
 static bool load_number(struct loader *ld, const struct field *f, const config_setting_t *s,
                         const char *full, struct bridge_config *cfg)
 {
-	struct literal lit;
+	struct cfgint lit;
 	enum int_read got;
 	int64_t v = 0;
 	bool exact;
@@ -1238,7 +721,7 @@ static void scan_root(struct loader *ld, const config_setting_t *root)
 	}
 	for (int g = 0; g < N_GROUPS; g++) {
 		if (groups[g].required && config_setting_get_member(root, groups[g].name) == NULL)
-			report(ld, ld->path, 1, "missing required group '%s'", groups[g].name);
+			cfgerr_report(&ld->ce, ld->path, 1, "missing required group '%s'", groups[g].name);
 	}
 }
 
@@ -1292,9 +775,6 @@ static const struct side sides[] = {
 	  AMQP_TLS_INSECURE, false, 0 },
 };
 
-/* Largest password file read; its first line is the password. */
-#define SECRET_FILE_MAX (MQTT_STR_MAX + 2)
-
 static char *str_field(struct bridge_config *cfg, enum field_id id)
 {
 	return *(char **)field_ptr(cfg, fields[id].off);
@@ -1311,117 +791,28 @@ static void warn_at(struct loader *ld, struct bridge_config *cfg, const char *fi
 static void warn_at(struct loader *ld, struct bridge_config *cfg, const char *file, unsigned line,
                     const char *fmt, ...)
 {
-	char text[1024], *msg, **grown;
+	char text[1024];
 	va_list ap;
-	int len;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (line > 0)
-		len = snprintf(NULL, 0, "%s:%u: %s", file, line, text);
-	else
-		len = snprintf(NULL, 0, "%s: %s", file, text);
-	if (len < 0 || (msg = malloc((size_t)len + 1)) == NULL) {
+	if (cfgerr_append(&cfg->warnings, &cfg->n_warnings, &ld->cap_warnings, file, line, text) != 0)
 		out_of_memory(ld);
-		return;
-	}
-	if (line > 0)
-		snprintf(msg, (size_t)len + 1, "%s:%u: %s", file, line, text);
-	else
-		snprintf(msg, (size_t)len + 1, "%s: %s", file, text);
-	if (cfg->n_warnings == ld->cap_warnings) {
-		size_t cap = ld->cap_warnings ? ld->cap_warnings * 2 : 8;
-
-		grown = realloc(cfg->warnings, cap * sizeof(*grown));
-		if (grown == NULL) {
-			free(msg);
-			out_of_memory(ld);
-			return;
-		}
-		cfg->warnings = grown;
-		ld->cap_warnings = cap;
-	}
-	cfg->warnings[cfg->n_warnings++] = msg;
 }
 
 /* Warns when the file at `path`, which holds a secret, is readable by any user. */
 static void warn_if_public(struct loader *ld, struct bridge_config *cfg, const config_setting_t *s,
                            const char *what, const char *path)
 {
-	struct stat st;
 	const char *file;
-	unsigned line;
+	unsigned line, mode;
 
-	if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
+	if (!secret_public(path, &mode))
 		return;
 	where(ld, s, &file, &line);
 	warn_at(ld, cfg, file, line, "%s %s is readable by every user (mode %04o); "
-	        "chmod o-r it", what, path, (unsigned)(st.st_mode & 07777));
-}
-
-/*
- * Reads the first line of `path` (without its newline) into *out.  Returns
- * NULL, or the reason it cannot, with `errno_out` set when errno explains it
- * and *kind when `path` is not a regular file (open_input()).
- */
-static const char *read_secret(const char *path, size_t max, char **out, int *errno_out,
-                               const char **kind)
-{
-	char *buf = NULL, *nl;
-	size_t len = 0;
-	ssize_t got;
-	int fd;
-
-	*out = NULL;
-	*errno_out = 0;
-	fd = open_input(path, false, kind);
-	if (fd < 0) {
-		*errno_out = errno;
-		goto fail;
-	}
-	buf = malloc(SECRET_FILE_MAX + 1);
-	if (buf == NULL) {
-		*errno_out = ENOMEM;
-		goto fail;
-	}
-	while (len < SECRET_FILE_MAX && (got = read(fd, buf + len, SECRET_FILE_MAX - len)) != 0) {
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			*errno_out = errno;
-			goto fail;
-		}
-		len += (size_t)got;
-		if (memchr(buf, '\n', len) != NULL)
-			break;
-	}
-	close(fd);
-	fd = -1;
-	buf[len] = '\0';
-	nl = memchr(buf, '\n', len);
-	if (nl != NULL)
-		len = (size_t)(nl - buf);
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len) != NULL) {
-		free(buf);
-		return "holds a NUL byte in its first line";
-	}
-	if (len == 0) {
-		free(buf);
-		return "is empty (its first line is the password)";
-	}
-	if ((max > 0 && len > max) || (nl == NULL && len == SECRET_FILE_MAX)) {
-		free(buf);
-		return "holds a password that is too long";
-	}
-	*out = buf;
-	return NULL;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return NULL;
+	        "chmod o-r it", what, path, mode);
 }
 
 /* Loads the password named by password_file or password_credential into place. */
@@ -1435,19 +826,16 @@ static void load_secret(struct loader *ld, struct bridge_config *cfg, const stru
 
 	full_name(full, sizeof(full), id);
 	if (id == sd->password_credential) {
-		const char *dir = getenv("CREDENTIALS_DIRECTORY");
-
-		if (dir == NULL || dir[0] == '\0') {
+		if (!secret_credential_path(value, path, sizeof(path))) {
 			at_setting(ld, s, "'%s' needs $CREDENTIALS_DIRECTORY, which is not set "
 			           "(systemd sets it for LoadCredential= and SetCredential=)", full);
 			return;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, value);
 	} else {
 		snprintf(path, sizeof(path), "%s", value);
 		warn_if_public(ld, cfg, s, "the password file", path);
 	}
-	why = read_secret(path, sd->secret_max, &secret, &err, &kind);
+	why = secret_read_line(path, sd->secret_max, &secret, &err, &kind);
 	if (secret == NULL) {
 		if (why != NULL)
 			at_setting(ld, s, "'%s' names %s, which %s", full, path, why);
@@ -1498,34 +886,18 @@ static void check_secrets(struct loader *ld, struct bridge_config *cfg, const st
 		return;
 	if (first == sd->password) {
 		const char *file;
-		unsigned line;
-		struct stat st;
+		unsigned line, mode;
 
 		where(ld, ld->found[first], &file, &line);
-		if (stat(file, &st) == 0 && (st.st_mode & S_IROTH)) {
+		if (secret_public(file, &mode)) {
 			full_name(full, sizeof(full), first);
 			warn_at(ld, cfg, file, line, "'%s' is in a file readable by every user "
 			        "(mode %04o); chmod o-r it, or use password_file or "
-			        "password_credential", full, (unsigned)(st.st_mode & 07777));
+			        "password_credential", full, mode);
 		}
 		return;
 	}
 	load_secret(ld, cfg, sd, first);
-}
-
-/*
- * Whether `path` can be opened for reading, as a regular file or as a
- * directory when `dir`: 0, or an errno value, or -1 with *kind saying what
- * it is instead.
- */
-static int check_readable(const char *path, bool dir, const char **kind)
-{
-	int fd = open_input(path, dir, kind);
-
-	if (fd < 0)
-		return *kind != NULL ? -1 : errno;
-	close(fd);
-	return 0;
 }
 
 static void check_tls_file(struct loader *ld, struct bridge_config *cfg, enum field_id id, bool dir)
@@ -1537,7 +909,7 @@ static void check_tls_file(struct loader *ld, struct bridge_config *cfg, enum fi
 	if (path == NULL || ld->found[id] == NULL || ld->bad[id])
 		return;
 	full_name(full, sizeof(full), id);
-	err = check_readable(path, dir, &kind);
+	err = secret_check(path, dir, &kind);
 	if (err > 0)
 		at_setting(ld, ld->found[id], "'%s' cannot be read (%s): %s", full, path, strerror(err));
 	else if (err < 0)
@@ -1571,7 +943,7 @@ static void check_tls(struct loader *ld, struct bridge_config *cfg, const struct
 
 		replace_string(ld, field_ptr(cfg, fields[id].off), def);
 		full_name(full, sizeof(full), id);
-		err = check_readable(def, sd->has_ca_dir, &kind);
+		err = secret_check(def, sd->has_ca_dir, &kind);
 		if (err > 0)
 			at_setting(ld, tls, "'%s' is not set and its default %s cannot be read: %s",
 			           full, def, strerror(err));
@@ -1864,7 +1236,7 @@ static bool load_fields(struct loader *ld, const struct item *it, const config_s
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		const char *name = config_setting_name(e);
 		struct rules_field *f = &vec[count];
-		struct literal lit;
+		struct cfgint lit;
 
 		if (strlen(name) > SHORTSTR_MAX) {
 			at_setting(ld, e, "%s: the name of %s '%.32s...' must be at most %d bytes long "
@@ -1979,7 +1351,7 @@ static void suggest_item(char *hint, size_t size, const char *name, const struct
 {
 	hint[0] = '\0';
 	for (size_t i = 0; i < l->n_items; i++) {
-		if (close_enough(name, l->items[i].name)) {
+		if (cfgerr_near(name, l->items[i].name)) {
 			snprintf(hint, size, " (did you mean '%s'?)", l->items[i].name);
 			return;
 		}
@@ -2138,7 +1510,7 @@ static void rules_error(void *arg, int line, const char *msg)
 {
 	struct rules_ctx *c = arg;
 
-	report(c->ld, rule_file(c->ld, line), line > 0 ? (unsigned)line : 0, "%s", msg);
+	cfgerr_report(&c->ld->ce, rule_file(c->ld, line), line > 0 ? (unsigned)line : 0, "%s", msg);
 }
 
 static void rules_warning(void *arg, int line, const char *msg)
@@ -2193,7 +1565,7 @@ static void check_header_room(struct loader *ld, const struct bridge_config *cfg
 		break;
 	}
 	if (size > room - other)
-		report(ld, file, (unsigned)spec->line, "rule %zu (match '%s'): its headers take %zu bytes "
+		cfgerr_report(&ld->ce, file, (unsigned)spec->line, "rule %zu (match '%s'): its headers take %zu bytes "
 		       "encoded; a message's properties must fit in %zu bytes (one AMQP frame), which "
 		       "leaves at most %zu for the headers", index + 1, spec->match, size, room,
 		       room - other);
@@ -2255,10 +1627,10 @@ static void load_rules(struct loader *ld, struct bridge_config *cfg)
 		n_subscribe = cfg->mqtt.n_subscribe;
 	}
 	ctx = (struct rules_ctx){ ld, cfg };
-	before = ld->n_failed;
+	before = ld->ce.n_failed;
 	cfg->rules = rules_compile(specs, n, cfg->bridge.dot_replacement, subscribe, n_subscribe,
 	                           rules_error, rules_warning, &ctx);
-	if (cfg->rules == NULL && ld->n_failed == before)
+	if (cfg->rules == NULL && ld->ce.n_failed == before)
 		out_of_memory(ld);
 	if (cfg->rules == NULL)
 		ld->rules_broken = true;
@@ -2560,7 +1932,7 @@ static void load_topology(struct loader *ld, struct bridge_config *cfg)
 
 			if (strcmp(name, part_name) == 0)
 				break;
-			if (guess == NULL && close_enough(name, part_name))
+			if (guess == NULL && cfgerr_near(name, part_name))
 				guess = lists[id].group;
 		}
 		if (id < N_LISTS) {
@@ -2637,7 +2009,7 @@ static void find_check_exchanges(struct loader *ld, struct bridge_config *cfg)
 			const struct topo_exchange *x = &t->exchanges[decl[lo].index];
 
 			if (x->internal)
-				report(ld, rule_file(ld, r->line), (unsigned)r->line, "rule %zu (match '%s'): "
+				cfgerr_report(&ld->ce, rule_file(ld, r->line), (unsigned)r->line, "rule %zu (match '%s'): "
 				       "exchange '%s' is internal (topology exchange %zu, line %d): nothing can "
 				       "publish to it", r->index, r->match, r->exchange, decl[lo].index + 1,
 				       x->line);
@@ -2695,321 +2067,6 @@ static void check_mapping(struct loader *ld, struct bridge_config *cfg)
 	}
 }
 
-/* The files read before parsing */
-
-/*
- * libconfig 1.5 looks for a name among all earlier members of its group
- * each time it adds a setting, so reading a group takes time that grows
- * with the square of its size (20,000 members: 4 s, 5,000: 0.2 s).  The
- * scan before parsing counts the members of each group and refuses a file
- * with a larger one, so that no check, and no reload inside the loop,
- * takes long.  Nothing the bridge reads needs a group near this size.
- */
-#define GROUP_MEMBERS_MAX 5000
-#define GROUP_DEPTH_MAX 64
-
-/* Where next_include() is in a file's text; between includes, outside comments and strings. */
-struct inc_scan {
-	const char *text;
-	size_t len;
-	size_t pos;
-	unsigned line;
-	bool bol;                   /* at the start of a line */
-	unsigned depth;             /* of groups: 0 is the file's top level */
-	unsigned members[GROUP_DEPTH_MAX];  /* settings in each open group */
-	unsigned opened[GROUP_DEPTH_MAX];   /* the line of its '{' */
-	unsigned big_line;          /* where the first group over GROUP_MEMBERS_MAX opens; 0: none */
-};
-
-/* Counts a group's members by its '{', '}' and assignments ('=' or ':'). */
-static void scan_structure(struct inc_scan *sc, char c)
-{
-	unsigned d = sc->depth < GROUP_DEPTH_MAX ? sc->depth : GROUP_DEPTH_MAX - 1;
-
-	if (c == '{') {
-		sc->depth++;
-		d = sc->depth < GROUP_DEPTH_MAX ? sc->depth : GROUP_DEPTH_MAX - 1;
-		sc->members[d] = 0;
-		sc->opened[d] = sc->line;
-	} else if (c == '}') {
-		if (sc->depth > 0)
-			sc->depth--;
-	} else if ((c == '=' || c == ':') && ++sc->members[d] > GROUP_MEMBERS_MAX &&
-	           sc->big_line == 0) {
-		sc->big_line = d == 0 ? 1 : sc->opened[d];
-	}
-}
-
-/*
- * Finds the next @include of a file's text as libconfig 1.5's scanner
- * finds one: a line that starts, outside a comment and a string, with
- * optional blanks, "@include", blanks and a double-quoted name, in which
- * \\ and \" stand for \ and " and any other backslash is dropped.  Returns
- * 1 with the name (malloc'ed) and the line of "@include", 0 at the end, -1
- * when memory ran out.
- */
-static int next_include(struct inc_scan *sc, char **name, unsigned *line)
-{
-	const char *t = sc->text;
-	size_t n = sc->len, i = sc->pos;
-
-	while (i < n) {
-		if (sc->bol) {
-			size_t k = i;
-
-			sc->bol = false;
-			while (k < n && (t[k] == ' ' || t[k] == '\t'))
-				k++;
-			if (n - k > 9 && memcmp(t + k, "@include", 8) == 0
-			    && (t[k + 8] == ' ' || t[k + 8] == '\t')) {
-				size_t start;
-				unsigned at = sc->line;
-				char *out, *o;
-
-				for (k += 8; k < n && (t[k] == ' ' || t[k] == '\t'); k++)
-					;
-				if (k == n || t[k] != '"')
-					goto other;
-				start = ++k;
-				while (k < n && t[k] != '"') {
-					if (t[k] == '\\' && k + 1 < n && (t[k + 1] == '"' || t[k + 1] == '\\'))
-						k++;
-					k++;
-				}
-				if (k == n)     /* unterminated: libconfig reports it */
-					goto other;
-				out = o = malloc(k - start + 1);
-				if (out == NULL)
-					return -1;
-				for (size_t j = start; j < k; j++) {
-					if (t[j] == '\n')
-						sc->line++;
-					if (t[j] != '\\') {
-						*o++ = t[j];
-					} else if (j + 1 < k && (t[j + 1] == '"' || t[j + 1] == '\\')) {
-						*o++ = t[j + 1];
-						j++;
-					}
-				}
-				*o = '\0';
-				sc->pos = k + 1;
-				*name = out;
-				*line = at;
-				return 1;
-			}
-		}
-other:
-		if (t[i] == '\n') {
-			sc->line++;
-			sc->bol = true;
-			i++;
-		} else if (t[i] == '"') {
-			for (i++; i < n && t[i] != '"'; i++) {
-				if (t[i] == '\\' && i + 1 < n && (t[i + 1] == '"' || t[i + 1] == '\\'))
-					i++;
-				else if (t[i] == '\n')
-					sc->line++;
-			}
-			i++;
-		} else if (t[i] == '/' && i + 1 < n && t[i + 1] == '*') {
-			for (i += 2; i < n && !(t[i] == '*' && i + 1 < n && t[i + 1] == '/'); i++)
-				if (t[i] == '\n')
-					sc->line++;
-			i += 2;
-		} else if (t[i] == '#' || (t[i] == '/' && i + 1 < n && t[i + 1] == '/')) {
-			while (i < n && t[i] != '\n')
-				i++;
-		} else {
-			scan_structure(sc, t[i]);
-			i++;
-		}
-	}
-	sc->pos = n;
-	return 0;
-}
-
-/* Adds an entry to ld->src; returns its index, or (size_t)-1 when memory ran out. */
-static size_t add_source(struct loader *ld, const char *name, const struct stat *st)
-{
-	struct src_file *f;
-
-	if (ld->n_src == ld->cap_src) {
-		size_t cap = ld->cap_src ? ld->cap_src * 2 : 4;
-		struct src_file *grown = realloc(ld->src, cap * sizeof(*grown));
-
-		if (grown == NULL)
-			return (size_t)-1;
-		ld->src = grown;
-		ld->cap_src = cap;
-	}
-	f = &ld->src[ld->n_src];
-	memset(f, 0, sizeof(*f));
-	f->name = strdup(name);
-	if (f->name == NULL)
-		return (size_t)-1;
-	f->text_of = ld->n_src;
-	f->dev = st->st_dev;
-	f->ino = st->st_ino;
-	return ld->n_src++;
-}
-
-/*
- * Reads the file open on `fd` into entry `idx`.  libconfig reads the main
- * file from this text, where a NUL byte would end it early, so one is
- * refused; in any file it is garbage to libconfig anyway.
- */
-static bool read_source(struct loader *ld, size_t idx, int fd, const char *file, unsigned line,
-                        const char *what)
-{
-	struct src_file *f = &ld->src[idx];
-	const char *nul;
-	int err = read_all(fd, &f->text, &f->len);
-
-	if (err != 0) {
-		f->text = NULL;
-		report(ld, file, line, "%s: %s", what, strerror(err));
-		return false;
-	}
-	if ((nul = memchr(f->text, '\0', f->len)) != NULL) {
-		unsigned at = 1;
-
-		for (const char *p = f->text; p < nul; p++)
-			at += *p == '\n';
-		report(ld, f->name, at, "holds a NUL byte, which a configuration file cannot hold");
-		return false;
-	}
-	return true;
-}
-
-/*
- * Checks the files that the @include lines of entry `idx` (at include
- * depth `depth`) name, and theirs in turn, before libconfig opens them
- * with a blocking fopen() that the loader cannot hook: each must be a
- * regular file, and no file may include one that is still being read
- * (libconfig would go round the cycle to its nesting limit).  Names are
- * taken as libconfig takes them: relative to the working directory, as
- * config_load() sets no include directory.  A file met again is not read
- * again, so every file is checked once, whatever the includes' shape.
- */
-static void check_includes(struct loader *ld, size_t idx, unsigned depth)
-{
-	struct inc_scan sc = { .text = ld->src[idx].text, .len = ld->src[idx].len, .line = 1,
-	                       .bol = true, .opened = { 1 } };
-	const char *file = ld->src[idx].name;
-	unsigned line;
-	char *name;
-	int got;
-
-	while ((got = next_include(&sc, &name, &line)) > 0) {
-		const char *kind;
-		struct stat st;
-		size_t k, at;
-		int fd;
-
-		if (depth == INCLUDE_DEPTH_MAX) {
-			report(ld, file, line, "@include \"%s\": includes nest more than %d deep", name,
-			       INCLUDE_DEPTH_MAX);
-			free(name);
-			continue;
-		}
-		fd = open_input_stat(name, false, &kind, &st);
-		if (fd < 0) {
-			if (kind != NULL)
-				report(ld, file, line, "@include \"%s\" names %s, not a regular file", name,
-				       kind);
-			else
-				report(ld, file, line, "@include \"%s\" cannot be read: %s", name,
-				       strerror(errno));
-			free(name);
-			continue;
-		}
-		for (k = 0; k < ld->n_src; k++)
-			if (ld->src[k].text_of == k && ld->src[k].dev == st.st_dev
-			    && ld->src[k].ino == st.st_ino)
-				break;
-		if (k < ld->n_src && !ld->src[k].done) {
-			report(ld, file, line, "@include \"%s\" names %s, which is being read already: "
-			       "the includes form a cycle", name, ld->src[k].name);
-		} else if (k < ld->n_src) {
-			size_t j;
-
-			/* Read already: an alias lets source_number() find it under this name. */
-			for (j = 0; j < ld->n_src && strcmp(ld->src[j].name, name) != 0; j++)
-				;
-			if (j == ld->n_src) {
-				at = add_source(ld, name, &st);
-				if (at == (size_t)-1)
-					out_of_memory(ld);
-				else
-					ld->src[at].text_of = k;
-			}
-		} else if ((at = add_source(ld, name, &st)) == (size_t)-1) {
-			out_of_memory(ld);
-		} else {
-			char what[64];
-
-			snprintf(what, sizeof(what), "@include \"%.32s%s\" cannot be read", name,
-			         strlen(name) > 32 ? "..." : "");
-			if (read_source(ld, at, fd, file, line, what))
-				check_includes(ld, at, depth + 1);
-			else
-				ld->src[at].done = true;
-		}
-		close(fd);
-		free(name);
-	}
-	if (got < 0)
-		out_of_memory(ld);
-	if (sc.big_line != 0)
-		report(ld, file, sc.big_line, "a group here holds more than %d settings, which libconfig "
-		       "takes seconds to read (the time grows with the square of a group's size); a group "
-		       "may hold at most %d", GROUP_MEMBERS_MAX, GROUP_MEMBERS_MAX);
-	ld->src[idx].done = true;
-}
-
-/*
- * Reads the main file, as a regular file opened without blocking, then
- * checks what it includes.  Returns whether libconfig may parse it.
- */
-static bool read_files(struct loader *ld)
-{
-	const char *kind;
-	struct stat st;
-	size_t idx;
-	int fd = open_input_stat(ld->path, false, &kind, &st);
-
-	if (fd < 0) {
-		if (kind != NULL)
-			report(ld, ld->path, 0, "cannot read: it is %s, not a regular file", kind);
-		else
-			report(ld, ld->path, 0, "cannot read: %s", strerror(errno));
-		return false;
-	}
-	idx = add_source(ld, ld->path, &st);
-	if (idx == (size_t)-1) {
-		close(fd);
-		out_of_memory(ld);
-		return false;
-	}
-	if (!read_source(ld, idx, fd, ld->path, 0, "cannot read")) {
-		close(fd);
-		return false;
-	}
-	close(fd);
-	check_includes(ld, idx, 0);
-	return ld->n_failed == 0;
-}
-
-static void free_sources(struct loader *ld)
-{
-	for (size_t i = 0; i < ld->n_src; i++) {
-		free(ld->src[i].name);
-		free(ld->src[i].text);
-		free(ld->src[i].lines);
-	}
-	free(ld->src);
-}
-
 static void parse_error(struct loader *ld, const config_t *lc)
 {
 	const char *file = config_error_file(lc);
@@ -3017,16 +2074,16 @@ static void parse_error(struct loader *ld, const config_t *lc)
 	unsigned line;
 
 	if (config_error_type(lc) == CONFIG_ERR_FILE_IO) {
-		report(ld, ld->path, 0, "cannot read: %s", text ? text : "I/O error");
+		cfgerr_report(&ld->ce, ld->path, 0, "cannot read: %s", text ? text : "I/O error");
 		return;
 	}
 	if (file == NULL)
 		file = ld->path;
 	line = config_error_line(lc) > 0 ? (unsigned)config_error_line(lc) : 1;
 	if (text == NULL || strcmp(text, "syntax error") == 0)
-		report(ld, file, line, "syntax error");
+		cfgerr_report(&ld->ce, file, line, "syntax error");
 	else
-		report(ld, file, line, "syntax error: %s", text);
+		cfgerr_report(&ld->ce, file, line, "syntax error: %s", text);
 }
 
 /* Reads every setting into `work`, which holds the defaults. */
@@ -3067,15 +2124,15 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 	memset(&work, 0, sizeof(work));
 	memset(cfg, 0, sizeof(*cfg));
 	ld.path = path;
-	ld.errs = errs;
+	cfgerr_init(&ld.ce, path, errs);
 
-	if (read_files(&ld)) {
+	if (cfgsrc_read(&ld.src, &ld.ce, path)) {
 		/*
 		 * The text checked above, not the file again: libconfig reads
 		 * only the includes itself, which were checked too.
 		 */
 		config_init(&lc);
-		if (config_read_string(&lc, ld.src[0].text) != CONFIG_TRUE) {
+		if (config_read_string(&lc, cfgsrc_text(&ld.src)) != CONFIG_TRUE) {
 			parse_error(&ld, &lc);
 		} else {
 			set_defaults(&ld, &work);
@@ -3085,11 +2142,10 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 		config_destroy(&lc);
 	}
 
-	sort_reports(&ld);
-	free(ld.keys);
+	cfgerr_fini(&ld.ce);
 	free(ld.rule_pos);
-	free_sources(&ld);
-	if (ld.n_failed > 0) {
+	cfgsrc_free(&ld.src);
+	if (ld.ce.n_failed > 0) {
 		config_free(&work);
 		return -1;
 	}

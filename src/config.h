@@ -11,17 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfgerr.h"     /* struct config_errors, config_errors_init(), config_errors_free() */
 #include "log.h"
 #include "rules.h"
 
 #define MQTT_PROTOCOL_311 4
 #define MQTT_PROTOCOL_5 5
-
-struct config_errors {
-	char **msg;   /* "file:line: message" */
-	size_t n;
-	size_t cap;
-};
 
 struct mqtt_settings {
 	char *host;                 /* required */
@@ -178,9 +173,6 @@ struct bridge_config {
 int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs);
 
 void config_free(struct bridge_config *cfg);
-
-void config_errors_init(struct config_errors *errs);
-void config_errors_free(struct config_errors *errs);
 
 /*
  * The i-th setting the parser accepts, as its group and name ("mqtt",
