@@ -18,27 +18,32 @@
 #define MQTT_PROTOCOL_311 4
 #define MQTT_PROTOCOL_5 5
 
+/*
+ * The settings, as loaded.  Ranges, lengths, defaults and accepted values
+ * are declared once, in schema.c, and documented in
+ * mqtt-amqp-bridge.conf(5); the comments here say only what a field holds.
+ */
 struct mqtt_settings {
-	char *host;                 /* required */
-	int port;                   /* 1..65535, default 1883 */
-	char *client_id;            /* 1..23 bytes recommended, max 65535; default "mqtt-amqp-bridge" */
+	char *host;
+	int port;
+	char *client_id;
 	char *username;             /* NULL when unset */
-	char *password;             /* NULL when unset; needs username.  Also filled from
-	                               password_file or password_credential */
+	char *password;             /* NULL when unset; also filled from password_file or
+	                               password_credential */
 	char *password_file;        /* NULL when unset; its first line is the password */
 	char *password_credential;  /* NULL when unset; read from $CREDENTIALS_DIRECTORY/NAME */
-	bool tls;                   /* default false */
+	bool tls;
 	char *tls_ca_file;          /* NULL when unset */
-	char *tls_ca_dir;           /* NULL when unset; "/etc/ssl/certs" with tls and no CA given */
+	char *tls_ca_dir;           /* NULL when unset; the system's store with tls and no CA given */
 	char *tls_cert_file;        /* NULL when unset; comes with tls_key_file */
 	char *tls_key_file;         /* NULL when unset; comes with tls_cert_file */
-	char *tls_version;          /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
-	bool tls_insecure;          /* no certificate or host name verification, default false */
-	int keepalive;              /* seconds, 5..65535, default 60 */
-	int connect_timeout;        /* seconds for TCP connect, TLS and CONNACK, 1..300, default 10 */
-	int protocol;               /* MQTT_PROTOCOL_311 ("3.1.1") or MQTT_PROTOCOL_5 ("5"), default 3.1.1 */
-	int64_t session_expiry;     /* seconds, MQTT 5 only, 1..4294967295, default 86400 */
-	int inflight_max;           /* unconfirmed messages at most, 1..65535, default 1000 */
+	char *tls_version;          /* the lowest accepted: "tlsv1.2" or "tlsv1.3" */
+	bool tls_insecure;          /* no certificate or host name verification */
+	int keepalive;              /* seconds */
+	int connect_timeout;        /* seconds for TCP connect, TLS and CONNACK */
+	int protocol;               /* MQTT_PROTOCOL_311 or MQTT_PROTOCOL_5 */
+	int64_t session_expiry;     /* seconds, MQTT 5 only */
+	int inflight_max;           /* unconfirmed messages at most */
 	char **subscribe;           /* topic filters, subscribed at QoS 1; at least one.  When
 	                               the file gives none, the rules' filters
 	                               (rules_subscriptions()) */
@@ -47,61 +52,58 @@ struct mqtt_settings {
 };
 
 struct amqp_settings {
-	char *host;                 /* required */
-	int port;                   /* 1..65535, default 5672 */
-	char *vhost;                /* default "/" */
-	char *username;             /* default "guest" */
-	char *password;             /* default "guest"; also filled from password_file or
-	                               password_credential */
+	char *host;
+	int port;
+	char *vhost;
+	char *username;
+	char *password;             /* also filled from password_file or password_credential */
 	char *password_file;        /* NULL when unset; its first line is the password */
 	char *password_credential;  /* NULL when unset; read from $CREDENTIALS_DIRECTORY/NAME */
-	bool tls;                   /* default false */
-	char *tls_ca_file;          /* NULL when unset; "/etc/ssl/certs/ca-certificates.crt"
-	                               with tls and no CA given */
+	bool tls;
+	char *tls_ca_file;          /* NULL when unset; the system's store with tls and none given */
 	char *tls_cert_file;        /* NULL when unset; comes with tls_key_file */
 	char *tls_key_file;         /* NULL when unset; comes with tls_cert_file */
-	char *tls_version;          /* minimum: "tlsv1.2" (default) or "tlsv1.3" */
-	bool tls_insecure;          /* no certificate or host name verification, default false */
-	int heartbeat;              /* seconds, 1..3600, default 30 */
-	int connect_timeout;        /* seconds for TCP connect + AMQP handshake, 1..300, default 10 */
-	char *exchange;             /* default "amq.topic", at most 255 bytes */
-	char *exchange_type;        /* "topic", "direct", "fanout" or "headers"; default "topic" */
-	bool declare_exchange;      /* declare (durable) on connect, default true; "amq.*" are only checked */
-	char *dead_letter_exchange; /* NULL when unset, at most 255 bytes, not amqp.exchange */
-	int64_t max_message_size;   /* bytes, 1..536870912, default 134217728 (RabbitMQ's default) */
+	char *tls_version;          /* the lowest accepted: "tlsv1.2" or "tlsv1.3" */
+	bool tls_insecure;          /* no certificate or host name verification */
+	int heartbeat;              /* seconds */
+	int connect_timeout;        /* seconds for TCP connect + AMQP handshake */
+	char *exchange;             /* the main exchange */
+	char *exchange_type;        /* "topic", "direct", "fanout" or "headers" */
+	bool declare_exchange;      /* declare (durable) on connect; "amq.*" are only checked */
+	char *dead_letter_exchange; /* NULL when unset; not amqp.exchange */
+	int64_t max_message_size;   /* bytes */
 };
 
 enum unmatched_policy { UNMATCHED_FORWARD = 0, UNMATCHED_DROP };
 
 struct bridge_settings {
-	enum log_level log_level;   /* "error" | "warning" | "info" | "debug", default "info" */
-	enum log_target log_target; /* "stderr" (default) or "syslog" */
-	char *dot_replacement;      /* replaces '.' inside MQTT levels; default "." (kept), at most
-	                               8 bytes, no '/', '+', '#', '*'; contains '.' only as exactly "." */
-	int reconnect_min_ms;       /* 10..60000, default 500 */
-	int reconnect_max_ms;       /* reconnect_min_ms..600000, default 30000 */
-	int drain_timeout;          /* seconds to wait for confirms on shutdown, 0..3600, default 10 */
-	enum unmatched_policy unmatched; /* "forward" (default) or "drop" */
-	bool topic_header;          /* add header x-mqtt-topic (the MQTT topic), default false */
-	bool retain_header;         /* add header x-mqtt-retain (bool), default false */
+	enum log_level log_level;
+	enum log_target log_target;
+	char *dot_replacement;      /* replaces '.' inside MQTT levels ("." keeps them) */
+	int reconnect_min_ms;
+	int reconnect_max_ms;       /* at least reconnect_min_ms */
+	int drain_timeout;          /* seconds to wait for confirms on shutdown */
+	enum unmatched_policy unmatched;
+	bool topic_header;          /* add header x-mqtt-topic (the MQTT topic) */
+	bool retain_header;         /* add header x-mqtt-retain (bool) */
 	/*
-	 * The headers RabbitMQ's MQTT plugin adds: "3.10" (default: as 3.10 and
-	 * 3.11, x-mqtt-publish-qos and x-mqtt-dup), "3.12" (x-mqtt-publish-qos)
-	 * or "none" (as 3.13 and later)
+	 * The headers RabbitMQ's MQTT plugin adds: "3.10" (as 3.10 and 3.11,
+	 * x-mqtt-publish-qos and x-mqtt-dup), "3.12" (x-mqtt-publish-qos) or
+	 * "none" (as 3.13 and later)
 	 */
 	char *plugin_headers;
-	/* AMQP failures with the same message at their head before it is poison, 0..100 (0: never), default 3 */
+	/* AMQP failures with the same message at their head before it is poison (0: never) */
 	int poison_failures;
 };
 
 /* The optional `topology` group: what is declared on every AMQP (re)connect. */
 struct topo_exchange {
 	int line;
-	char *name;                 /* 1..255 bytes, not "amq.*" nor "" */
-	char *type;                 /* "topic" (default), "direct", "fanout" or "headers" */
-	bool durable;               /* default true */
-	bool auto_delete;           /* default false */
-	bool internal;              /* default false */
+	char *name;                 /* not "amq.*" */
+	char *type;                 /* "topic", "direct", "fanout" or "headers" */
+	bool durable;
+	bool auto_delete;
+	bool internal;
 	char *alternate_exchange;   /* NULL when unset; sent as argument "alternate-exchange" */
 	struct rules_field *arguments;   /* the `arguments` group, in file order */
 	size_t n_arguments;
@@ -109,18 +111,18 @@ struct topo_exchange {
 
 struct topo_queue {
 	int line;
-	char *name;                 /* 1..255 bytes */
-	bool durable;               /* default true */
-	bool auto_delete;           /* default false */
-	bool exclusive;             /* default false */
+	char *name;
+	bool durable;
+	bool auto_delete;
+	bool exclusive;
 	struct rules_field *arguments;   /* e.g. x-queue-type = "quorum"; x-max-length = 10000 */
 	size_t n_arguments;
 };
 
 struct topo_binding {
 	int line;
-	char *exchange;             /* source exchange, 1..255 bytes */
-	char *queue;                /* destination queue, 1..255 bytes */
+	char *exchange;             /* source exchange */
+	char *queue;                /* destination queue */
 	char *match;                /* the MQTT filter as written, NULL when `key` was given */
 	char *key;                  /* the binding key: `match` translated, or `key` as written */
 };
@@ -158,6 +160,12 @@ struct bridge_config {
 	size_t n_warnings;
 };
 
+/*
+ * The system's trust store, which a side with tls = true and no CA given
+ * verifies its broker against: a hashed directory for libmosquitto, a file
+ * for rabbitmq-c.  The schema's rows for mqtt.tls_ca_dir and
+ * amqp.tls_ca_file fall back to these.
+ */
 #define MQTT_DEFAULT_CA_DIR "/etc/ssl/certs"
 #define AMQP_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 
@@ -176,8 +184,8 @@ void config_free(struct bridge_config *cfg);
 
 /*
  * The i-th setting the parser accepts, as its group and name ("mqtt",
- * "host"); false past the last.  Lets tests keep the documentation in step.
- * First the settings of the groups mqtt, amqp and bridge; then those of an
+ * "host"); false past the last: the rows of the schema (schema.h), in
+ * order.  Lets tests keep the documentation in step.  First the settings of the groups mqtt, amqp and bridge; then those of an
  * element of each list of groups, with the list's path as the group:
  * "rules" (match, exchange, routing_key, strip_prefix, key_prefix,
  * persistent, headers, continue, drop), then "topology.exchanges",
@@ -192,8 +200,10 @@ bool config_setting_at(size_t i, const char **group, const char **name);
  *   CFG_DIFF_SUBSCRIBE  the subscription list (resubscribe by difference)
  *   CFG_DIFF_AMQP       an amqp setting, the topology or check_exchanges
  *                       (reconnect AMQP)
- *   CFG_DIFF_BRIDGE     a bridge setting
- *   CFG_DIFF_RULES      the rules
+ *   CFG_DIFF_BRIDGE     a bridge setting (applied in place)
+ *   CFG_DIFF_RULES      the rules (applied in place)
+ * Which bit a setting's change sets is declared with the setting, in the
+ * schema.
  */
 #define CFG_DIFF_MQTT 0x1u
 #define CFG_DIFF_SUBSCRIBE 0x2u
