@@ -32,6 +32,23 @@
  * The whole word is compared, so "mqtt.password_file" does not document
  * "mqtt.password".
  *
+ * What the man page says of a setting must agree with its row in the
+ * schema (schema.h), which is where the parser takes it from:
+ *   - the type in the Pq: "string", "integer", "boolean", "list of
+ *     strings" or "group";
+ *   - "required" exactly for the required settings;
+ *   - the default in the Pq, written as "default 1883", "default true" or
+ *     "default Qq text" (a quoted string or choice), exactly when the
+ *     schema has a default value; a setting without one may only describe
+ *     its absence ("default unset", "default none", "default: from the QoS");
+ *   - in the item's text: an integer's range "MIN to MAX" (or "from
+ *     .Cm OTHER to MAX" when it must not be below another setting), a
+ *     string's length "1 to N bytes" (not empty) or "at most N bytes",
+ *     every accepted value as ".Qq VALUE", the store a CA setting falls
+ *     back to as ".Pa PATH", and the setting it must differ from or come
+ *     with as ".Cm GROUP.NAME".  Text is read as a reader sees it, lines
+ *     joined and macro names dropped, so "1 to" may end a line.
+ *
  * How the sample mentions a setting: a line "NAME =", possibly commented
  * out with "#", directly inside the block of its group: "GROUP = { ... };"
  * for a top-level group, an element "{ ... }" of "rules = ( ... );" for
@@ -49,6 +66,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "schema.h"
 
 #ifndef MAN5_PATH
 #error "MAN5_PATH must name man/mqtt-amqp-bridge.conf.5"
@@ -540,6 +559,421 @@ START_TEST(test_sample_mentions_only_settings)
 }
 END_TEST
 
+/* The schema against the man page */
+
+/*
+ * What the man page says of one setting, from its item: the ".It Cm NAME
+ * Pq TYPE , default X" line and the text up to the next item of the same
+ * list.  `prose` is that text as a reader sees it: macro names dropped,
+ * "\&" removed, lines joined by blanks.
+ */
+struct man_says {
+	char type[32];             /* "integer", "list of strings" */
+	bool required;
+	bool has_default;          /* the Pq gives a default in any form */
+	char literal[NAME_MAX_LEN]; /* a default value as written: "1883", "true", or the Qq
+	                               argument; "" when the default is prose ("unset", "none") */
+	bool quoted;               /* `literal` came from Qq */
+	char *prose;               /* malloc'ed */
+	char *raw;                 /* the item's lines as written, joined by '\n'; malloc'ed */
+};
+
+static void man_says_free(struct man_says *ms)
+{
+	free(ms->prose);
+	free(ms->raw);
+	ms->prose = ms->raw = NULL;
+}
+
+/* Appends `s` (`len` bytes) to a growing string. */
+static void append(char **buf, size_t *len, const char *s, size_t n)
+{
+	char *grown = realloc(*buf, *len + n + 1);
+
+	ck_assert_ptr_nonnull(grown);
+	memcpy(grown + *len, s, n);
+	*len += n;
+	grown[*len] = '\0';
+	*buf = grown;
+}
+
+/* `s` without the roff escape "\&", which only keeps a '.' from starting a request. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		if (p[0] == '\\' && p[1] == '&')
+			p++;
+		else
+			*o++ = *p;
+	}
+	*o = '\0';
+}
+
+/*
+ * Reads the Pq arguments after ".It Cm NAME " in `line`: "Pq integer ,
+ * default 1883", "Pq string , required", "Pq string".
+ */
+static void parse_pq(const char *line, struct man_says *ms)
+{
+	const char *p = strstr(line, " Pq ");
+	char args[256], *part, *save = NULL;
+	bool first = true;
+
+	ck_assert_msg(p != NULL, "no Pq in \"%s\"", line);
+	snprintf(args, sizeof(args), "%s", p + 4);
+	for (part = strtok_r(args, ",", &save); part != NULL; part = strtok_r(NULL, ",", &save)) {
+		char *end = part + strlen(part);
+
+		while (*part == ' ')
+			part++;
+		while (end > part && end[-1] == ' ')
+			*--end = '\0';
+		if (first) {
+			snprintf(ms->type, sizeof(ms->type), "%s", part);
+			first = false;
+		} else if (strcmp(part, "required") == 0) {
+			ms->required = true;
+		} else if (strncmp(part, "default", 7) == 0) {
+			const char *v = part + 7;
+
+			ms->has_default = true;
+			if (strncmp(v, " Qq ", 4) == 0) {
+				snprintf(ms->literal, sizeof(ms->literal), "%s", v + 4);
+				unescape(ms->literal);
+				ms->quoted = true;
+			} else if (*v == ' ' && (strspn(v + 1, "-0123456789") == strlen(v + 1)
+			                         || strcmp(v + 1, "true") == 0
+			                         || strcmp(v + 1, "false") == 0)) {
+				snprintf(ms->literal, sizeof(ms->literal), "%s", v + 1);
+			}
+		}
+	}
+}
+
+/*
+ * What the man page `t` says of the setting documented by the item at line
+ * `at` (1-based).  The item's text runs to the next ".It" or ".El" of its
+ * own list; lists nested in it are part of it.
+ */
+static void man_read_item(const struct text *t, size_t at, struct man_says *ms)
+{
+	size_t plen = 0, rlen = 0;
+	int depth = 0;
+
+	memset(ms, 0, sizeof(*ms));
+	parse_pq(t->line[at - 1], ms);
+	append(&ms->prose, &plen, "", 0);
+	append(&ms->raw, &rlen, "", 0);
+	for (size_t i = at; i < t->n; i++) {
+		const char *l = t->line[i];
+
+		if (strncmp(l, ".Bl", 3) == 0)
+			depth++;
+		else if (strncmp(l, ".El", 3) == 0 && depth-- == 0)
+			break;
+		else if ((strncmp(l, ".It", 3) == 0 && depth == 0) || strncmp(l, ".Ss", 3) == 0
+		         || strncmp(l, ".Sh", 3) == 0)
+			break;
+		append(&ms->raw, &rlen, l, strlen(l));
+		append(&ms->raw, &rlen, "\n", 1);
+		if (l[0] == '.')
+			l += strcspn(l, " \t");     /* the macro's name */
+		while (*l == ' ' || *l == '\t')
+			l++;
+		append(&ms->prose, &plen, l, strlen(l));
+		append(&ms->prose, &plen, " ", 1);
+	}
+	unescape(ms->prose);
+}
+
+/* Whether `text` holds `phrase` with no digit right before or after it. */
+static bool says(const char *text, const char *phrase)
+{
+	size_t len = strlen(phrase);
+
+	for (const char *p = strstr(text, phrase); p != NULL; p = strstr(p + 1, phrase)) {
+		bool digit_before = p > text && isdigit((unsigned char)p[-1]);
+		bool digit_after = isdigit((unsigned char)p[len]);
+
+		if (!digit_before && !digit_after)
+			return true;
+	}
+	return false;
+}
+
+/* Whether `raw` has the roff request or argument "MACRO ARG" for a whole ARG. */
+static bool says_macro(const char *raw, const char *macro, const char *arg)
+{
+	char want[NAME_MAX_LEN * 2];
+	size_t len;
+
+	len = (size_t)snprintf(want, sizeof(want), "%s %s", macro, arg);
+	for (const char *p = strstr(raw, want); p != NULL; p = strstr(p + 1, want))
+		if (p[len] == '\0' || p[len] == ' ' || p[len] == '\n')
+			return true;
+	return false;
+}
+
+/* The i-th setting of the schema, in config_setting_at()'s order. */
+static void schema_row(size_t i, const struct section **sec, const struct setting **row)
+{
+	for (int s = 0; s < N_SECTIONS; s++) {
+		if (i < schema[s].n) {
+			*sec = &schema[s];
+			*row = &schema[s].rows[i];
+			return;
+		}
+		i -= schema[s].n;
+	}
+	ck_abort_msg("no setting %zu in the schema", i);
+}
+
+static const char *type_word(enum schema_kind kind)
+{
+	switch (kind) {
+	case SK_STRING:
+	case SK_CHOICE:
+		return "string";
+	case SK_INT:
+	case SK_INT64:
+		return "integer";
+	case SK_BOOL:
+	case SK_PERSIST:
+		return "boolean";
+	case SK_FILTERS:
+		return "list of strings";
+	case SK_FIELDS:
+		return "group";
+	}
+	return "?";
+}
+
+/*
+ * The default the schema gives row `r`, as the man page must write it
+ * (`quoted`: with Qq); "" when the setting has none to state.
+ */
+static void schema_default(const struct setting *r, char *buf, size_t size, bool *quoted)
+{
+	*quoted = false;
+	buf[0] = '\0';
+	if (r->flags & SF_REQUIRED)
+		return;
+	switch (r->kind) {
+	case SK_STRING:
+		if (r->def_str != NULL) {
+			snprintf(buf, size, "%s", r->def_str);
+			*quoted = true;
+		}
+		break;
+	case SK_INT:
+	case SK_INT64:
+		snprintf(buf, size, "%lld", (long long)r->def);
+		break;
+	case SK_BOOL:
+		snprintf(buf, size, "%s", r->def ? "true" : "false");
+		break;
+	case SK_CHOICE:
+		for (size_t i = 0; r->choices[i] != NULL; i++)
+			if ((r->values != NULL ? r->values[i] : (int)i) == (int)r->def)
+				snprintf(buf, size, "%s", r->choices[i]);
+		*quoted = true;
+		break;
+	case SK_PERSIST:
+	case SK_FILTERS:
+	case SK_FIELDS:
+		break;
+	}
+}
+
+/*
+ * Asserts that the man page item `ms` of setting `full` agrees with its
+ * row: type, required or default, range or length, accepted values, and
+ * the settings it is bound to.  `what` names the page in messages.
+ */
+static void assert_man_agrees(const char *what, const char *full, const struct section *sec,
+                              const struct setting *r, const struct man_says *ms)
+{
+	char def[NAME_MAX_LEN], phrase[160];
+	bool quoted;
+
+	ck_assert_msg(strcmp(ms->type, type_word(r->kind)) == 0,
+	              "%s: %s is a %s, not a%s %s", what, full, type_word(r->kind),
+	              strchr("aeiou", ms->type[0]) ? "n" : "", ms->type);
+	ck_assert_msg(ms->required == ((r->flags & SF_REQUIRED) != 0),
+	              "%s: %s is %srequired", what, full, (r->flags & SF_REQUIRED) ? "" : "not ");
+	schema_default(r, def, sizeof(def), &quoted);
+	if (def[0] != '\0')
+		ck_assert_msg(strcmp(ms->literal, def) == 0 && ms->quoted == quoted,
+		              "%s: the default of %s is %s%s, not \"%s\" (expected \"default %s%s\" "
+		              "in its Pq)", what, full, quoted ? "Qq " : "", def,
+		              ms->has_default ? ms->literal : "(none stated)", quoted ? "Qq " : "", def);
+	else
+		ck_assert_msg(ms->literal[0] == '\0', "%s: %s has no default value, but the page "
+		              "gives it \"%s\"", what, full, ms->literal);
+
+	if (r->kind == SK_INT || r->kind == SK_INT64) {
+		if (r->at_least != NULL)
+			snprintf(phrase, sizeof(phrase), "from %s.%s to %lld", sec->name, r->at_least,
+			         (long long)r->max);
+		else
+			snprintf(phrase, sizeof(phrase), "%lld to %lld", (long long)r->min,
+			         (long long)r->max);
+		ck_assert_msg(says(ms->prose, phrase), "%s: %s does not state its range \"%s\"", what,
+		              full, phrase);
+	}
+	if (r->kind == SK_STRING && r->max > 0) {
+		if (r->flags & SF_NONEMPTY)
+			snprintf(phrase, sizeof(phrase), "1 to %lld bytes", (long long)r->max);
+		else
+			snprintf(phrase, sizeof(phrase), "at most %lld bytes", (long long)r->max);
+		ck_assert_msg(says(ms->prose, phrase), "%s: %s does not state its length \"%s\"", what,
+		              full, phrase);
+	}
+	for (size_t i = 0; r->choices != NULL && r->choices[i] != NULL; i++)
+		ck_assert_msg(says_macro(ms->raw, "Qq", r->choices[i]),
+		              "%s: %s does not name its value \"%s\" (as \"Qq %s\")", what, full,
+		              r->choices[i], r->choices[i]);
+	if (r->tls_default != NULL)
+		ck_assert_msg(says_macro(ms->raw, "Pa", r->tls_default),
+		              "%s: %s does not name the store used without it, \"Pa %s\"", what, full,
+		              r->tls_default);
+	if (r->differs != NULL || r->comes_with != NULL) {
+		snprintf(phrase, sizeof(phrase), "%s.%s", sec->name,
+		         r->differs != NULL ? r->differs : r->comes_with);
+		ck_assert_msg(says_macro(ms->raw, "Cm", phrase), "%s: %s does not name %s, which it "
+		              "is bound to", what, full, phrase);
+	}
+	if (r->flags & SF_MQTT5)
+		ck_assert_msg(says(ms->prose, "MQTT 5"), "%s: %s does not say it is for MQTT 5",
+		              what, full);
+}
+
+/* Run once per setting: `_i` is its index in config_setting_at(). */
+START_TEST(test_man_agrees_with_schema)
+{
+	const struct section *sec;
+	const struct setting *r;
+	const struct man_item *found = NULL;
+	struct man_says ms;
+	char full[NAME_MAX_LEN], where[NAME_MAX_LEN + 16];
+
+	schema_row((size_t)_i, &sec, &r);
+	snprintf(full, sizeof(full), "%s.%s", sec->name, r->name);
+	for (size_t i = 0; i < man_items.n && found == NULL; i++)
+		if (strcmp(man_items.item[i].full, full) == 0)
+			found = &man_items.item[i];
+	ck_assert_msg(found != NULL, "%s does not document setting '%s'", MAN5_PATH, full);
+	man_read_item(&man_text, found->line, &ms);
+	snprintf(where, sizeof(where), "%s:%zu", "mqtt-amqp-bridge.conf.5", found->line);
+	assert_man_agrees(where, full, sec, r, &ms);
+	man_says_free(&ms);
+}
+END_TEST
+
+/* The item reader and the phrase matchers themselves. */
+START_TEST(test_man_item_is_read)
+{
+	static const char page[] =
+		".Bl -tag -width Ds\n"
+		".It Cm g.port Pq integer , default 1883\n"
+		"TCP port, 1 to\n"
+		".Cm g.other\n"
+		"65535.\n"
+		".Bl -tag -width Ds\n"
+		".It Li {1}\n"
+		"A nested item is part of the text.\n"
+		".El\n"
+		"After the nested list: still\n"
+		".Qq tlsv1.2 ,\n"
+		".Qq tlsv1.3 .\n"
+		".It Cm g.name Pq string , default Qq \\&.\n"
+		"At most 8 bytes; 11 to 655350.\n"
+		".It Cm g.list Pq list of strings , default from the rules\n"
+		".It Cm g.host Pq string , required\n"
+		".El\n"
+		"Not part of any item.\n";
+	struct text t;
+	struct man_says ms;
+
+	text_split(&t, page);
+	man_read_item(&t, 2, &ms);
+	ck_assert_str_eq(ms.type, "integer");
+	ck_assert(!ms.required && ms.has_default && !ms.quoted);
+	ck_assert_str_eq(ms.literal, "1883");
+	ck_assert(says(ms.prose, "1 to g.other 65535"));
+	ck_assert(!says(ms.prose, "1 to 65535"));
+	ck_assert(says(ms.prose, "A nested item is part of the text."));
+	ck_assert(says(ms.prose, "After the nested list"));
+	ck_assert(says_macro(ms.raw, "Qq", "tlsv1.2"));
+	ck_assert(says_macro(ms.raw, "Qq", "tlsv1.3"));
+	ck_assert(!says_macro(ms.raw, "Qq", "tlsv1"));
+	ck_assert(!says_macro(ms.raw, "Cm", "g"));
+	ck_assert_ptr_null(strstr(ms.raw, "g.name"));
+	man_says_free(&ms);
+
+	man_read_item(&t, 13, &ms);
+	ck_assert_str_eq(ms.type, "string");
+	ck_assert(ms.quoted);
+	ck_assert_str_eq(ms.literal, ".");
+	ck_assert(says(ms.prose, "At most 8 bytes"));
+	/* Digits around a number are part of another number. */
+	ck_assert(!says(ms.prose, "1 to 65535"));
+	ck_assert(says(ms.prose, "11 to 655350"));
+	man_says_free(&ms);
+
+	man_read_item(&t, 15, &ms);
+	ck_assert_str_eq(ms.type, "list of strings");
+	ck_assert(ms.has_default);
+	ck_assert_str_eq(ms.literal, "");
+	man_says_free(&ms);
+
+	man_read_item(&t, 16, &ms);
+	ck_assert(ms.required && !ms.has_default);
+	ck_assert_str_eq(ms.prose, "");
+	man_says_free(&ms);
+	text_free(&t);
+}
+END_TEST
+
+/* How a row's default is to be written, for each kind of row. */
+START_TEST(test_schema_defaults_as_stated)
+{
+	static const char *const names[] = { "3.1.1", "5", NULL };
+	static const int values[] = { 4, 5 };
+	static const char *const levels[] = { "error", "info", NULL };
+	const struct {
+		struct setting row;
+		const char *want;
+		bool quoted;
+	} cases[] = {
+		{ { .kind = SK_INT, .def = 1883 }, "1883", false },
+		{ { .kind = SK_INT64, .def = -5 }, "-5", false },
+		{ { .kind = SK_BOOL, .def = true }, "true", false },
+		{ { .kind = SK_BOOL, .def = false }, "false", false },
+		{ { .kind = SK_CHOICE, .def = 4, .choices = names, .values = values }, "3.1.1", true },
+		{ { .kind = SK_CHOICE, .def = 1, .choices = levels }, "info", true },
+		{ { .kind = SK_STRING, .def_str = "guest" }, "guest", true },
+		{ { .kind = SK_STRING }, "", false },
+		{ { .kind = SK_STRING, .flags = SF_REQUIRED, .def_str = "x" }, "", false },
+		{ { .kind = SK_INT, .flags = SF_REQUIRED, .def = 1 }, "", false },
+		{ { .kind = SK_PERSIST }, "", false },
+		{ { .kind = SK_FILTERS }, "", false },
+		{ { .kind = SK_FIELDS }, "", false },
+	};
+	char def[NAME_MAX_LEN];
+	bool quoted;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		schema_default(&cases[i].row, def, sizeof(def), &quoted);
+		ck_assert_msg(strcmp(def, cases[i].want) == 0 && quoted == cases[i].quoted,
+		              "case %zu: \"%s\"%s, wanted \"%s\"%s", i, def, quoted ? " quoted" : "",
+		              cases[i].want, cases[i].quoted ? " quoted" : "");
+	}
+}
+END_TEST
+
 /* The scanners themselves: whole words, the right block, the right section. */
 START_TEST(test_man_scan_is_exact)
 {
@@ -739,6 +1173,13 @@ static Suite *docs_suite(void)
 	tcase_add_test(tc, test_man_scan_is_exact);
 	tcase_add_test(tc, test_conf_scan_is_exact);
 	tcase_add_test(tc, test_settings_are_well_formed);
+	tcase_add_test(tc, test_man_item_is_read);
+	tcase_add_test(tc, test_schema_defaults_as_stated);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("man5_agrees_with_schema");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_loop_test(tc, test_man_agrees_with_schema, 0, n);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("man5_documents_every_setting");
