@@ -23,7 +23,7 @@
 #include <amqp.h>
 
 #include "backoff.h"
-#include "config.h"
+#include "settings.h"
 #include "loop.h"
 
 enum alink_state {

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "cfgload.h"
+#include "cfgctx.h"
 
 /*
  * Reads setting `s` into `base` as row `r` of `sec` says.  Messages name

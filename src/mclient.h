@@ -11,7 +11,7 @@
 
 #include <mosquitto.h>
 
-#include "config.h"
+#include "settings.h"
 
 /*
  * A client for `cfg` in threaded mode (queued packets are written only by

@@ -26,7 +26,7 @@
 #include <mosquitto.h>
 
 #include "backoff.h"
-#include "config.h"
+#include "settings.h"
 #include "closer.h"
 #include "loop.h"
 #include "msubs.h"

@@ -33,19 +33,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "field.h"     /* struct rules_field */
 #include "rkey.h"      /* struct rule_part, struct rkey_rule */
 #include "topic.h"
-
-/* A named value: a static header of a rule, or an argument of a declaration. */
-enum rules_value_kind { RV_STRING, RV_INT, RV_BOOL };
-
-struct rules_field {
-	char *name;
-	enum rules_value_kind kind;
-	char *s;                    /* RV_STRING */
-	int64_t i;                  /* RV_INT */
-	bool b;                     /* RV_BOOL */
-};
 
 enum rule_persist {
 	RULE_PERSIST_QOS = 0,       /* QoS 0 transient, QoS 1 persistent */
