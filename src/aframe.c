@@ -1,0 +1,125 @@
+#include "aframe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "atls.h"
+
+#define AFRAME_HEADER 7              /* type, channel, payload size */
+#define AFRAME_END 0xCE
+
+void aframe_init(struct aframe *o)
+{
+	memset(o, 0, sizeof(*o));
+}
+
+void aframe_free(struct aframe *o)
+{
+	free(o->buf);
+	free(o->scratch);
+	aframe_init(o);
+}
+
+int aframe_bytes(struct aframe *o, const void *p, size_t n)
+{
+	if (o->off > 0 && o->off == o->len)
+		o->off = o->len = 0;
+	if (o->cap - o->len < n) {
+		size_t cap = o->cap ? o->cap : 4096;
+		unsigned char *b;
+
+		while (cap - o->len < n)
+			cap *= 2;
+		b = realloc(o->buf, cap);
+		if (!b)
+			return -1;
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+static void put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, void *decoded,
+                  size_t frame_max)
+{
+	amqp_bytes_t args;
+	int n;
+
+	if (frame_max < AFRAME_HEADER + 4 + 1 + 8)
+		return AMQP_STATUS_INVALID_PARAMETER;
+	if (o->scratch_cap < frame_max) {
+		unsigned char *s = realloc(o->scratch, frame_max);
+
+		if (!s)
+			return AMQP_STATUS_NO_MEMORY;
+		o->scratch = s;
+		o->scratch_cap = frame_max;
+	}
+	args.bytes = o->scratch + AFRAME_HEADER + 4;
+	args.len = frame_max - AFRAME_HEADER - 4 - 1;
+	n = amqp_encode_method(id, decoded, args);
+	if (n < 0)
+		return n;
+	o->scratch[0] = AMQP_FRAME_METHOD;
+	put16(o->scratch + 1, channel);
+	put32(o->scratch + 3, (uint32_t)n + 4);
+	put32(o->scratch + AFRAME_HEADER, id);
+	o->scratch[AFRAME_HEADER + 4 + (size_t)n] = AFRAME_END;
+	if (aframe_bytes(o, o->scratch, AFRAME_HEADER + 4 + (size_t)n + 1) != 0)
+		return AMQP_STATUS_NO_MEMORY;
+	return 0;
+}
+
+bool aframe_pending(const struct aframe *o)
+{
+	return o->off < o->len;
+}
+
+int aframe_flush(struct aframe *o, int fd, struct atls *tls, char *err, size_t errsz)
+{
+	while (o->off < o->len) {
+		size_t n = o->len - o->off;
+		ssize_t w;
+
+		if (tls) {
+			w = atls_write(tls, o->buf + o->off, n, err, errsz);
+			if (w < 0)
+				return -1;
+		} else {
+			w = send(fd, o->buf + o->off, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				w = 0;
+			} else if (w < 0) {
+				snprintf(err, errsz, "cannot write to the socket: %s", strerror(errno));
+				return -1;
+			}
+		}
+		if (w == 0)
+			break;
+		o->off += (size_t)w;
+	}
+	if (o->off == o->len)
+		o->off = o->len = 0;
+	return 0;
+}
