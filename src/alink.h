@@ -3,15 +3,17 @@
  * driven through its socket by the loop.
  *
  * States:  DOWN -> (backoff timer) -> CONNECTING -> READY <-> BLOCKED
+ *          READY/BLOCKED -> CLOSING -> DOWN on a graceful stop or restart
  *          any -> DOWN on a socket error, a missed heartbeat, a channel or
  *          connection close from the broker, or a protocol violation.
  *
- * Establishing the connection (TCP connect, handshake, channel.open,
- * confirm.select, exchange declarations) is done in one step with
- * rabbitmq-c's synchronous calls, each bounded by amqp.connect_timeout;
- * the MQTT side is never connected while this runs.  Once READY, nothing
- * blocks: frames are read only when the socket is readable or rabbitmq-c
- * holds buffered data, and publishes never wait for confirms.
+ * CONNECTING is asetup's state machine (name lookup, TCP, TLS, handshake,
+ * login, channel.open, confirm.select, declarations), advanced by the loop
+ * under one deadline, amqp.connect_timeout; the MQTT side is not connected
+ * meanwhile.  Once READY, nothing blocks: frames are read only when the
+ * socket is readable or rabbitmq-c holds buffered data, and publishes
+ * never wait for confirms.  CLOSING awaits connection.close-ok in the loop,
+ * for ALINK_CLOSE_MS at most.
  */
 #ifndef BRIDGE_ALINK_H
 #define BRIDGE_ALINK_H
@@ -22,6 +24,8 @@
 
 #include <amqp.h>
 
+#include "aframe.h"
+#include "asetup.h"
 #include "backoff.h"
 #include "settings.h"
 #include "loop.h"
@@ -31,6 +35,7 @@ enum alink_state {
 	AL_CONNECTING,
 	AL_READY,
 	AL_BLOCKED,
+	AL_CLOSING,
 };
 
 /* A basic.return with its content, valid only during the callback. */
@@ -80,8 +85,13 @@ struct alink {
 	char *const *check;
 	size_t n_check;
 
+	struct asetup setup;         /* CONNECTING */
 	amqp_connection_state_t conn;
 	int fd;
+	struct atls *tls;            /* the TLS session (owned by conn), or NULL */
+	struct aframe out;           /* the close handshake's frames */
+	struct loop_timer close_timer;
+	bool reconnect_after_close;  /* alink_restart() waits for the close */
 	uint64_t next_tag;           /* delivery tag of the next publish */
 	struct alink_failure failure; /* why it last went down (valid in the down handler) */
 	uint64_t up_since_ms;
@@ -107,11 +117,17 @@ void alink_fini(struct alink *a);
 void alink_start(struct alink *a);
 
 /*
- * Stays down from now on.  With `graceful`, closes the channel and the
- * connection with the close handshakes, each bounded by ALINK_CLOSE_MS;
- * otherwise (a broker that stopped answering) just closes the socket.
+ * Stays down from now on.  With `graceful`, starts the close handshake
+ * (connection.close, which closes the channel too): the link is CLOSING
+ * until connection.close-ok arrives or ALINK_CLOSE_MS pass, which needs the
+ * loop to keep turning (see alink_closing()); alink_fini() cuts it short.
+ * Otherwise (a broker that stopped answering) just closes the socket.  A
+ * set-up in progress is abandoned either way.
  */
 void alink_stop(struct alink *a, bool graceful);
+
+/* Whether a graceful close still awaits the broker (the loop must turn). */
+bool alink_closing(const struct alink *a);
 
 /* Drops the connection as failed and reconnects after a backoff delay. */
 void alink_fail(struct alink *a, const char *why);
@@ -162,8 +178,8 @@ void alink_set_topology(struct alink *a, const struct topology *t, char *const *
 void alink_set_config(struct alink *a, const struct amqp_settings *cfg);
 
 /*
- * Closes the connection gracefully (as alink_stop(a, true)) and connects
- * again at once with the settings and topology now set.  The down handler
+ * Closes the connection gracefully (as alink_stop(a, true)) and, once it
+ * is closed, connects again with the settings and topology now set.  The down handler
  * runs when the old connection goes, the up handler when the new one is
  * READY.  Call it only with nothing unconfirmed.
  */

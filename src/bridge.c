@@ -511,6 +511,9 @@ int bridge_run(struct bridge *b)
 	mlink_start(&b->mqtt);
 	while (b->state != BR_DONE)
 		loop_run_once(&b->loop);
+	/* A graceful AMQP close awaits close-ok in the loop (ALINK_CLOSE_MS at most). */
+	for (b->loop.stop = false; alink_closing(&b->amqp);)
+		loop_run_once(&b->loop);
 	notify_fini(&b->notify);
 	bridge_log_stats(b);
 	log_info("bridge: stopped");
