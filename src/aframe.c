@@ -16,8 +16,13 @@ void aframe_init(struct aframe *o)
 	memset(o, 0, sizeof(*o));
 }
 
+/* Zeroed first: connection.start-ok carries the password. */
 void aframe_free(struct aframe *o)
 {
+	if (o->buf)
+		explicit_bzero(o->buf, o->cap);
+	if (o->scratch)
+		explicit_bzero(o->scratch, o->scratch_cap);
 	free(o->buf);
 	free(o->scratch);
 	aframe_init(o);
