@@ -2,9 +2,9 @@
  * check_docs: the reference documentation keeps step with the parser.
  *
  * For every setting config_setting_at() lists, mqtt-amqp-bridge.conf(5)
- * must document it exactly once and the sample configuration must mention
- * it inside its block; the man page must document no setting the parser
- * does not accept, and the sample must mention none either.
+ * must document it exactly once, the sample configuration must mention it
+ * inside its block, and the README's settings tables must list it once;
+ * none of the three may name a setting the parser does not accept.
  *
  * A setting's group is a top-level group ("mqtt") or a path of nested
  * blocks ("topology.exchanges": the groups of the list `exchanges` inside
@@ -58,6 +58,21 @@
  * blocks that are not groups of settings (a rule's `headers`, a queue's
  * `arguments`) name headers and arguments, not settings, and are not
  * checked.
+ *
+ * How the README lists a setting: a row of a Markdown table whose header
+ * has the columns "group", "setting", "default" and "range / values":
+ *
+ *     | group    | setting                | default            | range / values |
+ *     |----------|------------------------|--------------------|----------------|
+ *     | `mqtt`   | `host`                 | (required)         |                |
+ *     |          | `port`                 | 1883               | 1..65535       |
+ *     |          | `username`, `password` | unset              | ...            |
+ *     | `amqp`   | `tls`, `tls_version`   | as for `mqtt`      | ...            |
+ *     | `topology` | `exchanges`          | none               | ...            |
+ *
+ * An empty group cell continues the group above.  The settings of a list
+ * of groups may be summed up by one row naming the list.  What a row says
+ * must agree with the schema as assert_readme_agrees() describes.
  */
 #include "config.h"
 
@@ -74,6 +89,9 @@
 #endif
 #ifndef SAMPLE_CONF_PATH
 #error "SAMPLE_CONF_PATH must name etc/mqtt-amqp-bridge.conf"
+#endif
+#ifndef README_PATH
+#error "README_PATH must name README"
 #endif
 
 #define NAME_MAX_LEN 64
@@ -466,15 +484,219 @@ static bool conf_mentions(const struct conf_mentions *c, const char *group, cons
 	return false;
 }
 
+/* The README's settings tables */
+
+/* One setting a settings table of the README lists, with its row's cells as they apply to it. */
+struct readme_entry {
+	char full[NAME_MAX_LEN];   /* "mqtt.port"; "topology.exchanges" for a list */
+	char def[128];             /* its default: the row's default cell, or its part of it */
+	char range[256];           /* the row's "range / values" cell */
+	size_t line;               /* 1-based */
+};
+
+struct readme_entries {
+	struct readme_entry *e;
+	size_t n;
+};
+
+#define README_COLS_MAX 8
+
+/* `s` without the blanks around it. */
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/*
+ * Splits the table row `l` ("| a | b |") into trimmed cells, kept in
+ * `buf`; returns their number, 0 when `l` is not a table row.
+ */
+static size_t table_cells(const char *l, char *buf, size_t bufsz, char *cell[README_COLS_MAX])
+{
+	size_t n = 0;
+	char *p, *bar;
+
+	if (l[0] != '|')
+		return 0;
+	ck_assert_msg(strlen(l) < bufsz, "%s: table row too long: %s", README_PATH, l);
+	strcpy(buf, l + 1);
+	for (p = buf; (bar = strchr(p, '|')) != NULL && n < README_COLS_MAX; p = bar + 1) {
+		*bar = '\0';
+		cell[n++] = trim(p);
+	}
+	return n;
+}
+
+/* The index of the cell titled `title` (or, with `prefix`, starting with it), or -1. */
+static int column(char *const cell[], size_t n, const char *title, bool prefix)
+{
+	size_t len = prefix ? strlen(title) : strlen(title) + 1;
+
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(cell[i], title, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Copies the name in backquotes that `p` starts with ("`port`") to `out`;
+ * returns what follows it, or NULL when `p` does not start with one.
+ */
+static const char *backquoted(const char *p, char *out, size_t outsz)
+{
+	const char *end;
+
+	if (*p != '`' || (end = strchr(p + 1, '`')) == NULL || end == p + 1
+	    || (size_t)(end - p - 1) >= outsz)
+		return NULL;
+	memcpy(out, p + 1, (size_t)(end - p - 1));
+	out[end - p - 1] = '\0';
+	return end + 1;
+}
+
+/* The number of parts of `cell` separated by ", ". */
+static size_t n_parts(const char *cell)
+{
+	size_t n = 1;
+
+	for (const char *p = strstr(cell, ", "); p != NULL; p = strstr(p + 2, ", "))
+		n++;
+	return n;
+}
+
+/* Copies part `k` (0-based) of `cell`, parts separated by ", ", to `out`. */
+static void part_of(const char *cell, size_t k, char *out, size_t outsz)
+{
+	const char *p = cell, *end;
+
+	for (; k > 0; k--)
+		p = strstr(p, ", ") + 2;
+	end = strstr(p, ", ");
+	snprintf(out, outsz, "%.*s", end != NULL ? (int)(end - p) : (int)strlen(p), p);
+}
+
+/*
+ * Copies the names of a setting cell, "`NAME`" or "`NAME`, `NAME`...", to
+ * `names`; returns their number.  The test fails on a cell written
+ * otherwise, `line` naming it.
+ */
+static size_t setting_names(const char *cell, char names[SCHEMA_ROWS_MAX][NAME_MAX_LEN],
+                            size_t line)
+{
+	size_t n = 0;
+
+	for (const char *p = cell; ; p += 2) {
+		ck_assert_msg(n < SCHEMA_ROWS_MAX, "%s:%zu: too many settings in a row", README_PATH,
+		              line);
+		p = backquoted(p, names[n++], NAME_MAX_LEN);
+		ck_assert_msg(p != NULL && (*p == '\0' || strncmp(p, ", ", 2) == 0), "%s:%zu: the "
+		              "settings are not written \"`NAME`, `NAME`\": \"%s\"", README_PATH, line,
+		              cell);
+		if (*p == '\0')
+			return n;
+	}
+}
+
+/* Adds GROUP.NAME, listed on `line` with `def` and `range`, to `out`. */
+static void readme_add(struct readme_entries *out, size_t *cap, const char *group,
+                       const char *name, const char *def, const char *range, size_t line)
+{
+	struct readme_entry *e;
+	int w;
+
+	if (out->n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		out->e = realloc(out->e, *cap * sizeof(*out->e));
+		ck_assert_ptr_nonnull(out->e);
+	}
+	e = &out->e[out->n++];
+	w = snprintf(e->full, sizeof(e->full), "%s.%s", group, name);
+	ck_assert_msg(w > 0 && (size_t)w < sizeof(e->full), "%s:%zu: name too long", README_PATH,
+	              line);
+	ck_assert_msg(strlen(def) < sizeof(e->def) && strlen(range) < sizeof(e->range),
+	              "%s:%zu: cell too long", README_PATH, line);
+	strcpy(e->def, def);
+	strcpy(e->range, range);
+	e->line = line;
+}
+
+/*
+ * Collects the settings the settings tables of the README list: the
+ * tables whose header has the columns "group", "setting", "default" and
+ * "range / values".  A row's group cell is "`GROUP`" or empty (the group
+ * of the row above); its setting cell is "`NAME`" or "`NAME`, `NAME`...".
+ * When its default cell has as many parts separated by ", " as the row
+ * has settings ("`guest`, `guest`"), each setting takes its own part;
+ * otherwise each takes the whole cell.
+ */
+static void readme_scan(const struct text *t, struct readme_entries *out)
+{
+	int c_group = -1, c_name = -1, c_def = -1, c_range = -1;
+	char group[NAME_MAX_LEN] = "";
+	size_t cap = 0;
+
+	out->e = NULL;
+	out->n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		char buf[1024], *cell[README_COLS_MAX], names[SCHEMA_ROWS_MAX][NAME_MAX_LEN];
+		size_t n = table_cells(t->line[i], buf, sizeof(buf), cell), n_names;
+		const char *p;
+
+		if (n == 0) {
+			c_group = -1;       /* the end of a table */
+			continue;
+		}
+		if (column(cell, n, "group", false) >= 0 && column(cell, n, "setting", false) >= 0) {
+			c_group = column(cell, n, "group", false);
+			c_name = column(cell, n, "setting", false);
+			c_def = column(cell, n, "default", false);
+			c_range = column(cell, n, "range", true);
+			ck_assert_msg(c_def >= 0 && c_range >= 0, "%s:%zu: a settings table without a "
+			              "\"default\" or \"range / values\" column", README_PATH, i + 1);
+			group[0] = '\0';
+			continue;
+		}
+		if (c_group < 0 || cell[0][0] == '-')
+			continue;       /* another table, or the line under the header */
+		ck_assert_msg((size_t)c_group < n && (size_t)c_name < n && (size_t)c_def < n
+		              && (size_t)c_range < n, "%s:%zu: a row with too few cells", README_PATH,
+		              i + 1);
+		if (cell[c_group][0] != '\0') {
+			p = backquoted(cell[c_group], group, sizeof(group));
+			ck_assert_msg(p != NULL && *p == '\0', "%s:%zu: the group is not written "
+			              "\"`GROUP`\": \"%s\"", README_PATH, i + 1, cell[c_group]);
+		}
+		ck_assert_msg(group[0] != '\0', "%s:%zu: a row without a group", README_PATH, i + 1);
+		n_names = setting_names(cell[c_name], names, i + 1);
+		for (size_t k = 0; k < n_names; k++) {
+			char def[sizeof(out->e->def)];
+
+			if (n_names > 1 && n_parts(cell[c_def]) == n_names)
+				part_of(cell[c_def], k, def, sizeof(def));
+			else
+				snprintf(def, sizeof(def), "%s", cell[c_def]);
+			readme_add(out, &cap, group, names[k], def, cell[c_range], i + 1);
+		}
+	}
+}
+
 /* Tests */
 
 /*
  * The files under test, read by a checked fixture so that they are freed
  * even when an assertion ends a test early.
  */
-static struct text man_text, conf_text;
+static struct text man_text, conf_text, readme_text;
 static struct man_items man_items;
 static struct conf_mentions conf_mentions_found;
+static struct readme_entries readme_entries;
 
 static void docs_setup(void)
 {
@@ -482,6 +704,8 @@ static void docs_setup(void)
 	man_scan(&man_text, &man_items);
 	text_load(&conf_text, SAMPLE_CONF_PATH);
 	conf_scan(&conf_text, &conf_mentions_found);
+	text_load(&readme_text, README_PATH);
+	readme_scan(&readme_text, &readme_entries);
 }
 
 static void docs_teardown(void)
@@ -492,8 +716,12 @@ static void docs_teardown(void)
 	free(conf_mentions_found.m);
 	conf_mentions_found.m = NULL;
 	conf_mentions_found.n = 0;
+	free(readme_entries.e);
+	readme_entries.e = NULL;
+	readme_entries.n = 0;
 	text_free(&man_text);
 	text_free(&conf_text);
+	text_free(&readme_text);
 }
 
 /* Run once per setting: `_i` is its index in config_setting_at(). */
@@ -872,6 +1100,194 @@ START_TEST(test_man_agrees_with_schema)
 }
 END_TEST
 
+/* The schema against the README */
+
+/* Whether `cell` states a value ("`text`", a number, true or false) rather than words. */
+static bool states_value(const char *cell)
+{
+	size_t word = strspn(cell, "abcdefghijklmnopqrstuvwxyz");
+
+	return cell[0] == '`' || cell[0] == '-' || isdigit((unsigned char)cell[0])
+	       || (word == 4 && strncmp(cell, "true", 4) == 0)
+	       || (word == 5 && strncmp(cell, "false", 5) == 0);
+}
+
+/*
+ * The group GROUP of a default cell "as for `GROUP`", which says the
+ * setting is as the one of the same name in GROUP; NULL for another cell.
+ */
+static const struct section *as_for(const char *cell)
+{
+	char group[NAME_MAX_LEN];
+	const char *p;
+
+	if (strncmp(cell, "as for ", 7) != 0)
+		return NULL;
+	p = backquoted(cell + 7, group, sizeof(group));
+	if (p == NULL || *p != '\0')
+		return NULL;
+	for (int s = 0; s < N_SECTIONS; s++)
+		if (strcmp(schema[s].name, group) == 0)
+			return &schema[s];
+	return NULL;
+}
+
+/* Whether rows `a` and `b` accept the same values and have the same default. */
+static bool same_setting(const struct setting *a, const struct setting *b)
+{
+	char da[NAME_MAX_LEN], db[NAME_MAX_LEN];
+	bool qa, qb;
+	size_t i = 0;
+
+	schema_default(a, da, sizeof(da), &qa);
+	schema_default(b, db, sizeof(db), &qb);
+	if (a->kind != b->kind || (a->flags & SF_REQUIRED) != (b->flags & SF_REQUIRED)
+	    || strcmp(da, db) != 0 || qa != qb || a->min != b->min || a->max != b->max)
+		return false;
+	if ((a->choices == NULL) != (b->choices == NULL))
+		return false;
+	for (; a->choices != NULL && a->choices[i] != NULL; i++)
+		if (b->choices[i] == NULL || strcmp(a->choices[i], b->choices[i]) != 0)
+			return false;
+	return a->choices == NULL || b->choices[i] == NULL;
+}
+
+/* Whether `cell` is `value` written as "`value`" or "`"value"`". */
+static bool written_as(const char *cell, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (cell[0] != '`')
+		return false;
+	cell++;
+	if (cell[0] == '"' && strncmp(cell + 1, value, len) == 0
+	    && strcmp(cell + 1 + len, "\"`") == 0)
+		return true;
+	return strncmp(cell, value, len) == 0 && strcmp(cell + len, "`") == 0;
+}
+
+/* Whether `cell` names `value` as "`value`" or "`"value"`". */
+static bool names_value(const char *cell, const char *value)
+{
+	char plain[NAME_MAX_LEN + 2], quoted[NAME_MAX_LEN + 4];
+
+	snprintf(plain, sizeof(plain), "`%s`", value);
+	snprintf(quoted, sizeof(quoted), "`\"%s\"`", value);
+	return strstr(cell, plain) != NULL || strstr(cell, quoted) != NULL;
+}
+
+/*
+ * Asserts that the README entry `e` of setting `full` agrees with its row:
+ * "(required)" exactly for a required setting; its default as the schema
+ * gives it (a number or a boolean as it is, text as "`text`" or
+ * "`"text"`"), or, without one, words that state no value ("unset",
+ * "none", "the rules' filters"), or "as for `GROUP`" when the setting of
+ * that name in GROUP is the same; in the "range / values" cell, an
+ * integer's range "MIN..MAX" (or "`OTHER`..MAX"), every accepted value,
+ * the CA store it falls back to, and a string's length where it gives
+ * one ("at most N bytes").  The row an "as for" refers to states the
+ * range and the values for both.
+ */
+static void assert_readme_agrees(const struct readme_entry *e, const char *full,
+                                 const struct section *sec, const struct setting *r)
+{
+	const struct section *other = as_for(e->def);
+	char def[NAME_MAX_LEN], want[NAME_MAX_LEN * 2];
+	const char *at_most;
+	bool quoted;
+
+	schema_default(r, def, sizeof(def), &quoted);
+	if (r->flags & SF_REQUIRED) {
+		ck_assert_msg(strcmp(e->def, "(required)") == 0, "%s:%zu: %s is required, but its "
+		              "default is \"%s\", not \"(required)\"", README_PATH, e->line, full,
+		              e->def);
+	} else if (other != NULL) {
+		int o = schema_find(other, r->name);
+
+		ck_assert_msg(o >= 0 && other != sec && same_setting(r, &other->rows[o]),
+		              "%s:%zu: %s is \"%s\", but %s.%s %s", README_PATH, e->line, full, e->def,
+		              other->name, r->name, other == sec ? "is itself"
+		              : o < 0 ? "does not exist" : "differs in its values or its default");
+	} else if (def[0] == '\0') {
+		ck_assert_msg(e->def[0] != '\0' && !states_value(e->def)
+		              && strcmp(e->def, "(required)") != 0, "%s:%zu: %s has no default value "
+		              "and is not required, but the table gives it \"%s\" (expected words "
+		              "such as \"unset\" or \"none\")", README_PATH, e->line, full, e->def);
+	} else if (quoted) {
+		ck_assert_msg(written_as(e->def, def), "%s:%zu: the default of %s is \"%s\", not %s "
+		              "(expected \"`%s`\" or \"`\\\"%s\\\"`\")", README_PATH, e->line, full, def,
+		              e->def, def, def);
+	} else {
+		ck_assert_msg(strcmp(e->def, def) == 0, "%s:%zu: the default of %s is %s, not %s",
+		              README_PATH, e->line, full, def, e->def);
+	}
+
+	if (other == NULL && (r->kind == SK_INT || r->kind == SK_INT64)) {
+		if (r->at_least != NULL)
+			snprintf(want, sizeof(want), "`%s`..%lld", r->at_least, (long long)r->max);
+		else
+			snprintf(want, sizeof(want), "%lld..%lld", (long long)r->min, (long long)r->max);
+		ck_assert_msg(says(e->range, want), "%s:%zu: %s does not give its range \"%s\" (it "
+		              "says \"%s\")", README_PATH, e->line, full, want, e->range);
+	}
+	for (size_t i = 0; other == NULL && r->choices != NULL && r->choices[i] != NULL; i++)
+		ck_assert_msg(names_value(e->range, r->choices[i]), "%s:%zu: %s does not name its "
+		              "value \"%s\" (as \"`%s`\")", README_PATH, e->line, full, r->choices[i],
+		              r->choices[i]);
+	if (r->tls_default != NULL)
+		ck_assert_msg(names_value(e->range, r->tls_default), "%s:%zu: %s does not name the "
+		              "store used without it, \"`%s`\"", README_PATH, e->line, full,
+		              r->tls_default);
+	at_most = strstr(e->range, "at most ");
+	if (at_most != NULL && isdigit((unsigned char)at_most[8])) {
+		long long n = strtoll(at_most + 8, NULL, 10);
+
+		ck_assert_msg(r->kind == SK_STRING, "%s:%zu: %s is not a string, but the table "
+		              "gives it a length", README_PATH, e->line, full);
+		ck_assert_msg(n == r->max, "%s:%zu: %s is at most %lld bytes (0: any length), not "
+		              "%lld", README_PATH, e->line, full, (long long)r->max, n);
+	}
+}
+
+/* Run once per setting: `_i` is its index in config_setting_at(). */
+START_TEST(test_readme_agrees_with_schema)
+{
+	const struct section *sec;
+	const struct setting *r;
+	const struct readme_entry *found = NULL;
+	char full[NAME_MAX_LEN];
+	size_t count = 0;
+
+	schema_row((size_t)_i, &sec, &r);
+	snprintf(full, sizeof(full), "%s.%s", sec->name, r->name);
+	for (size_t i = 0; i < readme_entries.n; i++) {
+		if (strcmp(readme_entries.e[i].full, full) == 0) {
+			found = &readme_entries.e[i];
+			count++;
+		}
+	}
+	/* A list's settings may be summed up by a row of the list's own name. */
+	for (size_t i = 0; count == 0 && sec->list && i < readme_entries.n; i++)
+		if (strcmp(readme_entries.e[i].full, sec->name) == 0)
+			return;
+	ck_assert_msg(count > 0, "%s does not list setting '%s' in a settings table (expected a "
+	              "row with \"`%s`\" in the group `%s`)", README_PATH, full, r->name, sec->name);
+	ck_assert_msg(count == 1, "%s lists setting '%s' %zu times", README_PATH, full, count);
+	assert_readme_agrees(found, full, sec, r);
+}
+END_TEST
+
+START_TEST(test_readme_lists_only_settings)
+{
+	ck_assert_msg(readme_entries.n > 0, "%s has no settings table", README_PATH);
+	for (size_t i = 0; i < readme_entries.n; i++)
+		ck_assert_msg(is_setting(readme_entries.e[i].full)
+		              || is_settings_block(readme_entries.e[i].full),
+		              "%s:%zu: lists '%s', which the parser does not accept", README_PATH,
+		              readme_entries.e[i].line, readme_entries.e[i].full);
+}
+END_TEST
+
 /* The item reader and the phrase matchers themselves. */
 START_TEST(test_man_item_is_read)
 {
@@ -1130,6 +1546,79 @@ START_TEST(test_conf_scan_is_exact)
 }
 END_TEST
 
+START_TEST(test_readme_scan_is_exact)
+{
+	static const char readme[] =
+		"| MQTT | AMQP |\n"
+		"|------|------|\n"
+		"| `a/b` | `a.b` |\n"
+		"\n"
+		"| group    | setting    | default   | range / values |\n"
+		"|----------|------------|-----------|----------------|\n"
+		"| `mqtt`   | `port`     | 1883      | 1..65535       |\n"
+		"|          | `username`, `password` | `guest`, `guest` | |\n"
+		"|          | `tls_ca_file`, `tls_ca_dir` | none, here, or there | CA |\n"
+		"| `topology` | `exchanges` | none   | lists          |\n"
+		"\n"
+		"| `amqp`   | `host`     | (required) |               |\n";
+	struct text t;
+	struct readme_entries r;
+
+	text_split(&t, readme);
+	readme_scan(&t, &r);
+	/* Neither the other table nor a row after the settings table ended. */
+	ck_assert_uint_eq(r.n, 6);
+	ck_assert_str_eq(r.e[0].full, "mqtt.port");
+	ck_assert_str_eq(r.e[0].def, "1883");
+	ck_assert_str_eq(r.e[0].range, "1..65535");
+	ck_assert_uint_eq(r.e[0].line, 7);
+	/* As many parts as settings: one each. */
+	ck_assert_str_eq(r.e[1].full, "mqtt.username");
+	ck_assert_str_eq(r.e[1].def, "`guest`");
+	ck_assert_str_eq(r.e[2].full, "mqtt.password");
+	ck_assert_str_eq(r.e[2].def, "`guest`");
+	ck_assert_str_eq(r.e[2].range, "");
+	/* Otherwise the whole cell, commas and all. */
+	ck_assert_str_eq(r.e[3].full, "mqtt.tls_ca_file");
+	ck_assert_str_eq(r.e[3].def, "none, here, or there");
+	ck_assert_str_eq(r.e[4].def, "none, here, or there");
+	ck_assert_str_eq(r.e[5].full, "topology.exchanges");
+	free(r.e);
+	text_free(&t);
+}
+END_TEST
+
+/* What a default cell states, and which groups an "as for" names. */
+START_TEST(test_readme_cells_are_read)
+{
+	ck_assert(states_value("`guest`"));
+	ck_assert(states_value("1883"));
+	ck_assert(states_value("-1"));
+	ck_assert(states_value("true"));
+	ck_assert(states_value("false"));
+	ck_assert(!states_value("unset"));
+	ck_assert(!states_value("none"));
+	ck_assert(!states_value("the rules' filters"));
+	ck_assert(!states_value("trueness"));
+	ck_assert(!states_value("from `amqp.exchange`"));
+	ck_assert(written_as("`tlsv1.2`", "tlsv1.2"));
+	ck_assert(written_as("`\"3.1.1\"`", "3.1.1"));
+	ck_assert(!written_as("`tlsv1.2` or so", "tlsv1.2"));
+	ck_assert(!written_as("`tlsv1.2x`", "tlsv1.2"));
+	ck_assert(!written_as("\"3.1.1\"", "3.1.1"));
+	ck_assert(names_value("`topic`, `direct`", "direct"));
+	ck_assert(!names_value("`topic`, `directly`", "direct"));
+	ck_assert_ptr_eq(as_for("as for `mqtt`"), &schema[S_MQTT]);
+	ck_assert_ptr_null(as_for("as for `mqtt` mostly"));
+	ck_assert_ptr_null(as_for("as for `nowhere`"));
+	ck_assert_ptr_null(as_for("unset"));
+	ck_assert(same_setting(&schema[S_MQTT].rows[schema_find(&schema[S_MQTT], "tls_version")],
+	                       &schema[S_AMQP].rows[schema_find(&schema[S_AMQP], "tls_version")]));
+	ck_assert(!same_setting(&schema[S_MQTT].rows[schema_find(&schema[S_MQTT], "port")],
+	                        &schema[S_AMQP].rows[schema_find(&schema[S_AMQP], "port")]));
+}
+END_TEST
+
 /*
  * What "documented exactly once" rests on: config_setting_at() names each
  * setting once, with a name that fits, no dots in it, and a group of
@@ -1175,6 +1664,8 @@ static Suite *docs_suite(void)
 	tcase_add_test(tc, test_settings_are_well_formed);
 	tcase_add_test(tc, test_man_item_is_read);
 	tcase_add_test(tc, test_schema_defaults_as_stated);
+	tcase_add_test(tc, test_readme_scan_is_exact);
+	tcase_add_test(tc, test_readme_cells_are_read);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("man5_agrees_with_schema");
@@ -1200,6 +1691,16 @@ static Suite *docs_suite(void)
 	tc = tcase_create("sample_mentions_only_settings");
 	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
 	tcase_add_test(tc, test_sample_mentions_only_settings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("readme_agrees_with_schema");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_loop_test(tc, test_readme_agrees_with_schema, 0, n);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("readme_lists_only_settings");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_test(tc, test_readme_lists_only_settings);
 	suite_add_tcase(s, tc);
 	return s;
 }
