@@ -59,6 +59,13 @@
  * `arguments`) name headers and arguments, not settings, and are not
  * checked.
  *
+ * A setting the sample shows commented out, "# NAME = VALUE;", is one the
+ * sample leaves at its default, and VALUE must be that default as the
+ * schema has it: "# port = 1883;", "# protocol = \"3.1.1\";".  A setting
+ * without a default shows an example there instead ("# username =
+ * \"bridge\";") and is not checked; a setting that is not commented out
+ * is the sample's own choice.
+ *
  * How the README lists a setting: a row of a Markdown table whose header
  * has the columns "group", "setting", "default" and "range / values":
  *
@@ -325,6 +332,8 @@ struct conf_mention {
 	char group[NAME_MAX_LEN];  /* "mqtt", "rules", "topology.exchanges"; "" at the top */
 	char name[NAME_MAX_LEN];
 	size_t line;               /* 1-based */
+	bool commented;            /* "# NAME =" */
+	const char *value;         /* what follows the '=', in the scanned text */
 };
 
 struct conf_mentions {
@@ -459,6 +468,8 @@ static void conf_scan(const struct text *t, struct conf_mentions *out)
 			conf_path(&bl, m->group, sizeof(m->group));
 			strcpy(m->name, name);
 			m->line = i + 1;
+			m->commented = comment;
+			m->value = rest;
 		}
 		if (comment || *p == '\0')
 			continue;
@@ -482,6 +493,48 @@ static bool conf_mentions(const struct conf_mentions *c, const char *group, cons
 		if (strcmp(c->m[i].group, group) == 0 && strcmp(c->m[i].name, name) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * Reads the value of a one-line assignment, `p` being what follows its
+ * '=': a string in double quotes (copied without them, escapes undone,
+ * `quoted` set) or a bare word such as an integer or a boolean (copied as
+ * written), then ';' or ',' and at most a comment.  Returns false for
+ * anything else: a list, a group, a value that goes on past the line.
+ */
+static bool conf_scalar(const char *p, char *out, size_t outsz, bool *quoted)
+{
+	size_t len = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	*quoted = *p == '"';
+	if (*quoted) {
+		for (p++; *p != '"'; p++) {
+			if (*p == '\0' || len + 1 >= outsz)
+				return false;
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			out[len++] = *p;
+		}
+		p++;
+	} else {
+		while (isalnum((unsigned char)*p) || *p == '-' || *p == '+' || *p == '.') {
+			if (len + 1 >= outsz)
+				return false;
+			out[len++] = *p++;
+		}
+		if (len == 0)
+			return false;
+	}
+	out[len] = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != ';' && *p != ',')
+		return false;
+	for (p++; *p == ' ' || *p == '\t'; p++)
+		;
+	return *p == '\0' || *p == '#' || (p[0] == '/' && p[1] == '/');
 }
 
 /* The README's settings tables */
@@ -1288,6 +1341,41 @@ START_TEST(test_readme_lists_only_settings)
 }
 END_TEST
 
+/*
+ * Run once per setting: `_i` is its index in config_setting_at().  A
+ * setting the sample shows commented out is one the sample leaves at its
+ * default, so the line must show the default the parser applies.  A
+ * setting without a default shows an example instead, and is not checked.
+ */
+START_TEST(test_sample_shows_defaults)
+{
+	const struct section *sec;
+	const struct setting *r;
+	char def[NAME_MAX_LEN], value[NAME_MAX_LEN];
+	bool quoted, value_quoted;
+
+	schema_row((size_t)_i, &sec, &r);
+	schema_default(r, def, sizeof(def), &quoted);
+	if (def[0] == '\0')
+		return;
+	for (size_t i = 0; i < conf_mentions_found.n; i++) {
+		const struct conf_mention *m = &conf_mentions_found.m[i];
+
+		if (!m->commented || strcmp(m->group, sec->name) != 0 || strcmp(m->name, r->name) != 0)
+			continue;
+		ck_assert_msg(conf_scalar(m->value, value, sizeof(value), &value_quoted),
+		              "%s:%zu: %s.%s is commented out, which shows its default, but not as "
+		              "\"# %s = VALUE;\"", SAMPLE_CONF_PATH, m->line, sec->name, r->name,
+		              r->name);
+		ck_assert_msg(strcmp(value, def) == 0 && value_quoted == quoted,
+		              "%s:%zu: %s.%s is commented out, which shows its default, %s%s%s, not "
+		              "%s%s%s", SAMPLE_CONF_PATH, m->line, sec->name, r->name,
+		              quoted ? "\"" : "", def, quoted ? "\"" : "", value_quoted ? "\"" : "",
+		              value, value_quoted ? "\"" : "");
+	}
+}
+END_TEST
+
 /* The item reader and the phrase matchers themselves. */
 START_TEST(test_man_item_is_read)
 {
@@ -1546,6 +1634,45 @@ START_TEST(test_conf_scan_is_exact)
 }
 END_TEST
 
+/* One-line values: strings unescaped, bare words as written, nothing that goes on. */
+START_TEST(test_conf_scalar_is_exact)
+{
+	const struct {
+		const char *text;
+		bool ok;
+		const char *value;
+		bool quoted;
+	} cases[] = {
+		{ " 1883;", true, "1883", false },
+		{ "86400L;  # with the suffix", true, "86400L", false },
+		{ " false ;", true, "false", false },
+		{ " \"3.1.1\";", true, "3.1.1", true },
+		{ " \"a\\\"b\\\\\";", true, "a\"b\\", true },
+		{ " \"\",", true, "", true },
+		{ " \"x\"; // comment", true, "x", true },
+		{ " 1883", false, NULL, false },
+		{ " 1883; port = 1;", false, NULL, false },
+		{ " \"unterminated;", false, NULL, false },
+		{ " [ \"a/#\" ];", false, NULL, false },
+		{ " { };", false, NULL, false },
+		{ "", false, NULL, false },
+		{ " ;", false, NULL, false },
+	};
+	char value[NAME_MAX_LEN];
+	bool quoted;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool ok = conf_scalar(cases[i].text, value, sizeof(value), &quoted);
+
+		ck_assert_msg(ok == cases[i].ok, "case %zu: \"%s\" %s", i, cases[i].text,
+		              ok ? "read" : "not read");
+		if (ok)
+			ck_assert_msg(strcmp(value, cases[i].value) == 0 && quoted == cases[i].quoted,
+			              "case %zu: \"%s\"%s", i, value, quoted ? " quoted" : "");
+	}
+}
+END_TEST
+
 START_TEST(test_readme_scan_is_exact)
 {
 	static const char readme[] =
@@ -1664,6 +1791,7 @@ static Suite *docs_suite(void)
 	tcase_add_test(tc, test_settings_are_well_formed);
 	tcase_add_test(tc, test_man_item_is_read);
 	tcase_add_test(tc, test_schema_defaults_as_stated);
+	tcase_add_test(tc, test_conf_scalar_is_exact);
 	tcase_add_test(tc, test_readme_scan_is_exact);
 	tcase_add_test(tc, test_readme_cells_are_read);
 	suite_add_tcase(s, tc);
@@ -1691,6 +1819,11 @@ static Suite *docs_suite(void)
 	tc = tcase_create("sample_mentions_only_settings");
 	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
 	tcase_add_test(tc, test_sample_mentions_only_settings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sample_shows_defaults");
+	tcase_add_checked_fixture(tc, docs_setup, docs_teardown);
+	tcase_add_loop_test(tc, test_sample_shows_defaults, 0, n);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("readme_agrees_with_schema");
