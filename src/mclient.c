@@ -1,10 +1,13 @@
 #include "mclient.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <mqtt_protocol.h>
 #include <openssl/ssl.h>
@@ -224,4 +227,123 @@ struct mosquitto *mclient_new(const struct mqtt_settings *cfg, void *userdata)
 fail:
 	mosquitto_destroy(mosq);
 	return NULL;
+}
+
+bool mclient_handshaking(struct mosquitto *mosq)
+{
+	SSL *ssl = mosquitto_ssl_get(mosq);
+
+	return ssl != NULL && !SSL_is_init_finished(ssl);
+}
+
+bool mclient_ssl_pending(struct mosquitto *mosq)
+{
+	SSL *ssl = mosquitto_ssl_get(mosq);
+
+	return ssl != NULL && SSL_pending(ssl) > 0;
+}
+
+int mclient_handshake(struct mosquitto *mosq, int fd, short revents, const char **what,
+                      char *why, size_t size)
+{
+	int rc, err = 0;
+	socklen_t len = sizeof(err);
+
+	errno = 0;
+	rc = mosquitto_loop_read(mosq, 1);
+	*what = "TLS handshake with";
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mclient_tls_reason(mosq, true, why, size);
+		return -1;
+	}
+	if (!mclient_handshaking(mosq))
+		return 0;
+	/* OpenSSL reports a socket error or EOF as "try again": look for ourselves. */
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+		*what = "connecting to";
+		snprintf(why, size, "%s", strerror(err));
+		return -1;
+	}
+	if (revents & (POLLERR | POLLHUP)) {
+		snprintf(why, size, "the connection was closed");
+		return -1;
+	}
+	if (revents & POLLIN) {
+		char c;
+		ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		if (n == 0) {
+			snprintf(why, size, "the server closed the connection (is it a TLS port?)");
+			return -1;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(why, size, "%s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void mclient_log_disconnect(struct mosquitto *mosq, const struct mqtt_settings *c, int rc,
+                            bool before_connack)
+{
+	char why[320];
+
+	if (rc == 0) {
+		log_info("mqtt: disconnected from %s:%d", c->host, c->port);
+	} else if (c->tls && mclient_tls_logged()) {
+		/* TLS 1.3 refuses a client certificate only after the handshake. */
+		log_warn("mqtt: connection to %s:%d lost: TLS: %s", c->host, c->port,
+		         mclient_tls_reason(mosq, c->tls, why, sizeof(why)));
+	} else if (c->tls && before_connack) {
+		/*
+		 * With TLS 1.3 a broker checks the client certificate after the
+		 * handshake and may just close the connection, leaving no reason.
+		 */
+		log_warn("mqtt: connection to %s:%d closed before CONNACK (%s): the broker may have "
+		         "refused the TLS client certificate (tls_cert_file, tls_key_file)",
+		         c->host, c->port, mclient_reason(rc, c->keepalive, why, sizeof(why)));
+	} else {
+		log_warn("mqtt: connection to %s:%d %s: %s", c->host, c->port,
+		         before_connack ? "closed before CONNACK" : "lost",
+		         mclient_reason(rc, c->keepalive, why, sizeof(why)));
+	}
+}
+
+int mclient_log_granted(char *const *filters, size_t n, bool each, int qos_count,
+                        const int *granted)
+{
+	int ok = 0;
+
+	for (int i = 0; i < qos_count && i < (int)n; i++) {
+		if (granted[i] >= 0x80) {
+			log_error("mqtt: the broker refused the subscription to '%s' (reason %d)",
+			          filters[i], granted[i]);
+		} else if (granted[i] == 0) {
+			log_warn("mqtt: the broker granted only QoS 0 for '%s': its messages are not "
+			         "redelivered if the bridge fails", filters[i]);
+			ok++;
+		} else {
+			ok++;
+			if (each)
+				log_info("mqtt: subscribed to '%s'", filters[i]);
+		}
+	}
+	return ok;
+}
+
+const char *mclient_address(const struct addrinfo *list, uint64_t attempt, bool tls,
+                            const char *host, char *buf, size_t size)
+{
+	const struct addrinfo *ai = list;
+	size_t n = 0;
+
+	for (const struct addrinfo *p = list; p; p = p->ai_next)
+		n++;
+	for (size_t i = 0; ai && n > 0 && i < (size_t)(attempt % n); i++)
+		ai = ai->ai_next;
+	if (tls || !ai ||
+	    getnameinfo(ai->ai_addr, ai->ai_addrlen, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(buf, size, "%s", host);
+	return buf;
 }

@@ -8,8 +8,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <mosquitto.h>
+
+struct addrinfo;
 
 #include "settings.h"
 
@@ -30,10 +33,45 @@ bool mclient_tls_logged(void);
 /* Why the TLS layer failed, in the operator's terms. */
 const char *mclient_tls_reason(struct mosquitto *mosq, bool tls, char *buf, size_t size);
 
+/* Whether a TLS handshake is under way and not complete. */
+bool mclient_handshaking(struct mosquitto *mosq);
+/* Whether OpenSSL holds decrypted bytes: poll() cannot see them. */
+bool mclient_ssl_pending(struct mosquitto *mosq);
+/*
+ * One step of the TLS handshake on `fd` after poll() said `revents`.
+ * Returns 0 (in progress, or done), or -1 with *what ("TLS handshake
+ * with", "connecting to") and `why` saying what failed.
+ */
+int mclient_handshake(struct mosquitto *mosq, int fd, short revents, const char **what,
+                      char *why, size_t size);
+
 /* Whether the DUP flag can be read with the library in use (logs once when not). */
 bool mclient_dup_known(void);
 /* The DUP flag of a message on_message received (false when not known). */
 bool mclient_dup(const struct mosquitto_message *msg);
+
+/*
+ * Logs why the connection ended (rc as on_disconnect has it; 0 for a clean
+ * close), in the operator's terms.
+ */
+void mclient_log_disconnect(struct mosquitto *mosq, const struct mqtt_settings *c, int rc,
+                            bool before_connack);
+
+/*
+ * Logs what a SUBACK granted each of `filters` (`each`: also the filters
+ * granted QoS 1); returns how many were granted.
+ */
+int mclient_log_granted(char *const *filters, size_t n, bool each, int qos_count,
+                        const int *granted);
+
+/*
+ * What libmosquitto is to connect to: address `attempt` (modulo their
+ * number) of `list`, numeric, so that it looks nothing up itself; with TLS
+ * the name `host`, which it verifies the certificate against (it then
+ * looks the name up again).
+ */
+const char *mclient_address(const struct addrinfo *list, uint64_t attempt, bool tls,
+                            const char *host, char *buf, size_t size);
 
 /* Why libmosquitto closed the connection (rc), in the operator's terms. */
 const char *mclient_reason(int rc, int keepalive, char *buf, size_t size);

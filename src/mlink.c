@@ -1,6 +1,7 @@
 #include "mlink.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "closer.h"
 #include "log.h"
+#include "resolve.h"
 #include "mclient.h"
 
 /* A connection that stayed up this long starts its next backoff from the minimum. */
@@ -25,9 +27,11 @@
 #define MLINK_GATE_POLL_MS 100
 /* How long a clean close waits for the broker to close its side. */
 #define MLINK_LINGER_MS 2000
+/* How often a name lookup in progress is asked for its answer. */
+#define MLINK_RESOLVE_POLL_MS 10
 
 static const char *const state_names[] = {
-	"down", "connecting", "subscribing", "active", "draining",
+	"down", "resolving", "connecting", "subscribing", "active", "draining",
 };
 
 const char *mlink_state_name(enum mlink_state s)
@@ -46,6 +50,17 @@ static void mlink_set_state(struct mlink *m, enum mlink_state s)
 bool mlink_connected(const struct mlink *m)
 {
 	return m->state != ML_DOWN || closer_active(&m->linger);
+}
+
+/* The TLS handshake of the current connection has not completed yet. */
+static bool mlink_handshaking(const struct mlink *m)
+{
+	return m->cfg->tls && m->state == ML_CONNECTING && mclient_handshaking(m->mosq);
+}
+
+static bool mlink_ssl_pending(const struct mlink *m)
+{
+	return m->cfg->tls && mclient_ssl_pending(m->mosq);
 }
 
 /* A request could not be queued: the connection can no longer be trusted. */
@@ -113,6 +128,8 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	m->read_budget = 0;
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
 	msubs_reqs_clear(&m->subs);
+	resolve_abandon(&m->resolve);
+	loop_timer_disarm(m->loop, &m->resolve_timer);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
@@ -132,25 +149,7 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	mlink_schedule(m, failed);
 }
 
-/* The TLS handshake of the current connection has not completed yet. */
-static bool mlink_handshaking(const struct mlink *m)
-{
-	SSL *ssl;
 
-	return m->cfg->tls && m->state == ML_CONNECTING
-	       && (ssl = mosquitto_ssl_get(m->mosq)) != NULL && !SSL_is_init_finished(ssl);
-}
-
-/*
- * Whether OpenSSL holds decrypted bytes: poll() cannot see them, and
- * mosquitto_loop_read() leaves them behind when a stale EAGAIN ends it.
- */
-static bool mlink_ssl_pending(const struct mlink *m)
-{
-	SSL *ssl = m->cfg->tls ? mosquitto_ssl_get(m->mosq) : NULL;
-
-	return ssl != NULL && SSL_pending(ssl) > 0;
-}
 
 static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
                        const mosquitto_property *props)
@@ -206,22 +205,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
 	(void)mosq;
 	if (!msubs_req_take(&m->subs, mid, &r))
 		return;
-	for (int i = 0; i < qos_count && i < (int)r.n; i++) {
-		const char *f = r.filters[i];
-
-		if (granted[i] >= 0x80) {
-			log_error("mqtt: the broker refused the subscription to '%s' (reason %d)", f,
-			          granted[i]);
-		} else if (granted[i] == 0) {
-			log_warn("mqtt: the broker granted only QoS 0 for '%s': its messages are not "
-			         "redelivered if the bridge fails", f);
-			ok++;
-		} else {
-			ok++;
-			if (r.kind == MSUBS_SUB)
-				log_info("mqtt: subscribed to '%s'", f);
-		}
-	}
+	ok = mclient_log_granted(r.filters, r.n, r.kind == MSUBS_SUB, qos_count, granted);
 	msubs_strv_free(r.filters, r.n);
 	if (r.kind != MSUBS_INITIAL || m->state != ML_SUBSCRIBING)
 		return;
@@ -265,31 +249,7 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	(void)mosq;
 	if (m->state == ML_DOWN)
 		return;
-	if (rc == 0) {
-		log_info("mqtt: disconnected from %s:%d", m->cfg->host, m->cfg->port);
-	} else if (m->cfg->tls && mclient_tls_logged()) {
-		char why[320];
-
-		/* TLS 1.3 refuses a client certificate only after the handshake. */
-		log_warn("mqtt: connection to %s:%d lost: TLS: %s", m->cfg->host, m->cfg->port,
-		         mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why)));
-	} else if (m->cfg->tls && m->state == ML_CONNECTING) {
-		/*
-		 * With TLS 1.3 a broker checks the client certificate after the
-		 * handshake and may just close the connection, leaving no reason.
-		 */
-		char why[160];
-
-		log_warn("mqtt: connection to %s:%d closed before CONNACK (%s): the broker may have "
-		         "refused the TLS client certificate (tls_cert_file, tls_key_file)",
-		         m->cfg->host, m->cfg->port, mclient_reason(rc, m->cfg->keepalive, why, sizeof(why)));
-	} else {
-		char why[160];
-
-		log_warn("mqtt: connection to %s:%d %s: %s", m->cfg->host, m->cfg->port,
-		         m->state == ML_CONNECTING ? "closed before CONNACK" : "lost",
-		         mclient_reason(rc, m->cfg->keepalive, why, sizeof(why)));
-	}
+	mclient_log_disconnect(m->mosq, m->cfg, rc, m->state == ML_CONNECTING);
 	mlink_went_down(m, rc != 0);
 }
 
@@ -351,41 +311,17 @@ static void mlink_attempt_failed(struct mlink *m, const char *what, const char *
  */
 static void mlink_handshake(struct mlink *m, short revents)
 {
+	const char *what = NULL;
 	char why[320];
-	int rc, err = 0;
-	socklen_t len = sizeof(err);
 
-	errno = 0;
-	rc = mosquitto_loop_read(m->mosq, 1);
-	if (m->state == ML_DOWN)
-		return;
-	if (rc != MOSQ_ERR_SUCCESS) {
-		mlink_attempt_failed(m, "TLS handshake with",
-		                     mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why)));
+	if (mclient_handshake(m->mosq, m->fd, revents, &what, why, sizeof(why)) == 0) {
+		if (m->state != ML_DOWN && !mlink_handshaking(m))
+			log_debug("mqtt: TLS handshake with %s:%d done (%s)", m->cfg->host, m->cfg->port,
+			          SSL_get_version(mosquitto_ssl_get(m->mosq)));
 		return;
 	}
-	if (!mlink_handshaking(m)) {
-		log_debug("mqtt: TLS handshake with %s:%d done (%s)", m->cfg->host, m->cfg->port,
-		          SSL_get_version(mosquitto_ssl_get(m->mosq)));
-		return;
-	}
-	/* OpenSSL reports a socket error or EOF as "try again": look for ourselves. */
-	if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
-		mlink_attempt_failed(m, "connecting to", strerror(err));
-	} else if (revents & (POLLERR | POLLHUP)) {
-		mlink_attempt_failed(m, "TLS handshake with",
-		                     "the connection was closed");
-	} else if (revents & POLLIN) {
-		char c;
-		ssize_t n = recv(m->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-
-		if (n == 0)
-			mlink_attempt_failed(m, "TLS handshake with",
-			                     "the server closed the connection (is it a TLS port?)");
-		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			mlink_attempt_failed(m, "TLS handshake with",
-			                     strerror(errno));
-	}
+	if (m->state != ML_DOWN)
+		mlink_attempt_failed(m, what, why);
 }
 
 static void mlink_on_fd(void *arg, int fd, short revents)
@@ -424,35 +360,89 @@ static void mlink_on_misc(void *arg)
 		loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
 }
 
-static void mlink_connect(struct mlink *m)
+/* Connects to `addr` (the broker's address, or its name for TLS; see mlink_on_resolved()). */
+static void mlink_connect(struct mlink *m, const char *addr)
 {
 	char why[320];
 	int rc;
 
 	mclient_tls_forget();
-	rc = mosquitto_connect_async(m->mosq, m->cfg->host, m->cfg->port, m->cfg->keepalive);
+	rc = mosquitto_connect_async(m->mosq, addr, m->cfg->port, m->cfg->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt: cannot connect to %s:%d: %s", m->cfg->host, m->cfg->port,
 		         rc == MOSQ_ERR_ERRNO ? strerror(errno)
 		         : rc == MOSQ_ERR_TLS ? mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why))
 		         : mosquitto_strerror(rc));
-		mlink_schedule(m, true);
+		mlink_went_down(m, true);
 		return;
 	}
 	m->fd = mosquitto_socket(m->mosq);
 	if (m->fd < 0 || loop_fd_add(m->loop, m->fd, POLLIN | POLLOUT, mlink_on_fd, m) != 0) {
 		log_error("mqtt: no usable socket after connect");
 		m->fd = -1;
-		mlink_schedule(m, true);
+		mlink_went_down(m, true);
 		return;
 	}
 	m->broken = false;
 	m->unflushed = 0;
-	m->up_since_ms = loop_now_ms();
 	mlink_set_state(m, ML_CONNECTING);
 	m->h.connecting(m->arg);
 	loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
+}
+
+/*
+ * The lookup answered.  libmosquitto would look the name up again, holding
+ * the loop, so it gets the address, one of the broker's per attempt in
+ * turn; with TLS it needs the name, which it verifies the certificate
+ * against, and looks it up itself (answered at once where the lookup just
+ * made is cached, as by nscd or systemd-resolved).
+ */
+static void mlink_on_resolved(struct mlink *m, const struct addrinfo *list)
+{
+	char addr[NI_MAXHOST];
+
+	mclient_address(list, m->attempts++, m->cfg->tls, m->cfg->host, addr, sizeof(addr));
+	resolve_abandon(&m->resolve);
+	mlink_connect(m, addr);
+}
+
+static void mlink_on_resolve_poll(void *arg)
+{
+	struct mlink *m = arg;
+	struct addrinfo *list;
+	char err[256];
+	int rc;
+
+	if (m->state != ML_RESOLVING)
+		return;
+	rc = resolve_poll(&m->resolve, &list, err, sizeof(err));
+	if (rc == 0) {
+		loop_timer_arm(m->loop, &m->resolve_timer, MLINK_RESOLVE_POLL_MS);
+	} else if (rc < 0) {
+		mlink_attempt_failed(m, "connecting to", err);
+	} else if (!m->wanted || !m->connect_ok) {
+		/* Not allowed any more (AMQP went down meanwhile): the next attempt looks it up anew. */
+		mlink_went_down(m, false);
+	} else {
+		mlink_on_resolved(m, list);
+	}
+}
+
+/* An attempt: the broker's name is looked up first, without blocking (resolve.h). */
+static void mlink_attempt(struct mlink *m)
+{
+	char err[256];
+
+	if (resolve_start(&m->resolve, m->cfg->host, m->cfg->port, err, sizeof(err)) != 0) {
+		log_error("mqtt: connecting to %s:%d failed: %s", m->cfg->host, m->cfg->port, err);
+		mlink_schedule(m, true);
+		return;
+	}
+	m->up_since_ms = loop_now_ms();
+	mlink_set_state(m, ML_RESOLVING);
+	/* mqtt.connect_timeout: the lookup, TCP, TLS and CONNACK together. */
 	loop_timer_arm(m->loop, &m->connect_timer, (uint64_t)m->cfg->connect_timeout * 1000u);
+	mlink_on_resolve_poll(m);
 }
 
 /* No CONNACK within mqtt.connect_timeout (TCP connect and TLS handshake included). */
@@ -461,6 +451,12 @@ static void mlink_on_connect_timeout(void *arg)
 	struct mlink *m = arg;
 	char why[128];
 
+	if (m->state == ML_RESOLVING) {
+		snprintf(why, sizeof(why), "no address for the name within %d s (mqtt.connect_timeout)",
+		         m->cfg->connect_timeout);
+		mlink_attempt_failed(m, "connecting to", why);
+		return;
+	}
 	if (m->state != ML_CONNECTING)
 		return;
 	snprintf(why, sizeof(why), "no CONNACK within %d s (mqtt.connect_timeout)",
@@ -479,7 +475,7 @@ static void mlink_on_retry(void *arg)
 		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
 		return;
 	}
-	mlink_connect(m);
+	mlink_attempt(m);
 }
 
 /* Creates the libmosquitto client for m->cfg.  Returns 0, or -1 after logging why. */
@@ -512,6 +508,8 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
 	loop_timer_init(&m->connect_timer, mlink_on_connect_timeout, m);
+	loop_timer_init(&m->resolve_timer, mlink_on_resolve_poll, m);
+	resolve_init(&m->resolve);
 	if (msubs_init(&m->subs, cfg->subscribe, cfg->n_subscribe) != 0) {
 		log_error("mqtt: out of memory");
 		return -1;
@@ -573,6 +571,8 @@ int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
 
 void mlink_fini(struct mlink *m)
 {
+	resolve_fini(&m->resolve);
+	loop_timer_disarm(m->loop, &m->resolve_timer);
 	closer_end(&m->linger);
 	if (m->disconnect_fd >= 0)
 		close(m->disconnect_fd);
@@ -600,12 +600,19 @@ void mlink_stop(struct mlink *m)
 {
 	m->wanted = false;
 	loop_timer_disarm(m->loop, &m->retry_timer);
+	/* Nothing was sent yet: a lookup in progress just ends. */
+	if (m->state == ML_RESOLVING)
+		mlink_went_down(m, false);
 }
 
 void mlink_drain(struct mlink *m)
 {
 	if (m->state == ML_DOWN || m->state == ML_DRAINING)
 		return;
+	if (m->state == ML_RESOLVING) {
+		mlink_went_down(m, false);
+		return;
+	}
 	/*
 	 * Before CONNACK nothing was read and no PUBACK is queued: nothing can
 	 * be lost, and a broker that never answered would only be waited for.
@@ -650,7 +657,7 @@ void mlink_prepare(struct mlink *m)
 	short events = 0;
 	bool flush_ok;
 
-	if (m->state == ML_DOWN)
+	if (m->state == ML_DOWN || m->state == ML_RESOLVING)
 		return;
 	if (mlink_handshaking(m)) {
 		loop_fd_events(m->loop, m->fd,

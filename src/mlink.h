@@ -1,7 +1,7 @@
 /*
  * mlink: the MQTT side.  One libmosquitto client in "threaded" mode, driven
  * by the loop through its socket, so that queued packets (PUBACKs above all)
- * reach the socket only when mlink_flush() lets them.
+ * reach the socket only when the bridge allows a flush (mlink_allow()).
  *
  * libmosquitto queues the PUBACK of a QoS 1 message before on_message runs;
  * with mosquitto_threaded_set(true) a queued packet is written only inside
@@ -11,11 +11,14 @@
  * redelivers those messages to the persistent session.
  *
  * States:
- *   DOWN -> (backoff) -> CONNECTING -> SUBSCRIBING -> ACTIVE
- *   ACTIVE/SUBSCRIBING/CONNECTING -> DRAINING (no more reads; flush and
- *     DISCONNECT once the gate opens) -> DOWN
+ *   DOWN -> (backoff, and the bridge allows it) -> RESOLVING -> CONNECTING
+ *     -> SUBSCRIBING -> ACTIVE
+ *   ACTIVE/SUBSCRIBING -> DRAINING (no more reads; flush and DISCONNECT
+ *     once the bridge allows a flush) -> DOWN
+ *   RESOLVING/CONNECTING -> DOWN at once on a drain: nothing was read
  *   any -> DOWN on a lost connection or mlink_drop() (no flush)
- *   CONNECTING -> DOWN when no CONNACK came within mqtt.connect_timeout
+ *   RESOLVING/CONNECTING -> DOWN when no CONNACK came within
+ *     mqtt.connect_timeout (the lookup, TCP, TLS and CONNACK together)
  */
 #ifndef BRIDGE_MLINK_H
 #define BRIDGE_MLINK_H
@@ -30,9 +33,11 @@
 #include "closer.h"
 #include "loop.h"
 #include "msubs.h"
+#include "resolve.h"
 
 enum mlink_state {
 	ML_DOWN = 0,
+	ML_RESOLVING,    /* looking the broker's name up (resolve.h) */
 	ML_CONNECTING,   /* TCP connect and CONNECT sent, awaiting CONNACK */
 	ML_SUBSCRIBING,  /* SUBSCRIBE sent, awaiting SUBACK; messages may already flow */
 	ML_ACTIVE,
@@ -79,7 +84,10 @@ struct mlink {
 	struct backoff backoff;
 	struct loop_timer retry_timer;
 	struct loop_timer misc_timer;   /* keepalive */
-	struct loop_timer connect_timer; /* mqtt.connect_timeout: TCP, TLS and CONNACK */
+	struct loop_timer connect_timer; /* mqtt.connect_timeout: lookup, TCP, TLS and CONNACK */
+	struct loop_timer resolve_timer; /* polls the lookup in progress */
+	struct resolve resolve;
+	uint64_t attempts;        /* which of the broker's addresses the next attempt takes */
 	struct msubs subs;        /* subscriptions and requests in flight */
 };
 
