@@ -19,11 +19,8 @@ ID=bridge-t20
 WATCH_S=6
 
 mab_init t20
-MAB_NOTIFY=$TOOLS/mab-notify
 MAB_SILENT=$TOOLS/mab-silent
-for f in "$MAB_NOTIFY" "$MAB_SILENT"; do
-	[[ -x $f ]] || { echo "t20: $f is missing (build first)" >&2; exit 77; }
-done
+[[ -x $MAB_SILENT ]] || { echo "t20: $MAB_SILENT is missing (build first)" >&2; exit 77; }
 mosq_start || fail "mosquitto did not start"
 
 SILENT_PORT=$(free_port) || fail "no free port"
@@ -34,11 +31,7 @@ mab_on_exit "mab_kill_pid $SILENT_PID 5"
 wait_until 10 grep -q '^listening' "$SILENT_OUT" ||
 	fail "mab-silent did not listen on $SILENT_PORT: $(cat "$MAB_TMP/silent.err")"
 
-NOTIFY_OUT=$MAB_TMP/notify.out
-"$MAB_NOTIFY" -s "$MAB_TMP/notify.sock" -t 280 >"$NOTIFY_OUT" 2>"$MAB_TMP/notify.err" &
-NOTIFY_PID=$!
-mab_on_exit "mab_kill_pid $NOTIFY_PID 5"
-wait_until 10 test -S "$MAB_TMP/notify.sock" || fail "mab-notify did not bind its socket"
+notify_start notify
 
 # pings: how many WATCHDOG=1 lines so far.
 pings() {
@@ -66,8 +59,7 @@ after=$(pings)
 mab_alive "$BRIDGE_PID" || fail "the bridge exited while the peer was silent"
 ((after - before >= WATCH_S - 2)) ||
 	fail "$((after - before)) WATCHDOG=1 in $WATCH_S s while the AMQP set-up waited"
-gaps=$(grep -E ' WATCHDOG=1$' "$NOTIFY_OUT" | cut -d' ' -f1 |
-	awk 'NR > 1 { d = $1 - p; if (d >= 2.0) printf "%.3f ", d } { p = $1 }')
+gaps=$(watchdog_gaps 0 | awk '$1 >= 2.0' | paste -sd' ')
 [[ -z $gaps ]] || fail "WATCHDOG=1 gaps of 2 s or more (the watchdog period): $gaps"
 mab_log "$((after - before)) WATCHDOG=1 in $WATCH_S s, none 2 s apart"
 

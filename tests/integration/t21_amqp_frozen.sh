@@ -21,8 +21,6 @@ WATCH_S=6
 N=500
 
 mab_init t21
-MAB_NOTIFY=$TOOLS/mab-notify
-[[ -x $MAB_NOTIFY ]] || { echo "t21: $MAB_NOTIFY is missing (build first)" >&2; exit 77; }
 mosq_start || fail "mosquitto did not start"
 mab_on_exit 'kill -CONT "$RABBIT_PID" 2>/dev/null'
 
@@ -47,14 +45,6 @@ TOPOLOGY=$(
 	echo '    );'
 	echo '};'
 )
-
-# notify_start NAME: a mab-notify on $MAB_TMP/NAME.sock; sets NOTIFY_OUT.
-notify_start() {
-	NOTIFY_OUT=$MAB_TMP/$1.out
-	"$MAB_NOTIFY" -s "$MAB_TMP/$1.sock" -t 280 >"$NOTIFY_OUT" 2>"$MAB_TMP/$1.err" &
-	mab_on_exit "mab_kill_pid $! 5"
-	wait_until 10 test -S "$MAB_TMP/$1.sock" || fail "mab-notify did not bind $MAB_TMP/$1.sock"
-}
 
 pings() {
 	grep -c ' WATCHDOG=1$' "$NOTIFY_OUT" || true
@@ -97,8 +87,7 @@ after=$(pings)
 mab_alive "$BRIDGE_PID" || fail "the bridge exited while RabbitMQ was frozen"
 ((after - before >= WATCH_S - 2)) ||
 	fail "$((after - before)) WATCHDOG=1 in $WATCH_S s while RabbitMQ was frozen"
-gaps=$(grep -E ' WATCHDOG=1$' "$NOTIFY_OUT" | cut -d' ' -f1 |
-	awk 'NR > 1 { d = $1 - p; if (d >= 2.0) printf "%.3f ", d } { p = $1 }')
+gaps=$(watchdog_gaps 0 | awk '$1 >= 2.0' | paste -sd' ')
 [[ -z $gaps ]] || fail "WATCHDOG=1 gaps of 2 s or more (the watchdog period): $gaps"
 mab_log "$((after - before)) WATCHDOG=1 in $WATCH_S s, none 2 s apart"
 bridge_log_has 0 'mqtt: connected' && fail "the bridge connected to MQTT during the set-up"
