@@ -175,11 +175,13 @@ static void br_on_mqtt_connecting(void *arg)
 	b->fw.drop_why[0] = '\0';
 }
 
+/* PUBACKs are going out: the cap counts from zero again, so reading may resume at once. */
 static void br_on_mqtt_flushed(void *arg)
 {
 	struct bridge *b = arg;
 
 	gate_flushed(&b->gate);
+	br_decide(b, false);
 }
 
 static void br_on_mqtt_up(void *arg)
