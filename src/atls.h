@@ -27,7 +27,7 @@
 
 #include <amqp.h>
 
-#include "config.h"
+#include "settings.h"
 
 struct atls;
 

@@ -535,7 +535,7 @@ static size_t props_user(struct props_buf *pb, const mosquitto_property *list, s
 			return (size_t)-1;
 		skip = true;
 		nlen = strlen(name);
-		if (nlen > PROPS_SHORTSTR_MAX || rules_is_route_header(name))
+		if (nlen > PROPS_SHORTSTR_MAX || field_is_route_header(name))
 			continue;
 		props_entry_text(&pb->entries[n++], name, nlen, value, strlen(value));
 	}

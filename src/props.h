@@ -17,7 +17,7 @@
  *                             bridge.dot_replacement)
  *   User Property NAME=VALUE  header NAME (long string), for NAME under 256
  *                             bytes and other than CC and BCC (see
- *                             rules_is_route_header()); of a NAME given
+ *                             field_is_route_header()); of a NAME given
  *                             twice the first wins
  *   Message Expiry Interval   expiration: the seconds times 1000, in decimal,
  *                             at most ten years (RabbitMQ refuses more)
@@ -40,7 +40,7 @@
 #include <amqp.h>
 #include <mosquitto.h>
 
-#include "rules.h"
+#include "field.h"
 
 #define PROPS_HDR_TOPIC "x-mqtt-topic"
 #define PROPS_HDR_RETAIN "x-mqtt-retain"

@@ -171,11 +171,6 @@ static char *rules__strdup(const char *s, int *oom)
  * comparing each name with every earlier one: a rule may have tens of
  * thousands of headers.  Returns 0, or -1 when memory ran out.
  */
-bool rules_is_route_header(const char *name)
-{
-	return strcmp(name, "CC") == 0 || strcmp(name, "BCC") == 0;
-}
-
 static int rules__headers(struct rule *r, const struct rule_spec *s, struct rules_rep *rep)
 {
 	size_t cap = 16, mask, *seen;  /* seen: 1 + index of a header, 0 for an empty slot */
@@ -204,7 +199,7 @@ static int rules__headers(struct rule *r, const struct rule_spec *s, struct rule
 		else if (nlen > TOPIC_KEY_MAX)
 			rules__say(rep, "header '%.*s%s' has a name of %zu bytes (at most 255)",
 			           TOPIC_SHOW(name), nlen);
-		else if (rules_is_route_header(name))
+		else if (field_is_route_header(name))
 			rules__say(rep, "header '%s' is RabbitMQ's list of further routing keys, which "
 			           "RabbitMQ refuses as a single value; route with a second rule "
 			           "(continue = true) instead", name);

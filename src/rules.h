@@ -37,12 +37,6 @@
 #include "rkey.h"      /* struct rule_part, struct rkey_rule */
 #include "topic.h"
 
-enum rule_persist {
-	RULE_PERSIST_QOS = 0,       /* QoS 0 transient, QoS 1 persistent */
-	RULE_PERSIST_YES,
-	RULE_PERSIST_NO,
-};
-
 /* One rule as the configuration gives it.  rules_compile() copies what it keeps. */
 struct rule_spec {
 	int line;                   /* of the rule in the file, for messages */
@@ -144,14 +138,6 @@ size_t rules_match(const struct rules *rs, const char *topic, size_t tlen,
 enum topic_result rules_key(const struct rule *r, const char *topic, size_t tlen,
                             const char *dot_replacement, char key[TOPIC_KEY_MAX + 1],
                             size_t *klen);
-
-/*
- * Whether RabbitMQ reads a header of this name as a list of further routing
- * keys ("CC" and "BCC", sender-selected distribution): it closes the
- * channel over a message whose CC or BCC is not an array, so a rule may not
- * set one and a user property of either name is left out.
- */
-bool rules_is_route_header(const char *name);
 
 /*
  * The filters to subscribe to when none are configured: the `match` of

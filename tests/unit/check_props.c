@@ -1,6 +1,7 @@
 #include "props.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,8 +322,8 @@ START_TEST(test_user_properties)
 	add_user(&f, "cc", "kept");
 	fx_build(&f);
 	ck_assert_str_eq(header_names(&f.out), "cc");
-	ck_assert(rules_is_route_header("CC") && rules_is_route_header("BCC"));
-	ck_assert(!rules_is_route_header("cc") && !rules_is_route_header("CCX"));
+	ck_assert(field_is_route_header("CC") && field_is_route_header("BCC"));
+	ck_assert(!field_is_route_header("cc") && !field_is_route_header("CCX"));
 
 	/* Only a dropped name: no headers at all. */
 	add_user(&f, n256, "dropped");
