@@ -75,13 +75,8 @@ NOTIFY_SOCKET=$MAB_TMP/notify.sock WATCHDOG_USEC=2000000 NOWAIT=1 bridge_start "
 bridge_wait_log "$from" 'amqp: connected' 30
 # The attempt starts once AMQP is up; the broker accepts TCP and stays silent.
 sleep 1
-pings=$(grep -c ' WATCHDOG=1$' "$NOTIFY_OUT")
-# shellcheck disable=SC2317  # called through wait_until
-enough_pings() { (($(grep -c ' WATCHDOG=1$' "$NOTIFY_OUT") >= pings + 5)); }
-wait_until 30 enough_pings || fail "WATCHDOG=1 stopped while the bridge waited for CONNACK"
+watchdog_watch 6 "waiting for CONNACK"
 ! bridge_log_has "$from" 'mqtt: connected to' || fail "the frozen broker answered"
-bad=$(watchdog_gaps 0 | awk '$1 >= 2.0' | paste -sd' ')
-[[ -z $bad ]] || fail "WATCHDOG=1 gaps of 2 s or more (the watchdog period) while waiting for CONNACK: $bad"
 bridge_stop_timed
 rc=$?
 ((rc == 0)) || fail "bridge exited with status $rc after SIGTERM"

@@ -709,6 +709,23 @@ watchdog_gaps() {
 		awk 'NR > 1 { printf "%.3f\n", $1 - p } { p = $1 }'
 }
 
+# watchdog_watch SECONDS WHILE: watches $NOTIFY_OUT for SECONDS, the bridge
+# having WATCHDOG_USEC=2000000 (a ping a second).  Fails the test if the
+# bridge exits, if fewer than SECONDS - 2 pings arrive, or if any gap
+# between pings reaches the 2 s period (a blocked loop shows gaps of the
+# whole wait); WHILE says what the bridge was waiting for.
+watchdog_watch() {
+	local secs=$1 what=$2 before after gaps
+	before=$(grep -c ' WATCHDOG=1$' "$NOTIFY_OUT" || true)
+	sleep "$secs"
+	after=$(grep -c ' WATCHDOG=1$' "$NOTIFY_OUT" || true)
+	mab_alive "$BRIDGE_PID" || fail "the bridge exited while $what"
+	((after - before >= secs - 2)) || fail "$((after - before)) WATCHDOG=1 in $secs s while $what"
+	gaps=$(watchdog_gaps 0 | awk '$1 >= 2.0' | paste -sd' ')
+	[[ -z $gaps ]] || fail "WATCHDOG=1 gaps of 2 s or more (the watchdog period) while $what: $gaps"
+	mab_log "$((after - before)) WATCHDOG=1 in $secs s while $what, none 2 s apart"
+}
+
 # stats_field NAME: the value of NAME in the last "stats:" line of the log.
 stats_field() {
 	{ grep 'stats: ' "$BRIDGE_LOG" || true; } | tail -n 1 | sed -n "s/.*[ :]$1=\([0-9]*\).*/\1/p"
