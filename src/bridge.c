@@ -52,12 +52,6 @@ static bool br_send_room(const struct bridge *b)
 	return bound < BR_SEND_QUEUE_MAX || alink_send_queue(&b->amqp) < BR_SEND_QUEUE_MAX;
 }
 
-/* Ends the MQTT connection without writing anything queued: the broker redelivers. */
-static void br_drop_mqtt(struct bridge *b, const char *why)
-{
-	mlink_drop(&b->mqtt, why);
-}
-
 /*
  * Asks the gate and tells MQTT what it may do.  `settle` also carries out
  * a drop or a close; inside a library callback (a message being read) only
@@ -69,7 +63,7 @@ static void br_decide(struct bridge *b, bool settle)
 
 	gate_decide(&b->gate, br_send_room(b), &d);
 	if (settle && d.drop) {
-		br_drop_mqtt(b, b->fw.drop_why[0] ? b->fw.drop_why : "a message could not be forwarded");
+		mlink_drop(&b->mqtt, b->fw.drop_why[0] ? b->fw.drop_why : "a message could not be forwarded");
 		b->fw.drop_why[0] = '\0';
 		gate_decide(&b->gate, br_send_room(b), &d);
 	} else if (settle && d.close) {
@@ -176,12 +170,13 @@ static void br_on_mqtt_connecting(void *arg)
 }
 
 /* PUBACKs are going out: the cap counts from zero again, so reading may resume at once. */
-static void br_on_mqtt_flushed(void *arg)
+static uint64_t br_on_mqtt_flushed(void *arg)
 {
 	struct bridge *b = arg;
+	uint64_t n = gate_flushed(&b->gate);
 
-	gate_flushed(&b->gate);
 	br_decide(b, false);
+	return n;
 }
 
 static void br_on_mqtt_up(void *arg)
@@ -195,8 +190,11 @@ static void br_on_mqtt_up(void *arg)
 static void br_on_mqtt_down(void *arg)
 {
 	struct bridge *b = arg;
+	uint64_t n = gate_mqtt_down(&b->gate);
 
-	gate_mqtt_down(&b->gate);
+	if (n > 0)
+		log_info("bridge: the MQTT broker will redeliver the %" PRIu64 " message(s) read "
+		         "since the last flush", n);
 	br_status(b);
 }
 
@@ -238,7 +236,7 @@ static void br_on_drain_timeout(void *arg)
 	log_warn("bridge: drain timeout after %d s: %zu message(s) still unconfirmed; the MQTT "
 	         "broker will redeliver them", b->cfg->bridge.drain_timeout,
 	         gate_outstanding(&b->gate));
-	br_drop_mqtt(b, "drain timeout");
+	mlink_drop(&b->mqtt, "drain timeout");
 	br_finish(b, false, "drain timeout");
 }
 
@@ -306,7 +304,7 @@ static void br_reload(struct bridge *b)
 		b->mqtt.cfg = &cfg->mqtt;
 		if ((diff & CFG_DIFF_SUBSCRIBE) &&
 		    mlink_set_subscriptions(&b->mqtt, cfg->mqtt.subscribe, cfg->mqtt.n_subscribe) != 0)
-			br_drop_mqtt(b, "out of memory while changing the subscriptions");
+			mlink_drop(&b->mqtt, "out of memory while changing the subscriptions");
 	}
 	if (diff & CFG_DIFF_AMQP) {
 		b->restart_amqp = true;
@@ -391,7 +389,7 @@ static void br_stop(struct bridge *b)
 
 	if (b->state == BR_DRAINING) {
 		log_warn("bridge: second signal: stopping now");
-		br_drop_mqtt(b, "stopping now");
+		mlink_drop(&b->mqtt, "stopping now");
 		br_finish(b, false, "second signal");
 		return;
 	}

@@ -42,37 +42,36 @@ void load_oom(struct loader *ld)
 	cfgerr_oom(&ld->ce);
 }
 
-static void warn_text(struct loader *ld, const char *file, unsigned line, const char *text)
+static void warn_v(struct loader *ld, const char *file, unsigned line, const char *fmt,
+                   va_list ap)
 {
 	struct bridge_config *cfg = ld->cfg;
+	char text[1024];
 
+	vsnprintf(text, sizeof(text), fmt, ap);
 	if (cfgerr_append(&cfg->warnings, &cfg->n_warnings, &ld->cap_warnings, file, line, text) != 0)
 		load_oom(ld);
 }
 
 void load_warn_at(struct loader *ld, const char *file, unsigned line, const char *fmt, ...)
 {
-	char text[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	warn_v(ld, file, line, fmt, ap);
 	va_end(ap);
-	warn_text(ld, file, line, text);
 }
 
 void load_warn(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
 	const char *file;
 	unsigned line;
-	char text[1024];
 	va_list ap;
 
 	load_where(ld, s, &file, &line);
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	warn_v(ld, file, line, fmt, ap);
 	va_end(ap);
-	warn_text(ld, file, line, text);
 }
 
 void load_string_into(struct loader *ld, char **slot, const char *value)

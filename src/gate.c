@@ -63,15 +63,18 @@ void gate_mqtt_up(struct gate *g)
 	g->must_drop = false;
 }
 
-void gate_mqtt_down(struct gate *g)
+uint64_t gate_mqtt_down(struct gate *g)
 {
+	uint64_t n = g->unflushed;
+
 	if (!g->mqtt_up)
-		return;
-	g->redelivered += g->unflushed;
+		return 0;
+	g->redelivered += n;
 	g->unflushed = 0;
 	g->mqtt_up = false;
 	g->poisoned = false;
 	g->must_drop = false;
+	return n;
 }
 
 void gate_read(struct gate *g)

@@ -69,7 +69,8 @@ void gate_configure(struct gate *g, uint64_t cap, unsigned poison_failures);
 
 /* MQTT events. */
 void gate_mqtt_up(struct gate *g);
-void gate_mqtt_down(struct gate *g);
+/* The connection is gone: returns how many messages read on it go back unacknowledged. */
+uint64_t gate_mqtt_down(struct gate *g);
 void gate_read(struct gate *g);
 /* Queued PUBACKs were written: returns how many messages that released. */
 uint64_t gate_flushed(struct gate *g);

@@ -123,7 +123,6 @@ static void mlink_went_down(struct mlink *m, bool failed)
 		return;
 	if (failed && loop_now_ms() - m->up_since_ms >= MLINK_STABLE_MS)
 		backoff_reset(&m->backoff);
-	m->unflushed = 0;
 	m->broken = false;
 	m->read_budget = 0;
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
@@ -236,7 +235,6 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	struct mlink *m = arg;
 
 	(void)mosq;
-	m->unflushed++;
 	if (m->read_budget > 0)
 		m->read_budget--;
 	m->h.message(m->arg, msg, props, mclient_dup(msg));
@@ -384,7 +382,6 @@ static void mlink_connect(struct mlink *m, const char *addr)
 		return;
 	}
 	m->broken = false;
-	m->unflushed = 0;
 	mlink_set_state(m, ML_CONNECTING);
 	m->h.connecting(m->arg);
 	loop_timer_arm(m->loop, &m->misc_timer, MLINK_MISC_MS);
@@ -641,8 +638,8 @@ void mlink_drop(struct mlink *m, const char *why)
 {
 	if (m->state == ML_DOWN)
 		return;
-	log_warn("mqtt: dropping the connection without acknowledging %llu message(s): %s",
-	         (unsigned long long)m->unflushed, why);
+	log_warn("mqtt: dropping the connection without acknowledging what it read since the "
+	         "last flush: %s", why);
 	/*
 	 * Nothing may be written after this point: shutting the socket down makes
 	 * the queued PUBACKs unsendable, and the broker sees the connection end.
@@ -678,10 +675,8 @@ void mlink_prepare(struct mlink *m)
 	}
 	if (flush_ok) {
 		/* Everything read so far is confirmed (QoS 0 messages queue no PUBACK). */
-		if (m->unflushed > 0)
+		if (m->h.flushed(m->arg) > 0)
 			backoff_reset(&m->backoff);
-		m->unflushed = 0;
-		m->h.flushed(m->arg);
 		if (mosquitto_want_write(m->mosq)) {
 			mosquitto_loop_write(m->mosq, 1);
 			if (m->state == ML_DOWN)

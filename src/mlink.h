@@ -53,7 +53,8 @@ struct mlink_handlers {
 	void (*message)(void *arg, const struct mosquitto_message *msg,
 	                const mosquitto_property *props, bool dup);
 	void (*connecting)(void *arg);  /* a connection attempt started: messages may follow */
-	void (*flushed)(void *arg);     /* every message read so far is released (PUBACKs queued to go) */
+	/* Every message read so far is released (PUBACKs queued to go); returns how many. */
+	uint64_t (*flushed)(void *arg);
 	void (*up)(void *arg);          /* subscribed: forwarding */
 	void (*down)(void *arg);        /* the connection is gone */
 };
@@ -77,7 +78,6 @@ struct mlink {
 	bool disconnect_sent;     /* DRAINING: DISCONNECT is queued behind the PUBACKs */
 	int disconnect_fd;        /* a duplicate of the socket from DISCONNECT on, to linger */
 	struct closer linger;     /* after a clean close: read until the broker closes */
-	uint64_t unflushed;       /* messages read since the last flush */
 	uint64_t connects;        /* connections the broker accepted (CONNACK 0) */
 	bool had_session;         /* connected before with this client id */
 	uint64_t up_since_ms;

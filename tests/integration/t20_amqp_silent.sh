@@ -57,12 +57,10 @@ bridge_log_has 0 'amqp: cannot connect' &&
 	fail "the set-up gave up before amqp.connect_timeout: $(grep 'amqp: cannot' "$BRIDGE_LOG")"
 
 # 3. SIGTERM.
-t0=$(mab_now_ms)
-kill -TERM "$BRIDGE_PID"
-mab_wait_gone "$BRIDGE_PID" 2 || fail "the bridge did not exit within 2 s of SIGTERM"
-ms=$(($(mab_now_ms) - t0))
-wait "$BRIDGE_PID"
+bridge_stop_timed
 rc=$?
+ms=$STOP_MS
+((ms <= 2000)) || fail "the bridge took $ms ms to exit after SIGTERM (bound: 2 s)"
 ((rc == 0)) || fail "the bridge exited with status $rc after SIGTERM"
 mab_log "SIGTERM: exited in $ms ms"
 
