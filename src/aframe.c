@@ -1,6 +1,7 @@
 #include "aframe.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +29,40 @@ void aframe_free(struct aframe *o)
 	aframe_init(o);
 }
 
-int aframe_bytes(struct aframe *o, const void *p, size_t n)
+/*
+ * Room for `n` more bytes at buf + len.  Bytes already written are dropped
+ * from the front first, so a buffer the socket drains slowly does not grow.
+ */
+static int aframe_room(struct aframe *o, size_t n)
 {
 	if (o->off > 0 && o->off == o->len)
 		o->off = o->len = 0;
-	if (o->cap - o->len < n) {
-		size_t cap = o->cap ? o->cap : 4096;
-		unsigned char *b;
-
-		while (cap - o->len < n)
-			cap *= 2;
-		b = realloc(o->buf, cap);
-		if (!b)
-			return -1;
-		o->buf = b;
-		o->cap = cap;
+	if (o->cap - o->len >= n)
+		return 0;
+	if (o->off > 0) {
+		memmove(o->buf, o->buf + o->off, o->len - o->off);
+		o->len -= o->off;
+		o->off = 0;
+		if (o->cap - o->len >= n)
+			return 0;
 	}
+	size_t cap = o->cap ? o->cap : 4096;
+	unsigned char *b;
+
+	while (cap - o->len < n)
+		cap *= 2;
+	b = realloc(o->buf, cap);
+	if (!b)
+		return -1;
+	o->buf = b;
+	o->cap = cap;
+	return 0;
+}
+
+int aframe_bytes(struct aframe *o, const void *p, size_t n)
+{
+	if (aframe_room(o, n) != 0)
+		return -1;
 	memcpy(o->buf + o->len, p, n);
 	o->len += n;
 	return 0;
@@ -92,6 +111,82 @@ int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, v
 	if (aframe_bytes(o, o->scratch, AFRAME_HEADER + 4 + (size_t)n + 1) != 0)
 		return AMQP_STATUS_NO_MEMORY;
 	return 0;
+}
+
+/* The frame header of a frame whose payload of `size` bytes follows at p + 7. */
+static void aframe_header(unsigned char *p, uint8_t type, uint16_t channel, size_t size)
+{
+	p[0] = type;
+	put16(p + 1, channel);
+	put32(p + 3, (uint32_t)size);
+}
+
+int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
+                   amqp_bytes_t routing_key, const amqp_basic_properties_t *props,
+                   amqp_bytes_t body, size_t frame_max)
+{
+	amqp_basic_publish_t m = { .ticket = 0, .exchange = exchange, .routing_key = routing_key,
+	                           .mandatory = 1, .immediate = 0 };
+	size_t keep, chunk = frame_max - AFRAME_HEADER - 1;
+	amqp_bytes_t args;
+	unsigned char *p;
+	int n;
+
+	if (frame_max < AFRAME_HEADER + 4 + 1 + 8 + 12)
+		return AMQP_STATUS_INVALID_PARAMETER;
+	/* The method frame, then the content header, each at most frame_max bytes. */
+	if (aframe_room(o, 2 * frame_max) != 0)
+		return AMQP_STATUS_NO_MEMORY;
+	/* What a failure leaves: making room below may move the unwritten bytes. */
+	keep = o->len - o->off;
+	p = o->buf + o->len;
+	args.bytes = p + AFRAME_HEADER + 4;
+	args.len = frame_max - AFRAME_HEADER - 4 - 1;
+	n = amqp_encode_method(AMQP_BASIC_PUBLISH_METHOD, &m, args);
+	if (n < 0)
+		return n;
+	aframe_header(p, AMQP_FRAME_METHOD, channel, (size_t)n + 4);
+	put32(p + AFRAME_HEADER, AMQP_BASIC_PUBLISH_METHOD);
+	p[AFRAME_HEADER + 4 + (size_t)n] = AFRAME_END;
+	p += AFRAME_HEADER + 4 + (size_t)n + 1;
+
+	/* class, weight (0), body size, then the property flags and values */
+	args.bytes = p + AFRAME_HEADER + 12;
+	args.len = frame_max - AFRAME_HEADER - 12 - 1;
+	/* rabbitmq-c's codec only reads the properties, whatever its prototype says. */
+	n = amqp_encode_properties(AMQP_BASIC_CLASS, (void *)props, args);
+	if (n < 0)
+		return n;
+	aframe_header(p, AMQP_FRAME_HEADER, channel, (size_t)n + 12);
+	put16(p + AFRAME_HEADER, AMQP_BASIC_CLASS);
+	put16(p + AFRAME_HEADER + 2, 0);
+	put32(p + AFRAME_HEADER + 4, (uint32_t)((uint64_t)body.len >> 32));
+	put32(p + AFRAME_HEADER + 8, (uint32_t)body.len);
+	p[AFRAME_HEADER + 12 + (size_t)n] = AFRAME_END;
+	p += AFRAME_HEADER + 12 + (size_t)n + 1;
+	o->len = (size_t)(p - o->buf);
+
+	/* The body in frames of at most frame_max bytes. */
+	for (size_t done = 0; done < body.len;) {
+		size_t k = body.len - done < chunk ? body.len - done : chunk;
+
+		if (aframe_room(o, k + AFRAME_HEADER + 1) != 0) {
+			o->len = o->off + keep;
+			return AMQP_STATUS_NO_MEMORY;
+		}
+		p = o->buf + o->len;
+		aframe_header(p, AMQP_FRAME_BODY, channel, k);
+		memcpy(p + AFRAME_HEADER, (const unsigned char *)body.bytes + done, k);
+		p[AFRAME_HEADER + k] = AFRAME_END;
+		o->len += AFRAME_HEADER + k + 1;
+		done += k;
+	}
+	return 0;
+}
+
+size_t aframe_unwritten(const struct aframe *o)
+{
+	return o->len - o->off;
 }
 
 bool aframe_pending(const struct aframe *o)

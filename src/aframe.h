@@ -1,11 +1,11 @@
 /*
  * aframe: AMQP frames the bridge writes itself, without waiting.
  *
- * Methods are encoded with rabbitmq-c's codec into a buffer and written
+ * Frames are encoded with rabbitmq-c's codec into a buffer and written
  * when the socket takes them (plain TCP, or TLS through atls), so that a
- * broker that stops reading never holds the loop.  Only used while
- * rabbitmq-c has no write of its own under way (set-up and close), so the
- * two never interleave.
+ * broker that stops reading never holds the loop.  The connection's socket
+ * (asock) queues rabbitmq-c's own writes in the same buffer, so the two
+ * never interleave.
  */
 #ifndef BRIDGE_AFRAME_H
 #define BRIDGE_AFRAME_H
@@ -38,6 +38,19 @@ int aframe_bytes(struct aframe *o, const void *p, size_t n);
  */
 int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, void *decoded,
                   size_t frame_max);
+
+/*
+ * Queues basic.publish (mandatory, not immediate) on `channel` with its
+ * content header and body frames, each at most `frame_max` bytes.
+ * Returns 0, or rabbitmq-c's status (< 0) with nothing queued:
+ * AMQP_STATUS_TABLE_TOO_BIG when the properties do not fit one frame.
+ */
+int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
+                   amqp_bytes_t routing_key, const amqp_basic_properties_t *props,
+                   amqp_bytes_t body, size_t frame_max);
+
+/* Bytes queued and not yet written. */
+size_t aframe_unwritten(const struct aframe *o);
 
 /* Whether queued bytes wait for the socket. */
 bool aframe_pending(const struct aframe *o);

@@ -5,12 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <linux/sockios.h>
-
+#include "asock.h"
 #include "atls.h"
 #include "log.h"
 #include "props.h"
@@ -20,6 +18,12 @@
 #define ALINK_STABLE_MS 10000
 #define ALINK_TICK_MS 1000
 #define ALINK_CLOSE_MS 2000
+/*
+ * Publishes are written when the loop's pass ends (alink_write()), or
+ * once this much is queued, so that RabbitMQ gets to work on a long pass
+ * before it ends and a pass of large messages is not held in memory.
+ */
+#define ALINK_WRITE_BATCH (64u << 10)
 
 static const char *const state_names[] = { "down", "connecting", "ready", "blocked", "closing" };
 
@@ -53,9 +57,10 @@ static void alink_teardown(struct alink *a)
 	a->fd = -1;
 	if (a->conn)
 		amqp_destroy_connection(a->conn);
+	/* The socket, its queue and TLS session went with the connection. */
 	a->conn = NULL;
-	a->tls = NULL;
-	aframe_free(&a->out);
+	a->sock = NULL;
+	a->write_full = false;
 	loop_timer_disarm(a->loop, &a->tick_timer);
 	loop_timer_disarm(a->loop, &a->close_timer);
 	free(a->ret_buf);
@@ -114,17 +119,26 @@ static void alink_closed(struct alink *a)
 	a->reconnect_after_close = false;
 }
 
-/* Writes what the close queued; returns -1 (the link closed) when it cannot. */
-static int alink_flush(struct alink *a)
+/*
+ * Writes what is queued, as much as the socket takes; the rest waits for
+ * POLLOUT.  Returns -1 when the connection failed: the link is then DOWN
+ * (failed, or closed when it was closing).
+ */
+static int alink_write_out(struct alink *a)
 {
 	char why[256];
 
-	if (aframe_flush(&a->out, a->fd, a->tls, why, sizeof(why)) != 0) {
-		log_debug("amqp: close: %s", why);
-		alink_closed(a);
+	if (asock_write(a->sock, why, sizeof(why)) != 0) {
+		if (a->state == AL_CLOSING) {
+			log_debug("amqp: close: %s", why);
+			alink_closed(a);
+		} else {
+			alink_fail(a, why);
+		}
 		return -1;
 	}
-	loop_fd_events(a->loop, a->fd, POLLIN | (aframe_pending(&a->out) ? POLLOUT : 0));
+	a->write_full = asock_unwritten(a->sock) > 0;
+	loop_fd_events(a->loop, a->fd, POLLIN | (a->write_full ? POLLOUT : 0));
 	return 0;
 }
 
@@ -140,12 +154,13 @@ static int alink_begin_close(struct alink *a)
 	                              .method_id = 0 };
 
 	c.reply_text = amqp_cstring_bytes("200");
-	if (aframe_method(&a->out, 0, AMQP_CONNECTION_CLOSE_METHOD, &c, alink_frame_max(a)) != 0)
+	if (aframe_method(asock_out(a->sock), 0, AMQP_CONNECTION_CLOSE_METHOD, &c,
+	                  alink_frame_max(a)) != 0)
 		return -1;
 	loop_timer_disarm(a->loop, &a->tick_timer);
 	alink_set_state(a, AL_CLOSING);
 	loop_timer_arm(a->loop, &a->close_timer, ALINK_CLOSE_MS);
-	alink_flush(a);
+	alink_write_out(a);
 	return 0;
 }
 
@@ -155,9 +170,9 @@ static void alink_read_closing(struct alink *a)
 	struct timeval zero = { 0, 0 };
 	amqp_frame_t f;
 
-	if (alink_flush(a) != 0)
+	if (alink_write_out(a) != 0)
 		return;
-	while (a->state == AL_CLOSING && !aframe_pending(&a->out)) {
+	while (a->state == AL_CLOSING && asock_unwritten(a->sock) == 0) {
 		int rc = amqp_simple_wait_frame_noblock(a->conn, &f, &zero);
 
 		if (rc == AMQP_STATUS_TIMEOUT)
@@ -185,9 +200,13 @@ static void alink_on_fd(void *arg, int fd, short revents)
 	struct alink *a = arg;
 
 	(void)fd;
-	if (a->state == AL_CLOSING)
+	if (a->state == AL_CLOSING) {
 		alink_read_closing(a);
-	else if (revents & (POLLIN | POLLERR | POLLHUP))
+		return;
+	}
+	if ((revents & POLLOUT) && alink_write_out(a) != 0)
+		return;
+	if (revents & (POLLIN | POLLERR | POLLHUP))
 		alink_read(a);
 }
 
@@ -223,7 +242,7 @@ static void alink_on_setup(void *arg, const char *err)
 		alink_fail(a, err);
 		return;
 	}
-	a->conn = asetup_take(&a->setup, &a->fd, &a->tls, &blocked);
+	a->conn = asetup_take(&a->setup, &a->fd, &a->sock, &blocked);
 	a->next_tag = 1;
 	a->up_since_ms = loop_now_ms();
 	if (loop_fd_add(a->loop, a->fd, POLLIN, alink_on_fd, a) != 0) {
@@ -266,7 +285,6 @@ int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct br
 	backoff_init(&a->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
 	             (uint64_t)getpid() * 2654435761u ^ loop_now_ms());
 	asetup_init(&a->setup, loop, alink_on_setup, a);
-	aframe_init(&a->out);
 	loop_timer_init(&a->retry_timer, alink_on_retry, a);
 	loop_timer_init(&a->tick_timer, alink_on_tick, a);
 	loop_timer_init(&a->close_timer, alink_on_close_timeout, a);
@@ -368,13 +386,18 @@ size_t alink_frame_max(const struct alink *a)
 	return n > 0 ? (size_t)n : PROPS_FRAME_MAX;
 }
 
-size_t alink_send_queue(const struct alink *a)
+size_t alink_unwritten(const struct alink *a)
 {
-	int n = 0;
+	return a->sock ? asock_unwritten(a->sock) : 0;
+}
 
-	if (a->fd < 0 || ioctl(a->fd, SIOCOUTQ, &n) != 0 || n < 0)
-		return 0;
-	return (size_t)n;
+void alink_write(struct alink *a, bool batch_only)
+{
+	if ((a->state != AL_READY && a->state != AL_BLOCKED) || a->write_full)
+		return;
+	if (batch_only && asock_unwritten(a->sock) < ALINK_WRITE_BATCH)
+		return;
+	alink_write_out(a);
 }
 
 /*
@@ -468,6 +491,8 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 		snprintf(why, sizeof(why), "broker closed the channel: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		amqp_send_method(a->conn, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+		/* Polite but not awaited: the connection closes right after. */
+		asock_write(a->sock, why, sizeof(why));
 		alink_fail_as(a, AL_CAUSE_CHANNEL_CLOSED, c->reply_code, why);
 		return -1;
 	}
@@ -477,6 +502,7 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 		snprintf(why, sizeof(why), "broker closed the connection: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+		asock_write(a->sock, why, sizeof(why));
 		alink_fail_as(a, AL_CAUSE_CONNECTION_CLOSED, c->reply_code, why);
 		return -1;
 	}
@@ -564,16 +590,13 @@ int alink_publish(struct alink *a, const char *exchange, size_t exlen, const cha
 
 	if (a->state != AL_READY)
 		return -1;
-	rc = amqp_basic_publish(a->conn, ALINK_CHANNEL, bytes_of(exchange, exlen),
-	                        bytes_of(key, keylen), 1, 0, props, bytes_of(body, len));
-	if (rc != AMQP_STATUS_OK) {
+	rc = aframe_publish(asock_out(a->sock), ALINK_CHANNEL, bytes_of(exchange, exlen),
+	                    bytes_of(key, keylen), props, bytes_of(body, len), alink_frame_max(a));
+	if (rc != 0) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "publish failed: %s", amqp_error_string2(rc));
-		/*
-		 * Only a table too large for the frame is the message's for sure: the
-		 * other errors may come from the frames rabbitmq-c reads first.
-		 */
+		/* Nothing was queued: only a table too large for the frame is the message's. */
 		alink_fail_as(a, rc == AMQP_STATUS_TABLE_TOO_BIG ? AL_CAUSE_PUBLISH : AL_CAUSE_LINK, rc,
 		              why);
 		return -1;

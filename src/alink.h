@@ -74,6 +74,8 @@ struct alink_handlers {
 	void (*returned)(void *arg, const struct alink_return *r);
 };
 
+struct asock;
+
 struct alink {
 	enum alink_state state;
 	const struct amqp_settings *cfg;
@@ -88,8 +90,8 @@ struct alink {
 	struct asetup setup;         /* CONNECTING */
 	amqp_connection_state_t conn;
 	int fd;
-	struct atls *tls;            /* the TLS session (owned by conn), or NULL */
-	struct aframe out;           /* the close handshake's frames */
+	struct asock *sock;          /* conn's socket: every write is queued there (asock.h) */
+	bool write_full;             /* the socket took only part: the rest waits for POLLOUT */
 	struct loop_timer close_timer;
 	bool reconnect_after_close;  /* alink_restart() waits for the close */
 	uint64_t next_tag;           /* delivery tag of the next publish */
@@ -142,20 +144,31 @@ size_t alink_frame_max(const struct alink *a);
 bool alink_pending(const struct alink *a);
 
 /*
- * Bytes written to the socket that RabbitMQ's kernel has not acknowledged
- * (SIOCOUTQ).  It grows only when RabbitMQ stops reading; 0 when down.
+ * Bytes queued for RabbitMQ and not yet written: beyond one batch, only
+ * what the socket would not take because RabbitMQ stopped reading; 0 when
+ * down.
  */
-size_t alink_send_queue(const struct alink *a);
+size_t alink_unwritten(const struct alink *a);
+
+/*
+ * Writes the publishes queued since the last write, and whatever
+ * rabbitmq-c queued (heartbeats), in as few writes as the socket allows:
+ * at the end of each pass of the loop, or with `batch_only` only once a
+ * batch's worth is queued (see ALINK_WRITE_BATCH).  Nothing is written
+ * while the socket is full: POLLOUT resumes it.  The link may fail here.
+ */
+void alink_write(struct alink *a, bool batch_only);
 
 /* Processes every complete frame already received; never waits. */
 void alink_read(struct alink *a);
 
 /*
  * basic.publish with mandatory set.  `props` carries every property,
- * delivery mode and headers included (see props.h).  On success returns 0
- * and the delivery tag the confirm will carry in *tag.  Returns -1 when the
- * link is not READY or the send failed (the link is then DOWN and the down
- * handler has run).
+ * delivery mode and headers included (see props.h).  The frames are
+ * queued, not written (alink_write()).  On success returns 0 and the
+ * delivery tag the confirm will carry in *tag.  Returns -1 when the link
+ * is not READY or the frames could not be encoded (the link is then DOWN
+ * and the down handler has run).
  */
 int alink_publish(struct alink *a, const char *exchange, size_t exlen, const char *key,
                   size_t keylen, const amqp_basic_properties_t *props, const void *body,

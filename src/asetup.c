@@ -15,9 +15,11 @@
 #include <amqp_tcp_socket.h>
 
 #include "alogin.h"
+#include "asock.h"
 #include "atls.h"
 #include "log.h"
 #include "props.h"
+#include "rmqsock.h"
 
 /* Frames before connection.tune are at most the protocol's minimum. */
 #define AS_FRAME_MIN 4096
@@ -53,17 +55,17 @@ static void as_teardown(struct asetup *s)
 	loop_timer_disarm(s->loop, &s->lookup_timer);
 	resolve_abandon(&s->resolve);
 	s->addr = NULL;
-	if (s->tls && !s->tls_attached)
+	/* Once attached, the socket object owns the descriptor, the TLS session and the queue. */
+	if (s->tls && !s->asock)
 		atls_free(s->tls);
 	s->tls = NULL;
-	s->tls_attached = false;
-	/* The socket object owns the descriptor. */
 	if (s->conn)
 		amqp_destroy_connection(s->conn);
 	s->conn = NULL;
 	s->sock = NULL;
+	s->asock = NULL;
+	s->out = NULL;
 	s->fd = -1;
-	aframe_free(&s->out);
 	adecl_fini(&s->decl);
 	s->state = AS_IDLE;
 }
@@ -106,7 +108,7 @@ static void as_watch(struct asetup *s, short events)
 static int as_send_steps(struct asetup *s)
 {
 	while (s->sent < s->decl.n_steps && s->sent - s->acked < AS_WINDOW) {
-		int rc = adecl_encode(&s->decl, s->sent, &s->out, ASETUP_CHANNEL, s->frame_max);
+		int rc = adecl_encode(&s->decl, s->sent, s->out, ASETUP_CHANNEL, s->frame_max);
 
 		if (rc != 0) {
 			adecl_failure(&s->decl, s->sent, amqp_error_string2(rc), amqp_error_string2(rc), 0,
@@ -139,7 +141,6 @@ static void as_succeed(struct asetup *s)
 		loop_fd_del(s->loop, s->fd);
 	s->fd_added = false;
 	loop_timer_disarm(s->loop, &s->deadline_timer);
-	aframe_free(&s->out);
 	as_enter(s, AS_IDLE);
 	s->done(s->arg, NULL);
 }
@@ -167,13 +168,13 @@ static int as_on_tune(struct asetup *s, const amqp_connection_tune_t *t)
 	s->frame_max = frame_max;
 	ok.frame_max = frame_max;
 	ok.heartbeat = (uint16_t)heartbeat;
-	rc = aframe_method(&s->out, 0, AMQP_CONNECTION_TUNE_OK_METHOD, &ok, s->frame_max);
+	rc = aframe_method(s->out, 0, AMQP_CONNECTION_TUNE_OK_METHOD, &ok, s->frame_max);
 	if (rc != 0)
 		return rc;
 	open.virtual_host = amqp_cstring_bytes(s->cfg->vhost);
 	open.capabilities = amqp_empty_bytes;
 	open.insist = 1;
-	return aframe_method(&s->out, 0, AMQP_CONNECTION_OPEN_METHOD, &open, s->frame_max);
+	return aframe_method(s->out, 0, AMQP_CONNECTION_OPEN_METHOD, &open, s->frame_max);
 }
 
 /*
@@ -233,8 +234,8 @@ static int as_on_method(struct asetup *s, amqp_channel_t ch, amqp_method_t m)
 		snprintf(full, sizeof(full), "broker closed the connection: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		/* Polite but not awaited: the socket closes right after. */
-		if (aframe_method(&s->out, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok, s->frame_max) == 0)
-			aframe_flush(&s->out, s->fd, s->tls, text, sizeof(text));
+		if (aframe_method(s->out, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok, s->frame_max) == 0)
+			asock_write(s->asock, text, sizeof(text));
 		as_fail_here(s, full, full, 0);
 		return -1;
 	}
@@ -276,7 +277,7 @@ static int as_on_method(struct asetup *s, amqp_channel_t ch, amqp_method_t m)
 				             "", 0);
 				return -1;
 			}
-			if (as_check(s, alogin_start_ok(&s->out, s->cfg, s->frame_max)) != 0)
+			if (as_check(s, alogin_start_ok(s->out, s->cfg, s->frame_max)) != 0)
 				return -1;
 			as_enter(s, AS_TUNE);
 			return 0;
@@ -294,7 +295,7 @@ static int as_on_method(struct asetup *s, amqp_channel_t ch, amqp_method_t m)
 		if (ch == 0 && m.id == AMQP_CONNECTION_OPEN_OK_METHOD) {
 			amqp_channel_open_t open = { .out_of_band = amqp_empty_bytes };
 
-			if (as_check(s, aframe_method(&s->out, ASETUP_CHANNEL, AMQP_CHANNEL_OPEN_METHOD,
+			if (as_check(s, aframe_method(s->out, ASETUP_CHANNEL, AMQP_CHANNEL_OPEN_METHOD,
 			                              &open, s->frame_max)) != 0)
 				return -1;
 			as_enter(s, AS_CHANNEL);
@@ -305,7 +306,7 @@ static int as_on_method(struct asetup *s, amqp_channel_t ch, amqp_method_t m)
 		if (ch == ASETUP_CHANNEL && m.id == AMQP_CHANNEL_OPEN_OK_METHOD) {
 			amqp_confirm_select_t sel = { .nowait = 0 };
 
-			if (as_check(s, aframe_method(&s->out, ASETUP_CHANNEL,
+			if (as_check(s, aframe_method(s->out, ASETUP_CHANNEL,
 			                              AMQP_CONFIRM_SELECT_METHOD, &sel, s->frame_max)) != 0)
 				return -1;
 			as_enter(s, AS_CONFIRM);
@@ -357,9 +358,8 @@ static int as_on_frame(struct asetup *s, const amqp_frame_t *f)
 
 /*
  * Writes what is queued, then reads and answers every frame that arrived.
- * Reading waits while our bytes are queued: rabbitmq-c may send a
- * heartbeat from inside its read, and that must not land in the middle of
- * a frame of ours.
+ * Reading waits while our bytes are queued: a broker that stops reading
+ * is not answered ever more, into a queue that would only grow.
  */
 static void as_io(struct asetup *s)
 {
@@ -367,11 +367,11 @@ static void as_io(struct asetup *s)
 	char why[256];
 	amqp_frame_t f;
 
-	if (aframe_flush(&s->out, s->fd, s->tls, why, sizeof(why)) != 0) {
+	if (asock_write(s->asock, why, sizeof(why)) != 0) {
 		as_fail_io(s, 0, why);
 		return;
 	}
-	while (!aframe_pending(&s->out)) {
+	while (!aframe_pending(s->out)) {
 		int rc = amqp_simple_wait_frame_noblock(s->conn, &f, &zero);
 
 		if (rc == AMQP_STATUS_TIMEOUT)
@@ -382,13 +382,13 @@ static void as_io(struct asetup *s)
 		}
 		if (as_on_frame(s, &f) != 0)
 			return;
-		if (aframe_flush(&s->out, s->fd, s->tls, why, sizeof(why)) != 0) {
+		if (asock_write(s->asock, why, sizeof(why)) != 0) {
 			as_fail_io(s, 0, why);
 			return;
 		}
 	}
 	amqp_maybe_release_buffers(s->conn);
-	as_watch(s, POLLIN | (aframe_pending(&s->out) ? POLLOUT : 0));
+	as_watch(s, POLLIN | (aframe_pending(s->out) ? POLLOUT : 0));
 }
 
 /* TCP (and TLS) are up: the AMQP protocol header opens the handshake. */
@@ -398,11 +398,13 @@ static void as_begin_amqp(struct asetup *s)
 	                                         AMQP_PROTOCOL_VERSION_MINOR,
 	                                         AMQP_PROTOCOL_VERSION_REVISION };
 
-	if (s->tls) {
-		atls_attach(s->tls, s->sock);
-		s->tls_attached = true;
+	s->asock = asock_attach(s->sock, s->fd, s->tls);
+	if (!s->asock) {
+		as_fail(s, "out of memory");
+		return;
 	}
-	if (aframe_bytes(&s->out, header, sizeof(header)) != 0) {
+	s->out = asock_out(s->asock);
+	if (aframe_bytes(s->out, header, sizeof(header)) != 0) {
 		as_fail(s, "out of memory");
 		return;
 	}
@@ -576,7 +578,6 @@ void asetup_init(struct asetup *s, struct loop *loop, asetup_done_fn done, void 
 	s->arg = arg;
 	s->fd = -1;
 	resolve_init(&s->resolve);
-	aframe_init(&s->out);
 	loop_timer_init(&s->deadline_timer, as_on_deadline, s);
 	loop_timer_init(&s->lookup_timer, as_on_lookup, s);
 }
@@ -607,7 +608,7 @@ void asetup_start(struct asetup *s, const struct amqp_settings *cfg, const struc
 	s->frame_max = AS_FRAME_MIN;
 	as_enter(s, AS_RESOLVING);
 	loop_timer_arm(s->loop, &s->deadline_timer, (uint64_t)cfg->connect_timeout * 1000u);
-	if (cfg->tls && !atls_supported(s->err, sizeof(s->err))) {
+	if (!rmqsock_supported(s->err, sizeof(s->err))) {
 		as_fail(s, "%s", s->err);
 		return;
 	}
@@ -624,17 +625,19 @@ void asetup_start(struct asetup *s, const struct amqp_settings *cfg, const struc
 	as_on_lookup(s);
 }
 
-amqp_connection_state_t asetup_take(struct asetup *s, int *fd, struct atls **tls, bool *blocked)
+amqp_connection_state_t asetup_take(struct asetup *s, int *fd, struct asock **sock,
+                                    bool *blocked)
 {
 	amqp_connection_state_t conn = s->conn;
 
 	*fd = s->fd;
-	*tls = s->tls;
+	*sock = s->asock;
 	*blocked = s->blocked;
 	s->conn = NULL;
 	s->sock = NULL;
+	s->asock = NULL;
+	s->out = NULL;
 	s->tls = NULL;
-	s->tls_attached = false;
 	s->fd = -1;
 	resolve_abandon(&s->resolve);
 	return conn;

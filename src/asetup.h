@@ -53,6 +53,7 @@ enum asetup_state {
 	AS_DECLARE,
 };
 
+struct asock;
 struct atls;
 struct addrinfo;
 
@@ -73,10 +74,11 @@ struct asetup {
 	amqp_connection_state_t conn;
 	amqp_socket_t *sock;             /* rabbitmq-c's socket object of `conn` */
 	struct atls *tls;                /* the TLS session, or NULL */
-	bool tls_attached;               /* `conn` owns `tls` */
 	int fd;
 	bool fd_added;                   /* registered with the loop */
-	struct aframe out;
+	struct asock *asock;             /* `conn`'s socket from the protocol header on; it owns
+	                                    `fd` and `tls` */
+	struct aframe *out;              /* its output queue */
 	size_t frame_max;                /* for frames we encode */
 	struct loop_timer deadline_timer;
 	struct loop_timer lookup_timer;  /* polls the name lookup */
@@ -105,11 +107,12 @@ void asetup_cancel(struct asetup *s);
 
 /*
  * After success: hands over the connection (its socket is no longer
- * registered with the loop).  *fd is its descriptor, *tls its TLS session
- * (owned by the connection) or NULL, *blocked whether RabbitMQ blocked
+ * registered with the loop).  *fd is its descriptor, *sock its socket
+ * (owned by the connection; see asock.h), *blocked whether RabbitMQ blocked
  * publishing meanwhile (with its reason in s->blocked_why).
  */
-amqp_connection_state_t asetup_take(struct asetup *s, int *fd, struct atls **tls, bool *blocked);
+amqp_connection_state_t asetup_take(struct asetup *s, int *fd, struct asock **sock,
+                                    bool *blocked);
 
 const char *asetup_state_name(enum asetup_state st);
 

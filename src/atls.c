@@ -13,50 +13,15 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-/*
- * rabbitmq-c's private socket interface (librabbitmq/amqp_socket.h): a
- * socket object starts with a pointer to this table.  The negative values
- * are its private "call again when readable / writable" statuses.
- */
-struct atls_class {
-	ssize_t (*send)(void *self, const void *buf, size_t len, int flags);
-	ssize_t (*recv)(void *self, void *buf, size_t len, int flags);
-	int (*open)(void *self, const char *host, int port, const struct timeval *timeout);
-	int (*close)(void *self, int force);
-	int (*get_sockfd)(void *self);
-	void (*destroy)(void *self);
-};
-#define ATLS_NEEDREAD (-0x1301)
-#define ATLS_NEEDWRITE (-0x1302)
-#define ATLS_SC_FORCE 1
-#define ATLS_LIB_MIN 0x00080000u     /* 0.8.0 */
-#define ATLS_LIB_END 0x00110000u     /* 0.17.0 */
+#include "rmqsock.h"
 
 struct atls {
-	struct atls_class vt;        /* first: the socket object points here */
 	SSL_CTX *ctx;
 	SSL *ssl;
 	int fd;
 	bool insecure;
 	char verify_why[160];        /* the first certificate problem of the handshake */
 };
-
-bool atls_supported(char *err, size_t errsz)
-{
-	uint32_t v = amqp_version_number();
-
-	if (v >= ATLS_LIB_MIN && v < ATLS_LIB_END)
-		return true;
-	snprintf(err, errsz, "TLS needs rabbitmq-c 0.8 to 0.16 (its socket interface); this is %s",
-	         amqp_version());
-	return false;
-}
-
-/* The socket object `self` is rabbitmq-c's; its class pointer leads to us. */
-static struct atls *atls_of(void *self)
-{
-	return *(struct atls **)self;
-}
 
 static int atls_verify_cb(int ok, X509_STORE_CTX *ctx)
 {
@@ -98,9 +63,9 @@ static ssize_t atls_status(struct atls *t, int res)
 {
 	switch (SSL_get_error(t->ssl, res)) {
 	case SSL_ERROR_WANT_READ:
-		return ATLS_NEEDREAD;
+		return RMQSOCK_NEEDREAD;
 	case SSL_ERROR_WANT_WRITE:
-		return ATLS_NEEDWRITE;
+		return RMQSOCK_NEEDWRITE;
 	case SSL_ERROR_ZERO_RETURN:
 		return AMQP_STATUS_CONNECTION_CLOSED;
 	default:
@@ -108,70 +73,38 @@ static ssize_t atls_status(struct atls *t, int res)
 	}
 }
 
-static ssize_t atls_send(void *self, const void *buf, size_t len, int flags)
+static ssize_t atls_send(struct atls *t, const void *buf, size_t len)
 {
-	struct atls *t = atls_of(self);
 	int res;
 
-	(void)flags;
 	if (t->fd < 0)
 		return AMQP_STATUS_SOCKET_CLOSED;
 	if (len > INT_MAX)
-		return AMQP_STATUS_INVALID_PARAMETER;
+		len = INT_MAX;
 	ERR_clear_error();
 	res = SSL_write(t->ssl, buf, (int)len);
 	return res > 0 ? res : atls_status(t, res);
 }
 
-static ssize_t atls_recv(void *self, void *buf, size_t len, int flags)
+ssize_t atls_read(struct atls *t, void *buf, size_t len)
 {
-	struct atls *t = atls_of(self);
 	int res;
 
-	(void)flags;
 	if (t->fd < 0)
 		return AMQP_STATUS_SOCKET_CLOSED;
 	if (len > INT_MAX)
-		return AMQP_STATUS_INVALID_PARAMETER;
+		len = INT_MAX;
 	ERR_clear_error();
 	res = SSL_read(t->ssl, buf, (int)len);
 	return res > 0 ? res : atls_status(t, res);
 }
 
-static int atls_open(void *self, const char *host, int port, const struct timeval *timeout)
+void atls_shutdown(struct atls *t)
 {
-	(void)self, (void)host, (void)port, (void)timeout;
-	return AMQP_STATUS_SOCKET_INUSE;
-}
-
-/* Without `force`, sends close_notify if the socket takes it at once. */
-static int atls_close(void *self, int force)
-{
-	struct atls *t = atls_of(self);
-
-	if (t->fd < 0)
-		return AMQP_STATUS_SOCKET_CLOSED;
-	if (force != ATLS_SC_FORCE)
+	if (t->fd >= 0)
 		SSL_shutdown(t->ssl);
 	ERR_clear_error();
-	close(t->fd);
 	t->fd = -1;
-	return AMQP_STATUS_OK;
-}
-
-static int atls_get_sockfd(void *self)
-{
-	return atls_of(self)->fd;
-}
-
-static void atls_destroy(void *self)
-{
-	struct atls *t = atls_of(self);
-
-	atls_close(self, 0);
-	atls_free(t);
-	/* The object itself is rabbitmq-c's TCP socket, allocated with calloc(). */
-	free(self);
 }
 
 struct atls *atls_new(const struct amqp_settings *c, char *err, size_t errsz)
@@ -299,24 +232,13 @@ int atls_handshake(struct atls *t, int fd, short *events, char *err, size_t errs
 	}
 }
 
-void atls_attach(struct atls *t, amqp_socket_t *sock)
-{
-	t->vt.send = atls_send;
-	t->vt.recv = atls_recv;
-	t->vt.open = atls_open;
-	t->vt.close = atls_close;
-	t->vt.get_sockfd = atls_get_sockfd;
-	t->vt.destroy = atls_destroy;
-	*(struct atls **)sock = t;
-}
-
 ssize_t atls_write(struct atls *t, const void *buf, size_t n, char *err, size_t errsz)
 {
-	ssize_t rc = atls_send(&t, buf, n, 0);
+	ssize_t rc = atls_send(t, buf, n);
 
 	if (rc > 0)
 		return rc;
-	if (rc == ATLS_NEEDREAD || rc == ATLS_NEEDWRITE)
+	if (rc == RMQSOCK_NEEDREAD || rc == RMQSOCK_NEEDWRITE)
 		return 0;
 	atls_error((int)rc, err, errsz);
 	return -1;

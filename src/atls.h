@@ -3,15 +3,9 @@
  *
  * rabbitmq-c's own TLS socket resolves, connects and runs the whole TLS
  * handshake inside one blocking call, so the bridge does the handshake
- * itself, without waiting, on its non-blocking socket, and then gives the
- * TLS session to rabbitmq-c as the connection's socket: from then on every
- * read and write rabbitmq-c makes goes through SSL_read() and SSL_write()
- * here, with the same modes rabbitmq-c's TLS socket uses.
- *
- * Handing over relies on the layout of rabbitmq-c's socket object (a
- * pointer to a table of six functions), which its public headers do not
- * show; it is the same in every release from 0.8 to 0.16, and
- * atls_supported() refuses any other.
+ * itself, without waiting, on its non-blocking socket; the connection's
+ * socket (asock) then reads and writes through the session here, with the
+ * same modes rabbitmq-c's TLS socket uses.
  *
  * Verification is as before: the CA file, an optional client certificate
  * and key, the minimum TLS version, and OpenSSL's own check of the host
@@ -31,16 +25,13 @@
 
 struct atls;
 
-/* Whether the linked rabbitmq-c can take our TLS session; if not, why in `err`. */
-bool atls_supported(char *err, size_t errsz);
-
 /*
  * A TLS client for `c` (CA file, client certificate, version, host check),
  * not yet connected.  Returns NULL with `err` filled.
  */
 struct atls *atls_new(const struct amqp_settings *c, char *err, size_t errsz);
 
-/* Frees a session that was never handed to rabbitmq-c (atls_attach). */
+/* Frees the session (the descriptor is not closed here). */
 void atls_free(struct atls *t);
 
 /*
@@ -51,12 +42,14 @@ void atls_free(struct atls *t);
 int atls_handshake(struct atls *t, int fd, short *events, char *err, size_t errsz);
 
 /*
- * Makes the session the connection's socket: `sock` is the TCP socket
- * object rabbitmq-c made for the connection (amqp_tcp_socket_new), holding
- * the same descriptor.  From now on the connection owns `t` and frees it
- * with itself.
+ * Reads up to `len` decrypted bytes.  Returns the number read, or
+ * rabbitmq-c's status: RMQSOCK_NEEDREAD / RMQSOCK_NEEDWRITE (rmqsock.h)
+ * when the socket must be ready first, or an error.
  */
-void atls_attach(struct atls *t, amqp_socket_t *sock);
+ssize_t atls_read(struct atls *t, void *buf, size_t len);
+
+/* Sends close_notify if the socket takes it at once; nothing is read or written after. */
+void atls_shutdown(struct atls *t);
 
 /*
  * Writes up to `n` bytes without waiting.  Returns the number written, 0

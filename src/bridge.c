@@ -12,16 +12,12 @@
 #include "log.h"
 
 /*
- * rabbitmq-c's basic.publish waits (up to the heartbeat timeout) when the
- * socket's send buffer is full, which happens when RabbitMQ stops reading.
- * Reading from MQTT therefore pauses while more than BR_SEND_QUEUE_MAX bytes
- * sit unacknowledged in that socket, so the next publish always finds room
- * (a lone message larger than the kernel's send buffer still may not).  The
- * ioctl is skipped while so little is unconfirmed that the queue cannot be
- * that long: BR_FRAME_OVERHEAD bounds the framing one message adds.
+ * Publishes are queued and written by the loop, never waited for; reading
+ * from MQTT pauses while more than BR_SEND_QUEUE_MAX bytes wait because
+ * RabbitMQ stopped reading, which bounds that queue (by this much and one
+ * message more).
  */
 #define BR_SEND_QUEUE_MAX (64u << 10)
-#define BR_FRAME_OVERHEAD 512u
 
 static const char *const state_names[] = { "running", "restarting", "draining", "done" };
 
@@ -43,13 +39,10 @@ static void br_enter(struct bridge *b, enum bridge_state s, const char *why)
 		b->loop.stop = true;
 }
 
-/* Whether RabbitMQ's kernel takes what the bridge writes (see BR_SEND_QUEUE_MAX). */
+/* Whether RabbitMQ takes what the bridge writes (see BR_SEND_QUEUE_MAX). */
 static bool br_send_room(const struct bridge *b)
 {
-	uint64_t bound = ctrack_outstanding_bytes(&b->gate.track) +
-	                 (uint64_t)ctrack_outstanding(&b->gate.track) * BR_FRAME_OVERHEAD;
-
-	return bound < BR_SEND_QUEUE_MAX || alink_send_queue(&b->amqp) < BR_SEND_QUEUE_MAX;
+	return alink_unwritten(&b->amqp) < BR_SEND_QUEUE_MAX;
 }
 
 /*
@@ -137,6 +130,7 @@ static void br_on_message(void *arg, const struct mosquitto_message *msg,
 	struct bridge *b = arg;
 
 	fw_on_message(&b->fw, msg, mprops, dup);
+	alink_write(&b->amqp, true);
 	br_decide(b, false);
 }
 
@@ -432,6 +426,8 @@ static bool br_prepare(void *arg)
 	/* Confirms may sit in rabbitmq-c's buffer where poll() cannot see them. */
 	if (alink_pending(&b->amqp))
 		alink_read(&b->amqp);
+	/* The pass is over: what it published leaves in one write. */
+	alink_write(&b->amqp, false);
 	br_decide(b, true);
 	mlink_prepare(&b->mqtt);
 	if (b->state == BR_RESTARTING)
