@@ -2,12 +2,16 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <mqtt_protocol.h>
 #include <openssl/ssl.h>
@@ -193,6 +197,51 @@ static int mclient_tls(struct mosquitto *mosq, const struct mqtt_settings *c)
 	return 0;
 }
 
+/*
+ * libmosquitto writes a byte to an internal socket pair for every packet
+ * it queues, to wake a thread of its own (mosquitto_loop_start()) that the
+ * bridge never runs.  Nothing reads the pair, so once it is full every
+ * PUBACK costs a write that fails.  Its two descriptors follow the
+ * connection's at the start of struct mosquitto (lib/mosquitto_internal.h,
+ * the same from 1.6 to 2.0.20).  Where they are found, and are a connected
+ * pair of Unix stream sockets, they are closed and marked unused, and
+ * libmosquitto skips the write from then on (packet__queue()).  With any
+ * other layout nothing changes.  Returns whether the pair was closed.
+ */
+static bool mclient_close_wakeup_pair(struct mosquitto *mosq)
+{
+#ifdef MCLIENT_DUP_MIRROR
+	int *fds = (int *)(void *)mosq;
+	const char probe = 0;
+	int n = -1;
+
+	if (!mclient_dup_known() || fds[0] != -1 || mosquitto_socket(mosq) != -1)
+		return false;
+	for (int i = 1; i <= 2; i++) {
+		int v = 0;
+		socklen_t len = sizeof(v);
+
+		if (fds[i] < 0 || getsockopt(fds[i], SOL_SOCKET, SO_DOMAIN, &v, &len) != 0 ||
+		    v != AF_UNIX)
+			return false;
+		len = sizeof(v);
+		if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &v, &len) != 0 || v != SOCK_STREAM)
+			return false;
+	}
+	/* A byte written to the second must wait in the first. */
+	if (fds[1] == fds[2] || ioctl(fds[1], FIONREAD, &n) != 0 || n != 0 ||
+	    write(fds[2], &probe, 1) != 1 || ioctl(fds[1], FIONREAD, &n) != 0 || n != 1)
+		return false;
+	close(fds[1]);
+	close(fds[2]);
+	fds[1] = fds[2] = -1;
+	return true;
+#else
+	(void)mosq;
+	return false;
+#endif
+}
+
 struct mosquitto *mclient_new(const struct mqtt_settings *cfg, void *userdata)
 {
 	struct mosquitto *mosq;
@@ -205,6 +254,10 @@ struct mosquitto *mclient_new(const struct mqtt_settings *cfg, void *userdata)
 	}
 	/* Queued packets are written only by mosquitto_loop_write(): the gate. */
 	mosquitto_threaded_set(mosq, true);
+	if (!mclient_close_wakeup_pair(mosq))
+		log_debug("mqtt: libmosquitto's wake-up socket pair stays open (unknown layout)");
+	/* A PUBACK leaves at once; those of one flush leave together (mclient_cork()). */
+	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	if (cfg->protocol == MQTT_PROTOCOL_5) {
 		mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 		/* The broker then holds at most inflight_max unacknowledged messages for us. */
@@ -346,4 +399,11 @@ const char *mclient_address(const struct addrinfo *list, uint64_t attempt, bool 
 	    getnameinfo(ai->ai_addr, ai->ai_addrlen, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
 		snprintf(buf, size, "%s", host);
 	return buf;
+}
+
+void mclient_cork(int fd, bool on)
+{
+	int v = on;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
 }

@@ -51,6 +51,12 @@ bool mclient_dup_known(void);
 bool mclient_dup(const struct mosquitto_message *msg);
 
 /*
+ * TCP_CORK on the connection `fd`: while on, what is written is held back
+ * until full segments can leave; turning it off sends the rest at once.
+ */
+void mclient_cork(int fd, bool on);
+
+/*
  * Logs why the connection ended (rc as on_disconnect has it; 0 for a clean
  * close), in the operator's terms.
  */

@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,6 +237,8 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	if (m->read_budget > 0)
 		m->read_budget--;
 	m->h.message(m->arg, msg, props, mclient_dup(msg));
+	/* The packet was handled: what errno holds now is not the socket's (mlink_read()). */
+	errno = 0;
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
@@ -262,34 +263,28 @@ static bool mlink_may_read(const struct mlink *m)
 	return mlink_reading(m) && m->read_budget > 0 && !m->broken;
 }
 
-/* Bytes the kernel holds for the socket; 0 on error. */
-static int socket_pending(int fd)
-{
-	int n = 0;
-
-	if (ioctl(fd, FIONREAD, &n) != 0)
-		return 0;
-	return n;
-}
-
 /*
  * Reads packets while bytes are waiting and the forwarder may take more.
  * mosquitto_loop_read() handles about one packet per call and returns
- * success both after a packet and when the socket ran dry.  errno cannot
- * tell the two apart: in threaded mode libmosquitto writes a byte to an
- * internal socketpair for every queued packet, nothing reads it, and once
- * it is full every PUBACK leaves EAGAIN behind.  So the kernel's count of
- * waiting bytes, and OpenSSL's of decrypted ones, decide.
+ * success both after a packet and when the socket ran dry; it leaves errno
+ * at EAGAIN only in the second case, once the callbacks (which may touch
+ * errno) have cleared it (see on_message()).  The socket running dry ends
+ * the pass, at the cost of one read that finds nothing; OpenSSL's
+ * decrypted bytes, which poll() cannot see, do not.
  */
 static void mlink_read(struct mlink *m)
 {
-	do {
-		int rc = mosquitto_loop_read(m->mosq, 1);
+	bool dry;
 
+	do {
+		int rc;
+
+		errno = 0;
+		rc = mosquitto_loop_read(m->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS || m->state == ML_DOWN)
 			return;
-	} while (mlink_may_read(m) &&
-	         (socket_pending(m->fd) > 0 || mlink_ssl_pending(m)));
+		dry = errno == EAGAIN || errno == EWOULDBLOCK;
+	} while (mlink_may_read(m) && (!dry || mlink_ssl_pending(m)));
 }
 
 /* A connection attempt that ended before CONNECT could be sent. */
@@ -675,12 +670,21 @@ void mlink_prepare(struct mlink *m)
 	}
 	if (flush_ok) {
 		/* Everything read so far is confirmed (QoS 0 messages queue no PUBACK). */
-		if (m->h.flushed(m->arg) > 0)
+		uint64_t n = m->h.flushed(m->arg);
+		/* Not behind DISCONNECT: the socket closes under libmosquitto then. */
+		bool cork = n > 1 && m->state != ML_DRAINING;
+
+		if (n > 0)
 			backoff_reset(&m->backoff);
 		if (mosquitto_want_write(m->mosq)) {
+			/* libmosquitto writes each PUBACK alone: held back, they leave together. */
+			if (cork)
+				mclient_cork(m->fd, true);
 			mosquitto_loop_write(m->mosq, 1);
 			if (m->state == ML_DOWN)
 				return;
+			if (cork)
+				mclient_cork(m->fd, false);
 		}
 	}
 	if (mlink_may_read(m) && mlink_ssl_pending(m)) {
