@@ -3,6 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A slot keeps its topic buffer for the tag that reuses it, so that a
+ * steady stream allocates nothing; a buffer larger than this is freed once
+ * its tag is settled, so a few long topics do not pin memory in every slot.
+ */
+#define CT_TOPIC_KEEP 256
+/* The smallest buffer a slot gets. */
+#define CT_TOPIC_MIN 64
+
 int ctrack_init(struct ctrack *t, size_t span)
 {
 	uint64_t size = 16;
@@ -35,23 +44,39 @@ int ctrack_reserve(struct ctrack *t, size_t span)
 	ring = calloc((size_t)size, sizeof(*ring));
 	if (!ring)
 		return -1;
-	/* Each live tag moves to its slot under the new mask. */
-	for (uint64_t tag = t->low; tag < t->next; tag++)
+	/* Each live tag moves to its slot under the new mask, with its buffer. */
+	for (uint64_t tag = t->low; tag < t->next; tag++) {
 		ring[tag & (size - 1)] = *ctrack_slot(t, tag);
+		ctrack_slot(t, tag)->topic = NULL;
+	}
+	for (uint64_t i = 0; i <= t->mask; i++)
+		free(t->ring[i].topic);
 	free(t->ring);
 	t->ring = ring;
 	t->mask = size - 1;
 	return 0;
 }
 
+/* Empties a slot; a small buffer stays for the next tag. */
+static void ctrack_clear(struct ctrack_entry *e)
+{
+	char *topic = e->topic;
+	size_t cap = e->topic_cap;
+
+	if (cap > CT_TOPIC_KEEP) {
+		free(topic);
+		topic = NULL;
+		cap = 0;
+	}
+	memset(e, 0, sizeof(*e));
+	e->topic = topic;
+	e->topic_cap = cap;
+}
+
 void ctrack_reset(struct ctrack *t)
 {
-	for (uint64_t tag = t->low; tag < t->next; tag++) {
-		struct ctrack_entry *e = ctrack_slot(t, tag);
-
-		free(e->topic);
-		memset(e, 0, sizeof(*e));
-	}
+	for (uint64_t tag = t->low; tag < t->next; tag++)
+		ctrack_clear(ctrack_slot(t, tag));
 	t->low = t->next = 1;
 	t->outstanding = 0;
 	t->outstanding_bytes = 0;
@@ -62,6 +87,8 @@ void ctrack_fini(struct ctrack *t)
 	if (!t->ring)
 		return;
 	ctrack_reset(t);
+	for (uint64_t i = 0; i <= t->mask; i++)
+		free(t->ring[i].topic);
 	free(t->ring);
 	t->ring = NULL;
 }
@@ -70,20 +97,24 @@ uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size
                     size_t bytes, bool deadletter)
 {
 	struct ctrack_entry *e;
-	char *copy;
 
 	if (!ctrack_has_room(t))
 		return 0;
-	copy = malloc(topic_len + 1);
-	if (!copy)
-		return 0;
-	memcpy(copy, topic, topic_len);
-	copy[topic_len] = '\0';
-
 	e = ctrack_slot(t, t->next);
+	if (e->topic_cap < topic_len + 1) {
+		size_t cap = topic_len + 1 > CT_TOPIC_MIN ? topic_len + 1 : CT_TOPIC_MIN;
+		char *b = malloc(cap);
+
+		if (!b)
+			return 0;
+		free(e->topic);
+		e->topic = b;
+		e->topic_cap = cap;
+	}
+	memcpy(e->topic, topic, topic_len);
+	e->topic[topic_len] = '\0';
 	e->key_hash = key_hash;
 	e->fp = 0;
-	e->topic = copy;
 	e->bytes = bytes;
 	e->fate = deadletter ? CT_FATE_DEADLETTERED : CT_FATE_FORWARDED;
 	e->deadletter = deadletter;
@@ -98,7 +129,7 @@ uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size
 static void ctrack_advance(struct ctrack *t)
 {
 	while (t->low < t->next && ctrack_slot(t, t->low)->settled) {
-		memset(ctrack_slot(t, t->low), 0, sizeof(struct ctrack_entry));
+		ctrack_clear(ctrack_slot(t, t->low));
 		t->low++;
 	}
 }
@@ -115,8 +146,11 @@ static void ctrack_settle(struct ctrack *t, struct ctrack_entry *e, bool ack, st
 	} else {
 		c->nacked++;
 	}
-	free(e->topic);
-	e->topic = NULL;
+	if (e->topic_cap > CT_TOPIC_KEEP) {
+		free(e->topic);
+		e->topic = NULL;
+		e->topic_cap = 0;
+	}
 	e->settled = true;
 	t->outstanding--;
 	t->outstanding_bytes -= e->bytes;

@@ -29,7 +29,8 @@ enum ctrack_fate {
 struct ctrack_entry {
 	uint64_t key_hash;      /* of exchange and routing key, to match returns */
 	uint64_t fp;            /* the MQTT message's fingerprint (ctrack_fingerprint()) */
-	char *topic;            /* the MQTT topic, owned */
+	char *topic;            /* the MQTT topic, owned; the buffer stays with the slot */
+	size_t topic_cap;       /* its size (kept for the slot's next tag when small) */
 	size_t bytes;           /* payload size, released when settled */
 	unsigned char fate;
 	bool deadletter;        /* a copy sent to the dead-letter exchange */
