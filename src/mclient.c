@@ -44,9 +44,15 @@ void mclient_on_log(struct mosquitto *mosq, void *arg, int level, const char *st
 		snprintf(tls_why, sizeof(tls_why), "%s", str);
 }
 
-void mclient_tls_forget(void)
+void mclient_tls_attempt(struct mosquitto *mosq, bool tls)
 {
 	tls_why[0] = '\0';
+	mosquitto_log_callback_set(mosq, tls ? mclient_on_log : NULL);
+}
+
+void mclient_tls_connected(struct mosquitto *mosq)
+{
+	mosquitto_log_callback_set(mosq, NULL);
 }
 
 bool mclient_tls_logged(void)
@@ -274,7 +280,6 @@ struct mosquitto *mclient_new(const struct mqtt_settings *cfg, void *userdata)
 	}
 	if (cfg->tls && mclient_tls(mosq, cfg) != 0)
 		goto fail;
-	mosquitto_log_callback_set(mosq, mclient_on_log);
 	return mosq;
 
 fail:

@@ -19,15 +19,23 @@ struct addrinfo;
 /*
  * A client for `cfg` in threaded mode (queued packets are written only by
  * mosquitto_loop_write()), with its protocol, session expiry, receive
- * maximum, credentials and TLS set; no callbacks but the log's.  NULL
- * after logging why.
+ * maximum, credentials and TLS set; no callbacks.  NULL after logging
+ * why.
  */
 struct mosquitto *mclient_new(const struct mqtt_settings *cfg, void *userdata);
 
 /* libmosquitto's log callback: keeps the first TLS error of an attempt. */
 void mclient_on_log(struct mosquitto *mosq, void *arg, int level, const char *str);
-/* A new attempt: forgets the TLS error kept. */
-void mclient_tls_forget(void);
+/*
+ * A new attempt: forgets the TLS error kept, and with `tls` listens to
+ * libmosquitto's log (mclient_on_log) until mclient_tls_connected().
+ * libmosquitto formats a log line for every packet while anyone listens,
+ * two per message forwarded, and only TLS failures, up to CONNACK, are
+ * read from it.
+ */
+void mclient_tls_attempt(struct mosquitto *mosq, bool tls);
+/* CONNACK came: libmosquitto's log is not listened to any more. */
+void mclient_tls_connected(struct mosquitto *mosq);
 /* Whether the current attempt logged a TLS error. */
 bool mclient_tls_logged(void);
 /* Why the TLS layer failed, in the operator's terms. */

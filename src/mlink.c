@@ -167,6 +167,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		return;
 	}
 	loop_timer_disarm(m->loop, &m->connect_timer);
+	mclient_tls_connected(m->mosq);
 	m->connects++;
 	log_info("mqtt: connected to %s:%d as '%s' (session %s)", m->cfg->host, m->cfg->port,
 	         m->cfg->client_id, session_present ? "resumed" : "new");
@@ -359,7 +360,7 @@ static void mlink_connect(struct mlink *m, const char *addr)
 	char why[320];
 	int rc;
 
-	mclient_tls_forget();
+	mclient_tls_attempt(m->mosq, m->cfg->tls);
 	rc = mosquitto_connect_async(m->mosq, addr, m->cfg->port, m->cfg->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_warn("mqtt: cannot connect to %s:%d: %s", m->cfg->host, m->cfg->port,
