@@ -11,6 +11,8 @@
 
 #define AFRAME_HEADER 7              /* type, channel, payload size */
 #define AFRAME_END 0xCE
+/* A buffer grown beyond this for a large message is given back once written. */
+#define AFRAME_KEEP (256u << 10)
 
 void aframe_init(struct aframe *o)
 {
@@ -82,14 +84,17 @@ static void put32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, void *decoded,
-                  size_t frame_max)
+/* The frame header of a frame whose payload of `size` bytes follows at p + 7. */
+static void aframe_header(unsigned char *p, uint8_t type, uint16_t channel, size_t size)
 {
-	amqp_bytes_t args;
-	int n;
+	p[0] = type;
+	put16(p + 1, channel);
+	put32(p + 3, (uint32_t)size);
+}
 
-	if (frame_max < AFRAME_HEADER + 4 + 1 + 8)
-		return AMQP_STATUS_INVALID_PARAMETER;
+/* Room for one frame in the scratch buffer: frames of at most `frame_max` bytes. */
+static int aframe_scratch(struct aframe *o, size_t frame_max)
+{
 	if (o->scratch_cap < frame_max) {
 		unsigned char *s = realloc(o->scratch, frame_max);
 
@@ -98,6 +103,19 @@ int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, v
 		o->scratch = s;
 		o->scratch_cap = frame_max;
 	}
+	return 0;
+}
+
+int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, void *decoded,
+                  size_t frame_max)
+{
+	amqp_bytes_t args;
+	int n;
+
+	if (frame_max < AFRAME_HEADER + 4 + 1 + 8)
+		return AMQP_STATUS_INVALID_PARAMETER;
+	if (aframe_scratch(o, frame_max) != 0)
+		return AMQP_STATUS_NO_MEMORY;
 	args.bytes = o->scratch + AFRAME_HEADER + 4;
 	args.len = frame_max - AFRAME_HEADER - 4 - 1;
 	n = amqp_encode_method(id, decoded, args);
@@ -113,35 +131,46 @@ int aframe_method(struct aframe *o, uint16_t channel, amqp_method_number_t id, v
 	return 0;
 }
 
-/* The frame header of a frame whose payload of `size` bytes follows at p + 7. */
-static void aframe_header(unsigned char *p, uint8_t type, uint16_t channel, size_t size)
-{
-	p[0] = type;
-	put16(p + 1, channel);
-	put32(p + 3, (uint32_t)size);
-}
-
 int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
                    amqp_bytes_t routing_key, const amqp_basic_properties_t *props,
                    amqp_bytes_t body, size_t frame_max)
 {
 	amqp_basic_publish_t m = { .ticket = 0, .exchange = exchange, .routing_key = routing_key,
 	                           .mandatory = 1, .immediate = 0 };
-	size_t keep, chunk = frame_max - AFRAME_HEADER - 1;
+	/* ticket, two short strings, the bits */
+	size_t method = AFRAME_HEADER + 4 + 2 + 1 + exchange.len + 1 + routing_key.len + 1 + 1;
+	size_t keep, header, chunk = frame_max - AFRAME_HEADER - 1;
 	amqp_bytes_t args;
 	unsigned char *p;
-	int n;
+	int n, rc;
 
-	if (frame_max < AFRAME_HEADER + 4 + 1 + 8 + 12)
+	if (frame_max < AFRAME_HEADER + 4 + 1 + 8 + 12 || method > frame_max)
 		return AMQP_STATUS_INVALID_PARAMETER;
-	/* The method frame, then the content header, each at most frame_max bytes. */
-	if (aframe_room(o, 2 * frame_max) != 0)
+	/* The content header first, in the scratch buffer: only then is its size known. */
+	rc = aframe_scratch(o, frame_max);
+	if (rc != 0)
+		return rc;
+	args.bytes = o->scratch + AFRAME_HEADER + 12;
+	args.len = frame_max - AFRAME_HEADER - 12 - 1;
+	/* rabbitmq-c's codec only reads the properties, whatever its prototype says. */
+	n = amqp_encode_properties(AMQP_BASIC_CLASS, (void *)props, args);
+	if (n < 0)
+		return n;
+	header = AFRAME_HEADER + 12 + (size_t)n + 1;
+	aframe_header(o->scratch, AMQP_FRAME_HEADER, channel, (size_t)n + 12);
+	put16(o->scratch + AFRAME_HEADER, AMQP_BASIC_CLASS);
+	put16(o->scratch + AFRAME_HEADER + 2, 0);
+	put32(o->scratch + AFRAME_HEADER + 4, (uint32_t)((uint64_t)body.len >> 32));
+	put32(o->scratch + AFRAME_HEADER + 8, (uint32_t)body.len);
+	o->scratch[header - 1] = AFRAME_END;
+
+	if (aframe_room(o, method + header) != 0)
 		return AMQP_STATUS_NO_MEMORY;
 	/* What a failure leaves: making room below may move the unwritten bytes. */
 	keep = o->len - o->off;
 	p = o->buf + o->len;
 	args.bytes = p + AFRAME_HEADER + 4;
-	args.len = frame_max - AFRAME_HEADER - 4 - 1;
+	args.len = method - AFRAME_HEADER - 4 - 1;
 	n = amqp_encode_method(AMQP_BASIC_PUBLISH_METHOD, &m, args);
 	if (n < 0)
 		return n;
@@ -149,22 +178,8 @@ int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
 	put32(p + AFRAME_HEADER, AMQP_BASIC_PUBLISH_METHOD);
 	p[AFRAME_HEADER + 4 + (size_t)n] = AFRAME_END;
 	p += AFRAME_HEADER + 4 + (size_t)n + 1;
-
-	/* class, weight (0), body size, then the property flags and values */
-	args.bytes = p + AFRAME_HEADER + 12;
-	args.len = frame_max - AFRAME_HEADER - 12 - 1;
-	/* rabbitmq-c's codec only reads the properties, whatever its prototype says. */
-	n = amqp_encode_properties(AMQP_BASIC_CLASS, (void *)props, args);
-	if (n < 0)
-		return n;
-	aframe_header(p, AMQP_FRAME_HEADER, channel, (size_t)n + 12);
-	put16(p + AFRAME_HEADER, AMQP_BASIC_CLASS);
-	put16(p + AFRAME_HEADER + 2, 0);
-	put32(p + AFRAME_HEADER + 4, (uint32_t)((uint64_t)body.len >> 32));
-	put32(p + AFRAME_HEADER + 8, (uint32_t)body.len);
-	p[AFRAME_HEADER + 12 + (size_t)n] = AFRAME_END;
-	p += AFRAME_HEADER + 12 + (size_t)n + 1;
-	o->len = (size_t)(p - o->buf);
+	memcpy(p, o->scratch, header);
+	o->len = (size_t)(p + header - o->buf);
 
 	/* The body in frames of at most frame_max bytes. */
 	for (size_t done = 0; done < body.len;) {
@@ -219,7 +234,13 @@ int aframe_flush(struct aframe *o, int fd, struct atls *tls, char *err, size_t e
 			break;
 		o->off += (size_t)w;
 	}
-	if (o->off == o->len)
+	if (o->off == o->len) {
 		o->off = o->len = 0;
+		if (o->cap > AFRAME_KEEP) {
+			free(o->buf);
+			o->buf = NULL;
+			o->cap = 0;
+		}
+	}
 	return 0;
 }

@@ -141,6 +141,9 @@ static void as_succeed(struct asetup *s)
 		loop_fd_del(s->loop, s->fd);
 	s->fd_added = false;
 	loop_timer_disarm(s->loop, &s->deadline_timer);
+	/* What was written held connection.start-ok, with the password. */
+	if (!aframe_pending(s->out))
+		aframe_free(s->out);
 	as_enter(s, AS_IDLE);
 	s->done(s->arg, NULL);
 }
