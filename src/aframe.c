@@ -139,7 +139,7 @@ int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
 	                           .mandatory = 1, .immediate = 0 };
 	/* ticket, two short strings, the bits */
 	size_t method = AFRAME_HEADER + 4 + 2 + 1 + exchange.len + 1 + routing_key.len + 1 + 1;
-	size_t keep, header, chunk = frame_max - AFRAME_HEADER - 1;
+	size_t header, frames, chunk = frame_max - AFRAME_HEADER - 1;
 	amqp_bytes_t args;
 	unsigned char *p;
 	int n, rc;
@@ -164,10 +164,11 @@ int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
 	put32(o->scratch + AFRAME_HEADER + 8, (uint32_t)body.len);
 	o->scratch[header - 1] = AFRAME_END;
 
-	if (aframe_room(o, method + header) != 0)
+	/* Room for every frame at once: growing while copying a large body would copy it twice. */
+	frames = (body.len + chunk - 1) / chunk;
+	if (body.len > SIZE_MAX - method - header - frames * (AFRAME_HEADER + 1) ||
+	    aframe_room(o, method + header + body.len + frames * (AFRAME_HEADER + 1)) != 0)
 		return AMQP_STATUS_NO_MEMORY;
-	/* What a failure leaves: making room below may move the unwritten bytes. */
-	keep = o->len - o->off;
 	p = o->buf + o->len;
 	args.bytes = p + AFRAME_HEADER + 4;
 	args.len = method - AFRAME_HEADER - 4 - 1;
@@ -185,10 +186,6 @@ int aframe_publish(struct aframe *o, uint16_t channel, amqp_bytes_t exchange,
 	for (size_t done = 0; done < body.len;) {
 		size_t k = body.len - done < chunk ? body.len - done : chunk;
 
-		if (aframe_room(o, k + AFRAME_HEADER + 1) != 0) {
-			o->len = o->off + keep;
-			return AMQP_STATUS_NO_MEMORY;
-		}
 		p = o->buf + o->len;
 		aframe_header(p, AMQP_FRAME_BODY, channel, k);
 		memcpy(p + AFRAME_HEADER, (const unsigned char *)body.bytes + done, k);
