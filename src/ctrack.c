@@ -79,7 +79,6 @@ void ctrack_reset(struct ctrack *t)
 		ctrack_clear(ctrack_slot(t, tag));
 	t->low = t->next = 1;
 	t->outstanding = 0;
-	t->outstanding_bytes = 0;
 }
 
 void ctrack_fini(struct ctrack *t)
@@ -94,7 +93,7 @@ void ctrack_fini(struct ctrack *t)
 }
 
 uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size_t topic_len,
-                    size_t bytes, bool deadletter)
+                    bool deadletter)
 {
 	struct ctrack_entry *e;
 
@@ -115,13 +114,11 @@ uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size
 	e->topic[topic_len] = '\0';
 	e->key_hash = key_hash;
 	e->fp = 0;
-	e->bytes = bytes;
 	e->fate = deadletter ? CT_FATE_DEADLETTERED : CT_FATE_FORWARDED;
 	e->deadletter = deadletter;
 	e->returned = false;
 	e->settled = false;
 	t->outstanding++;
-	t->outstanding_bytes += bytes;
 	return t->next++;
 }
 
@@ -153,7 +150,6 @@ static void ctrack_settle(struct ctrack *t, struct ctrack_entry *e, bool ack, st
 	}
 	e->settled = true;
 	t->outstanding--;
-	t->outstanding_bytes -= e->bytes;
 }
 
 static int ctrack_resolve(struct ctrack *t, uint64_t tag, bool multiple, bool ack,

@@ -31,7 +31,6 @@ struct ctrack_entry {
 	uint64_t fp;            /* the MQTT message's fingerprint (ctrack_fingerprint()) */
 	char *topic;            /* the MQTT topic, owned; the buffer stays with the slot */
 	size_t topic_cap;       /* its size (kept for the slot's next tag when small) */
-	size_t bytes;           /* payload size, released when settled */
 	unsigned char fate;
 	bool deadletter;        /* a copy sent to the dead-letter exchange */
 	bool returned;
@@ -51,7 +50,6 @@ struct ctrack {
 	uint64_t low;           /* lowest tag not yet settled */
 	uint64_t next;          /* tag the next publish gets */
 	size_t outstanding;
-	uint64_t outstanding_bytes;
 };
 
 /* Room for at least `span` tags between the oldest unsettled and the newest. */
@@ -78,12 +76,6 @@ static inline size_t ctrack_outstanding(const struct ctrack *t)
 	return t->outstanding;
 }
 
-/* Payload bytes published and not yet confirmed. */
-static inline uint64_t ctrack_outstanding_bytes(const struct ctrack *t)
-{
-	return t->outstanding_bytes;
-}
-
 /* Whether one more publish fits in the ring. */
 static inline bool ctrack_has_room(const struct ctrack *t)
 {
@@ -91,12 +83,12 @@ static inline bool ctrack_has_room(const struct ctrack *t)
 }
 
 /*
- * Records the publish of `bytes` payload bytes that got tag `t->next`.
+ * Records the publish that got tag `t->next`, from the MQTT topic `topic`.
  * Returns that tag, or 0 when the ring is full or memory ran out (the caller
  * must not have published).
  */
 uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size_t topic_len,
-                    size_t bytes, bool deadletter);
+                    bool deadletter);
 
 /*
  * basic.ack / basic.nack.  Settles `tag` (and with `multiple` every smaller

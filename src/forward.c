@@ -118,7 +118,7 @@ static int fw_dead_letter(struct forward *f, uint64_t fp, const char *topic, siz
 		gate_poison(f->gate);
 		return -1;
 	}
-	if (ctrack_add(&f->gate->track, ctrack_key_hash(dlx, dlx_len, key, klen), topic, tlen, len,
+	if (ctrack_add(&f->gate->track, ctrack_key_hash(dlx, dlx_len, key, klen), topic, tlen,
 	               true) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		alink_fail(f->amqp, "internal error in confirm bookkeeping");
@@ -250,7 +250,7 @@ static int fw_forward(struct forward *f, const struct mosquitto_message *msg,
 		gate_poison(f->gate);
 		return -1;
 	}
-	if (ctrack_add(&f->gate->track, kh, msg->topic, tlen, (size_t)msg->payloadlen, false) != tag) {
+	if (ctrack_add(&f->gate->track, kh, msg->topic, tlen, false) != tag) {
 		log_error("bridge: confirm bookkeeping lost track of delivery tag %" PRIu64, tag);
 		gate_poison(f->gate);
 		alink_fail(f->amqp, "internal error in confirm bookkeeping");

@@ -16,7 +16,7 @@ static uint64_t hash_of(const char *key)
 /* Publishes one message with routing key `key` and the MQTT topic `topic`. */
 static uint64_t add(struct ctrack *t, const char *key, const char *topic)
 {
-	return ctrack_add(t, hash_of(key), topic, strlen(topic), 0, false);
+	return ctrack_add(t, hash_of(key), topic, strlen(topic), false);
 }
 
 /* Publishes n messages with distinct topics "t<tag>", all with routing key "k". */
@@ -309,11 +309,11 @@ START_TEST(test_fates)
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
 	/* 1: forwarded; 2: a dead-letter copy; 3 and 4: returned. */
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t/1", 3, 0, false), 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "t/2", 3, 0, true), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "t/3", 3, 0, false), 3);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "t/4", 3, 0, false), 4);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("e"), "t/5", 3, 0, true), 5);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t/1", 3, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "t/2", 3, true), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "t/3", 3, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "t/4", 3, false), 4);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("e"), "t/5", 3, true), 5);
 
 	e = ctrack_find_return(&t, hash_of("c"));
 	ck_assert_ptr_nonnull(e);
@@ -358,10 +358,10 @@ START_TEST(test_fates_multiple)
 	struct ctrack_entry *e;
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, false), 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, true), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, false), 3);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, 0, false), 4);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, true), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t", 1, false), 4);
 	e = ctrack_find_return(&t, hash_of("a"));
 	e->fate = CT_FATE_NONE;
 	e = ctrack_find_return(&t, hash_of("a"));
@@ -446,11 +446,11 @@ START_TEST(test_topic_copy)
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
 	/* Only topic_len bytes are taken, and they are copied. */
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), buf, 12, 0, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), buf, 12, false), 1);
 	memset(buf, '!', sizeof(buf) - 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "", 0, 0, false), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "x", 1, 0, false), 3);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "y", 1, 0, false), 4);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "", 0, false), 2);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "x", 1, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "y", 1, false), 4);
 
 	e = ctrack_find_return(&t, hash_of("a"));
 	ck_assert_ptr_nonnull(e);
@@ -693,7 +693,7 @@ START_TEST(test_wrap_around_random)
 			uint64_t tag;
 
 			topic_of(m.next, topic, sizeof(topic));
-			tag = ctrack_add(&t, key_of(m.next), topic, strlen(topic), 0, dl);
+			tag = ctrack_add(&t, key_of(m.next), topic, strlen(topic), dl);
 			if (span >= RING_MIN) {
 				ck_assert_uint_eq(tag, 0);
 			} else {
@@ -824,23 +824,41 @@ START_TEST(test_key_hash)
 }
 END_TEST
 
-START_TEST(test_bytes)
+/*
+ * A slot keeps a small topic buffer for its next tag, gives a large one
+ * back once settled, and the topics stay right across a ring that grows.
+ */
+START_TEST(test_topic_buffers)
 {
 	struct ctrack t;
 	struct ctrack_counts c = { 0 };
+	char long_topic[300];
+	uint64_t tag;
 
+	memset(long_topic, 'x', sizeof(long_topic));
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("a"), "t/1", 3, 100, false), 1);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("b"), "t/2", 3, 2000, false), 2);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("c"), "t/3", 3, 30000, true), 3);
-	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 32100);
-	ck_assert_int_eq(ctrack_ack(&t, 2, false, &c), 1);
-	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 30100);
-	ck_assert_int_eq(ctrack_nack(&t, 3, true, &c), 2);
-	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 0);
-	ck_assert_uint_eq(ctrack_add(&t, hash_of("d"), "t/4", 3, 7, false), 4);
-	ctrack_reset(&t);
-	ck_assert_uint_eq(ctrack_outstanding_bytes(&t), 0);
+	tag = ctrack_add(&t, hash_of("a"), "short/topic", 11, false);
+	ck_assert_int_eq(ctrack_ack(&t, tag, false, &c), 1);
+	/* The next tag that lands in the same slot reuses its buffer. */
+	ck_assert_ptr_nonnull(t.ring[tag & t.mask].topic);
+	ck_assert_uint_ge(t.ring[tag & t.mask].topic_cap, 12);
+	tag = ctrack_add(&t, hash_of("a"), long_topic, sizeof(long_topic), false);
+	ck_assert_uint_eq(strlen(ctrack_get(&t, tag)->topic), sizeof(long_topic));
+	ck_assert_int_eq(ctrack_ack(&t, tag, false, &c), 1);
+	ck_assert_ptr_null(t.ring[tag & t.mask].topic);
+	ck_assert_uint_eq(t.ring[tag & t.mask].topic_cap, 0);
+	/* Outstanding tags keep their topics while the ring grows under them. */
+	add_n(&t, 10);
+	ck_assert_int_eq(ctrack_reserve(&t, 64), 0);
+	add_n(&t, 40);
+	for (uint64_t g = t.low; g < t.next; g++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "t%llu", (unsigned long long)g);
+		ck_assert_str_eq(ctrack_get(&t, g)->topic, want);
+	}
+	ck_assert_int_eq(ctrack_ack(&t, t.next - 1, true, &c), 50);
+	add_n(&t, 60);
 	ctrack_fini(&t);
 }
 END_TEST
@@ -853,9 +871,9 @@ START_TEST(test_head_get)
 
 	ck_assert_int_eq(ctrack_init(&t, 16), 0);
 	ck_assert_ptr_null(ctrack_head(&t));
-	ck_assert_uint_eq(ctrack_add(&t, 1, "a", 1, 1, false), 1);
-	ck_assert_uint_eq(ctrack_add(&t, 2, "b", 1, 1, false), 2);
-	ck_assert_uint_eq(ctrack_add(&t, 3, "c", 1, 1, false), 3);
+	ck_assert_uint_eq(ctrack_add(&t, 1, "a", 1, false), 1);
+	ck_assert_uint_eq(ctrack_add(&t, 2, "b", 1, false), 2);
+	ck_assert_uint_eq(ctrack_add(&t, 3, "c", 1, false), 3);
 	ctrack_get(&t, 1)->fp = 11;
 	ctrack_get(&t, 2)->fp = 22;
 	ctrack_get(&t, 3)->fp = 33;
@@ -934,7 +952,7 @@ static Suite *ctrack_suite(void)
 		{ "wrap_around_random", test_wrap_around_random },
 		{ "reset", test_reset },
 		{ "key_hash", test_key_hash },
-		{ "bytes", test_bytes },
+		{ "topic_buffers", test_topic_buffers },
 		{ "head_get", test_head_get },
 		{ "fingerprint", test_fingerprint },
 	};

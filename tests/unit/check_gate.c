@@ -27,7 +27,7 @@ static void decide(void)
 static uint64_t read_publish(void)
 {
 	gate_read(&g);
-	return ctrack_add(&g.track, 1, "t", 1, 10, false);
+	return ctrack_add(&g.track, 1, "t", 1, false);
 }
 
 /* Both sides up, as after start-up. */
@@ -172,7 +172,7 @@ START_TEST(test_return)
 	ck_assert_ptr_nonnull(e);
 	e->fate = CT_FATE_NONE;
 	/* Its dead-letter copy. */
-	t2 = ctrack_add(&g.track, 2, "t", 1, 10, true);
+	t2 = ctrack_add(&g.track, 2, "t", 1, true);
 	ck_assert_int_eq(gate_ack(&g, t1, false, &c), 1);
 	decide();
 	ck_assert(!d.flush);
