@@ -14,9 +14,16 @@
 #   c. live: the bridge running, publishers sending N as fast as they can;
 #      time from the first publish until the sink has all N;
 #   d. latency: BENCH_LAT_N stamped messages at BENCH_LAT_RATE msg/s; p50,
-#      p90, p99 and max from the sink;
+#      p90, p99 and max from the sink; first through RabbitMQ alone
+#      (mab-blast --rate --stamp into the sink: the ceiling's latency), then
+#      through the bridge, and the ratio of the two p99s;
 #   e. the bridge's peak RSS (VmHWM) and CPU time per message in each phase,
-#      next to mosquitto's, RabbitMQ's, the tools' and the whole machine's.
+#      next to mosquitto's, RabbitMQ's (also as a ratio to RabbitMQ's in the
+#      ceiling), the tools' and the whole machine's;
+#   s. system calls, after the timed phases so that tracing skews none of
+#      them: a backlog of BENCH_STRACE_N messages drained by a bridge started
+#      under `strace -c -f`, then a live run of BENCH_STRACE_N through another
+#      one; system calls, errors and the most frequent calls per message.
 #   r. rules, first and without brokers: bench/mab-rules, the cost of
 #      choosing a mapping rule and building its routing key per message
 #      with 1 rule and with 10,000 rules (rules_match + rules_key); its
@@ -29,13 +36,20 @@
 #
 # It prints a markdown table with medians, ranges and the targets
 # (throughput ratio >= 0.7 of the ceiling, RSS < 8 MiB) marked met or not
-# met.  Performance numbers never fail the run; lost or corrupted messages,
-# a tool failing or a process dying do (exit 1); duplicates are counted and
-# reported, since delivery is at least once.  Every step is bounded in
+# met, and with BENCH_SUMMARY the main figures as KEY=VALUE lines for
+# bench/matrix.sh.  Performance numbers never fail the run; lost or
+# corrupted messages, a tool failing or a process dying do (exit 1);
+# duplicates are counted and reported, since delivery is at least once.  Every step is bounded in
 # time and every process is stopped by its PID.
 #
 # Environment:
-#   BUILD_DIR          build tree (default: <repository>/build)
+#   BUILD_DIR          build tree of the tools (mab-blast, mab-pub, mab-sink)
+#                      and, unless BRIDGE_BIN says otherwise, of the bridge
+#                      (default: <repository>/build, or the repository itself
+#                      when the bridge was built there)
+#   BRIDGE_BIN         the bridge binary (default: $BUILD_DIR/mqtt-amqp-bridge);
+#                      bench/matrix.sh sets it to compare two builds with the
+#                      same tools
 #   BENCH_N            messages per throughput measurement (default 100000)
 #   BENCH_REPEAT       rounds of a, b and c (default 3)
 #   BENCH_SIZE         payload bytes (default 100, at least 24)
@@ -53,10 +67,22 @@
 #                      pub_chunks for why not all N in one)
 #   BENCH_MOSQ_DEBUG=1 keep mosquitto's per-packet debug log (brokers.sh
 #                      default); otherwise it logs errors to information only
+#   BENCH_STRACE=0     skip phase s (default 1: on; it needs strace, which
+#                      tests/lib/deps.sh installs)
+#   BENCH_STRACE_N     messages in each traced phase (default 20000)
+#   BENCH_TLS=1        TLS on both of the bridge's sides: it subscribes through
+#                      a TLS listener of mosquitto and publishes to a TLS
+#                      listener of RabbitMQ (tests/lib/tls.sh: a throwaway CA,
+#                      client certificates, both verified), and mab-blast
+#                      publishes the ceiling over TLS too.  The publishers
+#                      (mab-pub) use mosquitto's plain listener and the sink
+#                      RabbitMQ's plain one, as in the integration tests.
 #   BENCH_PROFILE=1    at the end, one more live run of BENCH_PROFILE_N
-#                      messages (default 20000) with `strace -c` attached to
-#                      the bridge, and one with `perf stat`; reports syscalls
-#                      and CPU per message
+#                      messages (default 20000) with `perf stat` attached to
+#                      the bridge; reports cycles, instructions and context
+#                      switches per message (it needs perf: linux-perf)
+#   BENCH_SUMMARY=FILE also write the main figures to FILE, one KEY=VALUE a
+#                      line (written when the run succeeds)
 #   BENCH_RULES        give the bridge this many mapping rules (default 0:
 #                      none): BENCH_RULES - 1 that share the published
 #                      topics' first levels without matching them, then one
@@ -69,7 +95,11 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export BUILD_DIR=${BUILD_DIR:-$root/build}
+if [[ -z ${BUILD_DIR:-} ]]; then
+	BUILD_DIR=$root/build
+	[[ -x $BUILD_DIR/mqtt-amqp-bridge ]] || BUILD_DIR=$root
+fi
+export BUILD_DIR
 # shellcheck source=SCRIPTDIR/../tests/lib/brokers.sh
 source "$root/tests/lib/brokers.sh"
 
@@ -87,6 +117,10 @@ PUB_STREAMS=${BENCH_PUB_STREAMS:-4}
 PUB_CHUNK=${BENCH_PUB_CHUNK:-2500}
 PROFILE=${BENCH_PROFILE:-0}
 PROFILE_N=${BENCH_PROFILE_N:-20000}
+STRACE=${BENCH_STRACE:-1}
+STRACE_N=${BENCH_STRACE_N:-20000}
+TLS=${BENCH_TLS:-0}
+SUMMARY=${BENCH_SUMMARY:-}
 RSS_TARGET_KB=8192
 RATIO_TARGET=0.7
 CLIENT_ID=mab-bench
@@ -112,7 +146,8 @@ check_int BENCH_PREFETCH "$PREFETCH" 1 65535
 check_int BENCH_PUB_STREAMS "$PUB_STREAMS" 1 16
 check_int BENCH_PUB_CHUNK "$PUB_CHUNK" 1 10000000
 check_int BENCH_PROFILE_N "$PROFILE_N" 1 10000000
-for v in BENCH_MOSQ_DEBUG BENCH_PROFILE; do
+check_int BENCH_STRACE_N "$STRACE_N" 1 10000000
+for v in BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_STRACE BENCH_TLS; do
 	case ${!v:-0} in
 	0 | 1) ;;
 	*) echo "run.sh: $v must be 0 or 1" >&2; exit 2 ;;
@@ -127,6 +162,26 @@ for tool in "$MAB_BLAST" "$MAB_RULES"; do
 		exit 77
 	fi
 done
+# What the optional phases need, checked before anything starts: a
+# missing program would otherwise fail the run after minutes of work.
+# need PROGRAM PACKAGE WHY: exits 77 with a hint unless PROGRAM is there.
+need() {
+	command -v "$1" >/dev/null && return 0
+	echo "run.sh: $1 is missing, for $3: install the Debian package $2" \
+		"(tests/lib/deps.sh installs what the tests and the benchmark need)" >&2
+	exit 77
+}
+if [[ $STRACE == 1 ]]; then
+	need strace strace "the system call counts (BENCH_STRACE=0 skips them)"
+	# ptrace may be forbidden (a container's seccomp profile, say); say so
+	# now rather than after the timed phases.
+	if ! timeout 10 strace -c -f -o /dev/null true >/dev/null 2>&1; then
+		echo "run.sh: strace cannot trace here (is ptrace allowed?); BENCH_STRACE=0 skips the system call counts" >&2
+		exit 77
+	fi
+fi
+[[ $PROFILE == 1 ]] && need perf linux-perf "BENCH_PROFILE=1"
+[[ $TLS == 1 ]] && need openssl openssl "the certificates of BENCH_TLS=1"
 
 # ---------------------------------------------------------------------------
 # r. Rules: matching and key building alone, before any broker starts (it
@@ -383,6 +438,11 @@ log_stamp() {
 }
 
 
+# per_n COUNT N: COUNT / N with two decimals (system calls per message).
+per_n() {
+	awk -v c="$1" -v n="$2" 'BEGIN { printf "%.2f", c / n }'
+}
+
 # ratio A B: A / B with two decimals.
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
@@ -476,8 +536,24 @@ mab_init bench
 HZ=$(getconf CLK_TCK)
 mab_log "N=$N x $REPEAT, size=$SIZE, inflight_max=$INFLIGHT, latency: $LAT_N at $LAT_RATE msg/s; work directory $MAB_TMP"
 
-# shellcheck disable=SC2119 # no extra configuration lines
-mosq_start || fail "mosquitto did not start"
+if [[ $TLS == 1 ]]; then
+	# shellcheck source=SCRIPTDIR/../tests/lib/tls.sh
+	source "$root/tests/lib/tls.sh"
+	tls_make_pki "$MAB_TMP/pki" || fail "cannot make the PKI for BENCH_TLS"
+	# mab_init started a node without a TLS listener; the TLS node replaces
+	# it, and the plain one is stopped now so that it takes no CPU from
+	# the measurements.
+	plain_node=("$RABBIT_DIR" "$RABBIT_NODE" "$RABBIT_EPMD_PORT" "$RABBIT_CTL_PORT")
+	tls_rabbit_start || fail "RabbitMQ with TLS did not start"
+	tls__stop_node "${plain_node[@]}"
+	# Besides the plain listener of the publishers, two TLS listeners;
+	# the bridge uses MQTT_TLS_PORT (the other one serves t11's wrong-name
+	# cases and stays idle).
+	tls_mosq_start || fail "mosquitto with TLS did not start"
+else
+	# shellcheck disable=SC2119 # no extra configuration lines
+	mosq_start || fail "mosquitto did not start"
+fi
 # brokers.sh logs every packet (log_type all), which makes the broker, not
 # the bridge, the measured bottleneck; log_type lines add up, so the line
 # itself is replaced.
@@ -489,6 +565,9 @@ for e in "${mosq_edit[@]}"; do
 	sed -i "$e" "$MOSQ_DIR/mosquitto.conf" || fail "cannot edit $MOSQ_DIR/mosquitto.conf"
 done
 mosq_restart || fail "mosquitto did not restart"
+if [[ $TLS == 1 ]]; then
+	tls_mosq_wait_listening || fail "mosquitto does not listen on its TLS ports"
+fi
 BRIDGE_PID=0
 
 BLAST_VHOST=bench-blast
@@ -498,8 +577,14 @@ for MAB_VHOST in "$BLAST_VHOST" "$BRIDGE_VHOST"; do
 	sink setup -q "$QUEUE" -x telemetry --declare-exchange -k 'fleet.#' >/dev/null ||
 		fail "sink setup failed in vhost $MAB_VHOST"
 done
-blast_args=(-p "$RABBIT_PORT" -V "$BLAST_VHOST" -x telemetry -q "$QUEUE" -k 'fleet.#'
+blast_args=(-V "$BLAST_VHOST" -x telemetry -q "$QUEUE" -k 'fleet.#'
 	-z "$SIZE" -W "$INFLIGHT" -w "$TIMEOUT")
+if [[ $TLS == 1 ]]; then
+	blast_args+=(-p "$RABBIT_TLS_PORT" --tls-ca "$TLS_DIR/ca.crt"
+		--tls-cert "$TLS_DIR/client.crt" --tls-key "$TLS_DIR/client.key")
+else
+	blast_args+=(-p "$RABBIT_PORT")
+fi
 
 conf=$MAB_TMP/bridge.conf
 MAB_VHOST=$BRIDGE_VHOST
@@ -520,6 +605,19 @@ if ((RULES > 0)); then
 	rules_tail+="  { match = \"fleet/+/temp\"; routing_key = \"fleet.{1}.temp\"; }"$'\n'");"
 fi
 BR_INFLIGHT=$INFLIGHT BR_SUBSCRIBE='"fleet/#"' BR_LOG_LEVEL=info bridge_conf "$conf" "$CLIENT_ID"
+if [[ $TLS == 1 ]]; then
+	# As t11_tls.sh configures it: the test CA, and the client certificate
+	# both brokers require.
+	tls_lines=("tls = true;" "tls_ca_file = \"$TLS_DIR/ca.crt\";"
+		"tls_cert_file = \"$TLS_DIR/client.crt\";" "tls_key_file = \"$TLS_DIR/client.key\";")
+	{
+		conf_set_port "$conf" mqtt "$MQTT_TLS_PORT" &&
+			conf_set_port "$conf" amqp "$RABBIT_TLS_PORT" &&
+			conf_add "$conf" mqtt "${tls_lines[@]}" &&
+			conf_add "$conf" amqp "${tls_lines[@]}"
+	} || fail "cannot write the TLS settings into $conf"
+	chmod 600 "$conf"
+fi
 # Appended by the shell itself: 10,000 rules are too long for an
 # environment variable handed to another program.
 [[ -n $rules_tail ]] && printf '%s\n' "$rules_tail" >>"$conf"
@@ -643,8 +741,23 @@ for ((r = 1; r <= REPEAT; r++)); do
 done
 
 # ---------------------------------------------------------------------------
-# d. Latency, on the bridge of the last round
+# d. Latency: RabbitMQ alone, then the bridge of the last round
 
+# The ceiling's latency: the same rate and stamped payloads, published
+# straight to RabbitMQ with confirms (over TLS with BENCH_TLS), so that the
+# bridge's p99 has a yardstick measured in the same run.
+MAB_VHOST=$BLAST_VHOST
+mab_log "d. latency of the ceiling: mab-blast $LAT_N at $LAT_RATE msg/s"
+sink_start sink-d0 0 "$LAT_N" --latency
+sleep 0.5
+job_start blast-d0 "$MAB_BLAST" -n "$LAT_N" -r "$LAT_RATE" --stamp "${blast_args[@]}"
+job_must blast-d0 "$((TIMEOUT + 30))" "mab-blast at $LAT_RATE msg/s failed"
+sink_check sink-d0
+SINKS+=("latency of the ceiling: $SINK_LINE")
+lat0_line=$(grep '^latency_ms' "$MAB_TMP/job.sink-d0/out") || fail "no latency line from the sink"
+mab_log "d. ceiling: $lat0_line"
+
+MAB_VHOST=$BRIDGE_VHOST
 mab_log "d. latency: $LAT_N at $LAT_RATE msg/s"
 sink_start sink-d "$base" "$LAT_N" --latency
 sleep 0.5
@@ -666,26 +779,8 @@ base=$((base + LAT_N))
 profile_lines=()
 if [[ $PROFILE == 1 ]]; then
 	MAB_VHOST=$BRIDGE_VHOST
-	mab_log "profile: strace -c on the bridge during a live run of $PROFILE_N"
-	sink_start sink-p1 "$base" "$PROFILE_N" --quiet
-	job_start strace-p1 timeout -s INT "$TIMEOUT" strace -c -f -p "$BRIDGE_PID"
-	sleep 1
-	pubs_start pub-p1 "$base" "$PROFILE_N"
-	pubs_wait pub-p1 "the profile publishers failed"
-	sink_check sink-p1
-	kill -INT "$(cat "$MAB_TMP/job.strace-p1/pid")" 2>/dev/null
-	job_wait strace-p1 30 >/dev/null
-	# strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall.
-	while read -r calls name; do
-		profile_lines+=("| bridge syscalls per message under strace: $name | $(awk -v c="$calls" \
-			-v n="$PROFILE_N" 'BEGIN { printf "%.2f", c / n }') | | |")
-	done < <(awk '$1 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ && NF >= 5 && $NF != "total" {
-		print $4, $NF }' "$MAB_TMP/job.strace-p1/err" | sort -rn | head -n 8)
-	total_calls=$(awk '$NF == "total" { print $4 }' "$MAB_TMP/job.strace-p1/err")
-	profile_lines+=("| bridge syscalls per message under strace: all | $(awk -v c="${total_calls:-0}" \
-		-v n="$PROFILE_N" 'BEGIN { printf "%.2f", c / n }') | | |")
-	base=$((base + PROFILE_N))
-
+	# System calls are counted in phase s, with the bridge started under
+	# strace so that its start and a backlog are seen too.
 	mab_log "profile: perf stat on the bridge during a live run of $PROFILE_N"
 	sink_start sink-p2 "$base" "$PROFILE_N" --quiet
 	job_start perf-p2 timeout -s INT "$TIMEOUT" perf stat -x , \
@@ -717,6 +812,86 @@ stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1 | sed 's/.*stats: //')
 mab_log "bridge $stats"
 
 # ---------------------------------------------------------------------------
+# s. System calls per message, each phase with a bridge of its own started
+# as `strace -c -f -o FILE mqtt-amqp-bridge ...`: a backlog flows from the
+# MQTT connection on, so attaching to a running bridge (strace -p) would
+# miss its start; started under strace, every call from exec to exit is
+# counted (start-up and shut-down add a few hundred, under 0.05 per message
+# at the default BENCH_STRACE_N).  Nothing here is timed.
+
+declare -A SYS
+
+# strace_start PHASE [NOWAIT]: the bridge under strace, counting into
+# $MAB_TMP/strace-PHASE.txt; BRIDGE_PID is strace's PID (strace exits
+# with the bridge, and passes its exit status on).
+strace_start() {
+	STRACE_FILE=$MAB_TMP/strace-$1.txt
+	BRIDGE_WRAPPER="strace -c -f -o $STRACE_FILE" NOWAIT=${2:-0} bridge_start "$conf"
+}
+
+# strace_stop WHEN: SIGTERM to the traced bridge (strace's child), waits
+# for both to end; fails the run unless the bridge exited 0.
+strace_stop() {
+	local child rc
+	bridge_must_live "$1"
+	child=$(cat "/proc/$BRIDGE_PID/task/$BRIDGE_PID/children" 2>/dev/null ||
+		ps -o pid= --ppid "$BRIDGE_PID")
+	child=$(awk '{ print $1; exit }' <<<"$child")
+	[[ $child =~ ^[0-9]+$ ]] || fail "no bridge process under strace (pid $BRIDGE_PID) after $1"
+	kill -TERM "$child" 2>/dev/null
+	if ! mab_wait_gone "$BRIDGE_PID" 60; then
+		mab_kill_pid "$BRIDGE_PID" 5
+		mab_kill_pid "$child" 5
+		fail "the bridge under strace did not stop within 60 s after $1"
+	fi
+	wait "$BRIDGE_PID" 2>/dev/null
+	rc=$?
+	BRIDGE_PID=0
+	((rc == 0)) || fail "the bridge under strace exited with status $rc after $1"
+	[[ -s $STRACE_FILE ]] || fail "strace wrote no summary to $STRACE_FILE"
+}
+
+# strace_read PHASE: reads $MAB_TMP/strace-PHASE.txt into SYS[PHASE.NAME]
+# (calls) and SYS[PHASE.NAME.err] (errors), NAME "total" included.  Rows
+# of strace -c: % time, seconds, usecs/call, calls, [errors,] syscall.
+strace_read() {
+	local calls errs name
+	while read -r calls errs name; do
+		SYS[$1.$name]=$calls
+		SYS[$1.$name.err]=$errs
+	done < <(awk '$1 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ && (NF == 5 || NF == 6) {
+		print $4, (NF == 6 ? $5 : 0), $NF }' "$MAB_TMP/strace-$1.txt")
+	[[ -n ${SYS[$1.total]:-} ]] || fail "no total in $MAB_TMP/strace-$1.txt"
+}
+
+if [[ $STRACE == 1 ]]; then
+	MAB_VHOST=$BRIDGE_VHOST
+	mab_log "s. system calls, backlog: queueing $STRACE_N for the stopped bridge"
+	pubs_start pub-sb "$base" "$STRACE_N"
+	pubs_wait pub-sb "publishing the traced backlog failed"
+	sink_start sink-sb "$base" "$STRACE_N" --quiet
+	sleep 0.5
+	strace_start backlog 1
+	sink_check sink-sb
+	strace_stop "the traced backlog"
+	SINKS+=("traced backlog: $SINK_LINE")
+	strace_read backlog
+	base=$((base + STRACE_N))
+
+	mab_log "s. system calls, live: publishing $STRACE_N"
+	sink_start sink-sl "$base" "$STRACE_N" --quiet
+	strace_start live
+	pubs_start pub-sl "$base" "$STRACE_N"
+	pubs_wait pub-sl "the traced live publishers failed"
+	sink_check sink-sl
+	strace_stop "the traced live run"
+	SINKS+=("traced live: $SINK_LINE")
+	strace_read live
+	base=$((base + STRACE_N))
+	mab_log "s. system calls per message: backlog $(per_n "${SYS[backlog.total]}" "$STRACE_N"), live $(per_n "${SYS[live.total]}" "$STRACE_N")"
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 
 RN=$((REPEAT * N))
@@ -732,6 +907,104 @@ fi
 bridge_all=$(awk -v t="$((${ACC[b.bridge]} + ${ACC[c.bridge]} + ${ACC[d.bridge]}))" \
 	-v n="$((2 * RN + LAT_N))" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
 p() { field "$1" "$lat_line"; }
+p0() { field "$1" "$lat0_line"; }
+
+# mb_of RATES...: each rate (msg/s) as MB/s of payload, one a line.
+mb_of() {
+	local v
+	for v in "$@"; do
+		awk -v r="$v" -v s="$SIZE" 'BEGIN { printf "%.1f\n", r * s / 1e6 }'
+	done
+}
+mapfile -t CEIL_MB < <(mb_of "${CEIL[@]}")
+mapfile -t BACK_MB < <(mb_of "${BACK[@]}")
+mapfile -t LIVE_MB < <(mb_of "${LIVE[@]}")
+
+# RabbitMQ's CPU per message with the bridge, against the ceiling's.
+rabbit_a=$(per_msg a rabbit "$RN")
+rabbit_b=$(per_msg b rabbit "$RN")
+rabbit_c=$(per_msg c rabbit "$RN")
+rabbit_rb=$(ratio "$rabbit_b" "$rabbit_a")
+rabbit_rc=$(ratio "$rabbit_c" "$rabbit_a")
+lat_ratio=$(ratio "$(p p99)" "$(p0 p99)")
+
+if [[ $TLS == 1 ]]; then
+	tls_note="TLS (BENCH_TLS=1): the bridge subscribes through mosquitto's TLS listener and
+publishes to RabbitMQ's TLS listener (test CA, client certificates, both verified), and
+mab-blast publishes the ceiling over TLS too; the publishers (mab-pub) use mosquitto's
+plain listener and the sink RabbitMQ's plain one."
+else
+	tls_note="Plain TCP on every connection (BENCH_TLS=1 puts the bridge and mab-blast on TLS)."
+fi
+
+# The table, one row a line: row MEASUREMENT VALUE [TARGET STATUS].
+T=()
+row() {
+	T+=("| $1 | $2 | ${3:-} | ${4:-} |")
+}
+# MB/s rows only when the payload size was chosen: at the default 100
+# bytes they say nothing msg/s does not.
+mb_row() {
+	[[ -n ${BENCH_SIZE:-} ]] && row "$@"
+	return 0
+}
+row "machine CPU busy before the run, brokers idle (%)" "$IDLE_BUSY"
+row "RabbitMQ ceiling: mab-blast with the sink consuming (msg/s)" "$(stat_of "${CEIL[@]}")"
+mb_row "same, in payload MB/s" "$(stat_of "${CEIL_MB[@]}")"
+row "same, first publish to last consumed (msg/s)" "$(stat_of "${CEIL_E2E[@]}")"
+row "RabbitMQ, mab-blast with no consumer (msg/s, once)" "$CEIL_NOCONS"
+row "RabbitMQ + sink draining that queue alone (msg/s, once)" "$SINK_ALONE"
+row "publishers into mosquitto, bridge stopped (msg/s)" "$(stat_of "${INGEST[@]}")"
+row "bridge backlog, from start (msg/s)" "$(stat_of "${BACK[@]}")"
+mb_row "same, in payload MB/s" "$(stat_of "${BACK_MB[@]}")"
+row "bridge backlog, from its \"mqtt: connected\" line (msg/s)" "$(stat_of "${BACK_CONN[@]}")"
+row "bridge backlog, from its \"bridge: forwarding\" line (msg/s) ¹" "$(stat_of "${BACK_FWD[@]}")"
+row "**ratio backlog / ceiling**" "$(stat_of "${R_BACK[@]}")" ">= $RATIO_TARGET" "$(met "$r_back" "$RATIO_TARGET" ">=")"
+row "bridge live, first publish to last consumed (msg/s)" "$(stat_of "${LIVE[@]}")"
+mb_row "same, in payload MB/s" "$(stat_of "${LIVE_MB[@]}")"
+row "publishers in the live phase, acked by mosquitto (msg/s)" "$(stat_of "${LIVE_PUB[@]}")"
+row "**ratio live / ceiling**" "$(stat_of "${R_LIVE[@]}")" ">= $RATIO_TARGET" "$(met "$r_live" "$RATIO_TARGET" ">=")"
+row "latency at $LAT_RATE msg/s, $LAT_N msgs, bridge: p50 / p90 / p99 / max (ms)" "$(p p50) / $(p p90) / $(p p99) / $(p max)"
+row "latency at $LAT_RATE msg/s, $LAT_N msgs, ceiling (mab-blast to the sink): p50 / p90 / p99 / max (ms)" "$(p0 p50) / $(p0 p90) / $(p0 p99) / $(p0 max)"
+row "**latency p99: bridge / ceiling (ms), ratio**" "$(p p99) / $(p0 p99), $lat_ratio"
+row "**bridge peak RSS, VmHWM (MiB)**" "$hwm_mib" "< 8" "$(met "$HWM_KB" "$RSS_TARGET_KB" "<")"
+row "bridge mapping rules (BENCH_RULES)" "$RULES"
+row "**bridge CPU per message: backlog / live / latency (µs)**" "$(per_msg b bridge "$RN") / $(per_msg c bridge "$RN") / $(per_msg d bridge "$LAT_N")"
+row "bridge CPU per message, all $((2 * RN + LAT_N)) measured (µs)" "$bridge_all"
+row "**RabbitMQ CPU per message: ceiling / backlog / live (µs)**" "$rabbit_a / $rabbit_b / $rabbit_c"
+row "RabbitMQ CPU per message, ratio to the ceiling's: backlog / live" "$rabbit_rb / $rabbit_rc"
+row "CPU µs/msg, ceiling: mab-blast / RabbitMQ / sink; machine busy" "$(per_msg a blast "$RN") / $rabbit_a / $(per_msg a sink "$RN"); $(phase_busy a)"
+row "CPU µs/msg, backlog: bridge / mosquitto / RabbitMQ / sink; machine busy" "$(per_msg b bridge "$RN") / $(per_msg b mosq "$RN") / $rabbit_b / $(per_msg b sink "$RN"); $(phase_busy b)"
+row "CPU µs/msg, live: bridge / mosquitto / RabbitMQ / publishers / sink; machine busy" "$(per_msg c bridge "$RN") / $(per_msg c mosq "$RN") / $rabbit_c / $(per_msg c pub "$RN") / $(per_msg c sink "$RN"); $(phase_busy c)"
+row "CPU µs/msg, latency: bridge / mosquitto / RabbitMQ; machine busy" "$(per_msg d bridge "$LAT_N") / $(per_msg d mosq "$LAT_N") / $(per_msg d rabbit "$LAT_N"); $(phase_busy d)"
+
+# System calls: the total, the errors, and the calls most frequent in the
+# two phases together, each per message.
+SYS_TOP=()
+if [[ $STRACE == 1 ]]; then
+	mapfile -t SYS_TOP < <(for k in "${!SYS[@]}"; do
+		[[ $k == *.err || $k == *.total ]] && continue
+		echo "${k#*.} ${SYS[$k]}"
+	done | awk '{ c[$1] += $2 } END { for (n in c) print c[n], n }' | sort -k1,1rn -k2 |
+		head -n 8 | awk '{ print $2 }')
+	row "**bridge system calls per message under strace: backlog / live ($STRACE_N msgs each)**" \
+		"$(per_n "${SYS[backlog.total]}" "$STRACE_N") / $(per_n "${SYS[live.total]}" "$STRACE_N")"
+	row "bridge system calls that failed, per message (strace's errors column): backlog / live" \
+		"$(per_n "${SYS[backlog.total.err]}" "$STRACE_N") / $(per_n "${SYS[live.total.err]}" "$STRACE_N")"
+	for name in "${SYS_TOP[@]}"; do
+		v=""
+		for ph in backlog live; do
+			[[ -n $v ]] && v+=" / "
+			v+=$(per_n "${SYS[$ph.$name]:-0}" "$STRACE_N")
+			e=$(per_n "${SYS[$ph.$name.err]:-0}" "$STRACE_N")
+			[[ $e == 0.00 ]] || v+=" ($e failed)"
+		done
+		row "bridge $name per message: backlog / live" "$v"
+	done
+fi
+if ((${#profile_lines[@]} > 0)); then
+	T+=("${profile_lines[@]}")
+fi
 
 cat <<REPORT
 
@@ -740,37 +1013,15 @@ cat <<REPORT
 $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, N=$N messages x $REPEAT rounds, payload $SIZE bytes,
 QoS 1 / persistent, inflight_max (and mab-blast window) $INFLIGHT, mosquitto
 max_inflight_messages $MOSQ_INFLIGHT, sink prefetch $PREFETCH, publishers $PUB_STREAMS x mab-pub of $PUB_CHUNK.
+Bridge: $BRIDGE_BIN.
+$tls_note
 Rates are median (min–max) over the rounds; each ratio is taken against the
 ceiling of its own round.
 
 | measurement | value | target | status |
 |---|---|---|---|
-| machine CPU busy before the run, brokers idle (%) | $IDLE_BUSY | | |
-| RabbitMQ ceiling: mab-blast with the sink consuming (msg/s) | $(stat_of "${CEIL[@]}") | | |
-| same, first publish to last consumed (msg/s) | $(stat_of "${CEIL_E2E[@]}") | | |
-| RabbitMQ, mab-blast with no consumer (msg/s, once) | $CEIL_NOCONS | | |
-| RabbitMQ + sink draining that queue alone (msg/s, once) | $SINK_ALONE | | |
-| publishers into mosquitto, bridge stopped (msg/s) | $(stat_of "${INGEST[@]}") | | |
-| bridge backlog, from start (msg/s) | $(stat_of "${BACK[@]}") | | |
-| bridge backlog, from its "mqtt: connected" line (msg/s) | $(stat_of "${BACK_CONN[@]}") | | |
-| bridge backlog, from its "bridge: forwarding" line (msg/s) ¹ | $(stat_of "${BACK_FWD[@]}") | | |
-| **ratio backlog / ceiling** | $(stat_of "${R_BACK[@]}") | >= $RATIO_TARGET | $(met "$r_back" "$RATIO_TARGET" ">=") |
-| bridge live, first publish to last consumed (msg/s) | $(stat_of "${LIVE[@]}") | | |
-| publishers in the live phase, acked by mosquitto (msg/s) | $(stat_of "${LIVE_PUB[@]}") | | |
-| **ratio live / ceiling** | $(stat_of "${R_LIVE[@]}") | >= $RATIO_TARGET | $(met "$r_live" "$RATIO_TARGET" ">=") |
-| latency at $LAT_RATE msg/s, $LAT_N msgs: p50 / p90 / p99 / max (ms) | $(p p50) / $(p p90) / $(p p99) / $(p max) | | |
-| **bridge peak RSS, VmHWM (MiB)** | $hwm_mib | < 8 | $(met "$HWM_KB" "$RSS_TARGET_KB" "<") |
-| bridge mapping rules (BENCH_RULES) | $RULES | | |
-| **bridge CPU per message: backlog / live / latency (µs)** | $(per_msg b bridge "$RN") / $(per_msg c bridge "$RN") / $(per_msg d bridge "$LAT_N") | | |
-| bridge CPU per message, all $((2 * RN + LAT_N)) measured (µs) | $bridge_all | | |
-| CPU µs/msg, ceiling: mab-blast / RabbitMQ / sink; machine busy | $(per_msg a blast "$RN") / $(per_msg a rabbit "$RN") / $(per_msg a sink "$RN"); $(phase_busy a) | | |
-| CPU µs/msg, backlog: bridge / mosquitto / RabbitMQ / sink; machine busy | $(per_msg b bridge "$RN") / $(per_msg b mosq "$RN") / $(per_msg b rabbit "$RN") / $(per_msg b sink "$RN"); $(phase_busy b) | | |
-| CPU µs/msg, live: bridge / mosquitto / RabbitMQ / publishers / sink; machine busy | $(per_msg c bridge "$RN") / $(per_msg c mosq "$RN") / $(per_msg c rabbit "$RN") / $(per_msg c pub "$RN") / $(per_msg c sink "$RN"); $(phase_busy c) | | |
-| CPU µs/msg, latency: bridge / mosquitto / RabbitMQ; machine busy | $(per_msg d bridge "$LAT_N") / $(per_msg d mosq "$LAT_N") / $(per_msg d rabbit "$LAT_N"); $(phase_busy d) | | |
 REPORT
-if ((${#profile_lines[@]} > 0)); then
-	printf '%s\n' "${profile_lines[@]}"
-fi
+printf '%s\n' "${T[@]}"
 cat <<REPORT
 
 | round | ceiling | backlog | ratio | live | ratio |
@@ -792,3 +1043,65 @@ REPORT
 printf 'Sink, %s\n' "${SINKS[@]}"
 echo
 printf '%s\n' "$RULES_TABLE"
+
+# ---------------------------------------------------------------------------
+# The summary for bench/matrix.sh: one KEY=VALUE a line, medians where the
+# table shows ranges.  Written last, and renamed into place, so that a file
+# exists only for a run that succeeded.  The run fails on a lost message,
+# so "lost" is always 0 here.
+
+if [[ -n $SUMMARY ]]; then
+	{
+		echo "bridge_bin=$BRIDGE_BIN"
+		echo "n=$N"
+		echo "repeat=$REPEAT"
+		echo "size=$SIZE"
+		echo "inflight=$INFLIGHT"
+		echo "mosq_inflight=$MOSQ_INFLIGHT"
+		echo "tls=$TLS"
+		echo "rules=$RULES"
+		echo "idle_busy_pct=$IDLE_BUSY"
+		echo "ceiling_msgs=$(median "${CEIL[@]}")"
+		echo "backlog_msgs=$(median "${BACK[@]}")"
+		echo "backlog_conn_msgs=$(median "${BACK_CONN[@]}")"
+		echo "live_msgs=$(median "${LIVE[@]}")"
+		echo "ratio_backlog=$r_back"
+		echo "ratio_live=$r_live"
+		echo "ceiling_mbs=$(median "${CEIL_MB[@]}")"
+		echo "backlog_mbs=$(median "${BACK_MB[@]}")"
+		echo "live_mbs=$(median "${LIVE_MB[@]}")"
+		echo "bridge_cpu_backlog_us=$(per_msg b bridge "$RN")"
+		echo "bridge_cpu_live_us=$(per_msg c bridge "$RN")"
+		echo "bridge_cpu_latency_us=$(per_msg d bridge "$LAT_N")"
+		echo "mosq_cpu_backlog_us=$(per_msg b mosq "$RN")"
+		echo "mosq_cpu_live_us=$(per_msg c mosq "$RN")"
+		echo "rabbit_cpu_ceiling_us=$rabbit_a"
+		echo "rabbit_cpu_backlog_us=$rabbit_b"
+		echo "rabbit_cpu_live_us=$rabbit_c"
+		echo "rabbit_ratio_backlog=$rabbit_rb"
+		echo "rabbit_ratio_live=$rabbit_rc"
+		echo "lat_rate=$LAT_RATE"
+		echo "lat_n=$LAT_N"
+		echo "lat_p50_ms=$(p p50)"
+		echo "lat_p99_ms=$(p p99)"
+		echo "lat_max_ms=$(p max)"
+		echo "lat_ceiling_p50_ms=$(p0 p50)"
+		echo "lat_ceiling_p99_ms=$(p0 p99)"
+		echo "lat_ceiling_max_ms=$(p0 max)"
+		echo "lat_p99_ratio=$lat_ratio"
+		echo "rss_peak_mib=$hwm_mib"
+		echo "lost=0"
+		echo "duplicates=$DUPLICATES"
+		if [[ $STRACE == 1 ]]; then
+			echo "strace_n=$STRACE_N"
+			for ph in backlog live; do
+				echo "sys_${ph}=$(per_n "${SYS[$ph.total]}" "$STRACE_N")"
+				echo "sys_${ph}_err=$(per_n "${SYS[$ph.total.err]}" "$STRACE_N")"
+				for name in "${SYS_TOP[@]}"; do
+					echo "sys_${ph}_$name=$(per_n "${SYS[$ph.$name]:-0}" "$STRACE_N")"
+				done
+			done
+		fi
+	} >"$SUMMARY.tmp" || fail "cannot write $SUMMARY.tmp"
+	mv -f "$SUMMARY.tmp" "$SUMMARY" || fail "cannot write the summary to $SUMMARY"
+fi

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# deps.sh: installs the Debian 12 packages needed to build, test and demo
-# the bridge, when any is missing.  Uses sudo when not run as root.
+# deps.sh: installs the Debian 12 packages needed to build, test, demo and
+# benchmark the bridge, when any is missing.  Uses sudo when not run as
+# root.  (bench/run.sh counts the bridge's system calls with strace;
+# BENCH_PROFILE=1 also wants perf, from linux-perf, which is left to those
+# who ask for it: it must match the running kernel.)
 set -euo pipefail
 
 packages=(
@@ -8,6 +11,7 @@ packages=(
 	libmosquitto-dev librabbitmq-dev libconfig-dev check libssl-dev libsystemd-dev
 	mosquitto mosquitto-clients rabbitmq-server amqp-tools openssl
 	groff-base mandoc systemd
+	strace
 )
 
 missing=()
