@@ -280,8 +280,8 @@ cat <<HEAD
 
 ## mqtt-amqp-bridge benchmark matrix
 
-$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs; each row is a separate bench/run.sh (N=${BENCH_N:-100000} unless
-the configuration says otherwise, ${BENCH_REPEAT:-3} rounds each, latency at $BENCH_LAT_RATE msg/s);
+$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs; each row is a separate bench/run.sh (BENCH_N=${BENCH_N:-100000} unless
+the configuration says otherwise, BENCH_REPEAT=${BENCH_REPEAT:-3}, latency at $BENCH_LAT_RATE msg/s);
 $ROUNDS run(s) per configuration and build, values are medians over them.
 Current bridge: $CURRENT_BIN.
 HEAD
@@ -295,7 +295,7 @@ same run; system calls per message come from separate traced phases
 row the ceiling publishes over TLS too; the publishers into mosquitto and
 the sink stay on plain listeners. Per-run outputs: $DIR.
 
-| configuration | build | backlog / ceiling | live / ceiling | bridge CPU µs/msg backlog / live | RabbitMQ CPU µs/msg backlog / live / ceiling | syscalls/msg backlog / live | latency p99 ms bridge / ceiling | peak RSS MiB | MB/s ceiling / backlog / live | lost | duplicates | runs ok |
+| configuration | build | backlog / ceiling | live / ceiling | bridge CPU µs/msg backlog / live | RabbitMQ CPU µs/msg backlog / live / ceiling | syscalls/msg backlog / live | latency p99 ms bridge / ceiling (ratio) | peak RSS MiB | MB/s ceiling / backlog / live | lost | duplicates | runs ok |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 HEAD
 for config in "${CONFIG_LIST[@]}"; do
@@ -310,7 +310,7 @@ for config in "${CONFIG_LIST[@]}"; do
 			"$(pair "$config" "$build" bridge_cpu_backlog_us bridge_cpu_live_us) |" \
 			"$(pair "$config" "$build" rabbit_cpu_backlog_us rabbit_cpu_live_us rabbit_cpu_ceiling_us) |" \
 			"$(pair "$config" "$build" sys_backlog sys_live) |" \
-			"$(pair "$config" "$build" lat_p99_ms lat_ceiling_p99_ms) |" \
+			"$(pair "$config" "$build" lat_p99_ms lat_ceiling_p99_ms) ($(val "$config" "$build" lat_p99_ratio)) |" \
 			"$(val "$config" "$build" rss_peak_mib) | $mbs |" \
 			"$(sum "$config" "$build" lost) | $(sum "$config" "$build" duplicates) | $(runs_ok "$config" "$build") |"
 	done
