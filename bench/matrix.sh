@@ -16,6 +16,9 @@
 #                 latency phases)
 #   tls           100 B payload, TLS on both of the bridge's sides and for
 #                 the ceiling (run.sh's BENCH_TLS=1)
+#   noheaders     as inflight1000 with bridge.plugin_headers = "none": what
+#                 RabbitMQ spends decoding the x-mqtt-* headers (not in the
+#                 default set; name it in BENCH_MATRIX_CONFIGS)
 #
 # With BENCH_BASELINE_BUILD=DIR (the build tree of another commit) each
 # configuration runs with DIR's bridge and with this one by turns:
@@ -99,6 +102,7 @@ config_env() {
 			"BENCH_LAT_N=$lat_n"
 		;;
 	tls) printf '%s\n' BENCH_SIZE=100 BENCH_TLS=1 ;;
+	noheaders) printf '%s\n' BENCH_SIZE=100 BENCH_MOSQ_INFLIGHT=1000 BENCH_PLUGIN_HEADERS=none ;;
 	*) return 1 ;;
 	esac
 }
@@ -111,6 +115,7 @@ config_title() {
 	1k) echo "1 KiB" ;;
 	64k) echo "64 KiB, N=$BIG_N" ;;
 	tls) echo "100 B, TLS both sides" ;;
+	noheaders) echo "100 B, inflight 1000, no x-mqtt-* headers" ;;
 	esac
 }
 
@@ -118,7 +123,7 @@ read -r -a CONFIG_LIST <<<"$CONFIGS"
 ((${#CONFIG_LIST[@]} > 0)) || usage_error "BENCH_MATRIX_CONFIGS is empty"
 for c in "${CONFIG_LIST[@]}"; do
 	config_env "$c" >/dev/null ||
-		usage_error "unknown configuration '$c' (known: inflight20 inflight1000 1k 64k tls)"
+		usage_error "unknown configuration '$c' (known: inflight20 inflight1000 1k 64k tls noheaders)"
 done
 
 CURRENT_BIN=${BRIDGE_BIN:-$BUILD_DIR/mqtt-amqp-bridge}

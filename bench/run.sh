@@ -88,6 +88,9 @@
 #                      topics' first levels without matching them, then one
 #                      that matches ("fleet/+/temp"), so the bridge's CPU per
 #                      message can be compared between 1 and 10,000 rules
+#   BENCH_PLUGIN_HEADERS  the bridge's bridge.plugin_headers (default: its
+#                      default, "3.10"); "none" shows what decoding the
+#                      x-mqtt-* headers of every message costs RabbitMQ
 #   MAB_KEEP_TMP=1     keep the work directory (it is kept on failure anyway)
 
 # brokers.sh is not written for set -e (grep -c finding nothing, say), so
@@ -604,7 +607,13 @@ if ((RULES > 0)); then
 	done
 	rules_tail+="  { match = \"fleet/+/temp\"; routing_key = \"fleet.{1}.temp\"; }"$'\n'");"
 fi
-BR_INFLIGHT=$INFLIGHT BR_SUBSCRIBE='"fleet/#"' BR_LOG_LEVEL=info bridge_conf "$conf" "$CLIENT_ID"
+PLUGIN_HEADERS=${BENCH_PLUGIN_HEADERS:-}
+case $PLUGIN_HEADERS in
+"" | 3.10 | 3.12 | none) ;;
+*) echo "run.sh: BENCH_PLUGIN_HEADERS must be 3.10, 3.12 or none" >&2; exit 2 ;;
+esac
+BR_BRIDGE=${PLUGIN_HEADERS:+"plugin_headers = \"$PLUGIN_HEADERS\";"} \
+	BR_INFLIGHT=$INFLIGHT BR_SUBSCRIBE='"fleet/#"' BR_LOG_LEVEL=info bridge_conf "$conf" "$CLIENT_ID"
 if [[ $TLS == 1 ]]; then
 	# As t11_tls.sh configures it: the test CA, and the client certificate
 	# both brokers require.
@@ -1011,7 +1020,7 @@ cat <<REPORT
 ## mqtt-amqp-bridge benchmark
 
 $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, N=$N messages x $REPEAT rounds, payload $SIZE bytes,
-QoS 1 / persistent, inflight_max (and mab-blast window) $INFLIGHT, mosquitto
+QoS 1 / persistent, plugin headers ${PLUGIN_HEADERS:-3.10}, inflight_max (and mab-blast window) $INFLIGHT, mosquitto
 max_inflight_messages $MOSQ_INFLIGHT, sink prefetch $PREFETCH, publishers $PUB_STREAMS x mab-pub of $PUB_CHUNK.
 Bridge: $BRIDGE_BIN.
 $tls_note
