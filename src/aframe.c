@@ -53,9 +53,15 @@ static int aframe_room(struct aframe *o, size_t n)
 
 	while (cap - o->len < n)
 		cap *= 2;
-	b = realloc(o->buf, cap);
+	/* Not realloc(): the old block may hold connection.start-ok, with the password. */
+	b = malloc(cap);
 	if (!b)
 		return -1;
+	if (o->buf) {
+		memcpy(b, o->buf, o->len);
+		explicit_bzero(o->buf, o->cap);
+		free(o->buf);
+	}
 	o->buf = b;
 	o->cap = cap;
 	return 0;

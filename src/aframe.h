@@ -29,7 +29,10 @@ void aframe_init(struct aframe *o);
 /* Drops what is unwritten and frees the buffers. */
 void aframe_free(struct aframe *o);
 
-/* Queues raw bytes (the protocol header).  Returns 0, or -1 when out of memory. */
+/*
+ * Queues raw bytes (the protocol header, rabbitmq-c's own frames).
+ * Returns 0, or -1 when out of memory.
+ */
 int aframe_bytes(struct aframe *o, const void *p, size_t n);
 
 /*

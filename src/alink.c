@@ -1,6 +1,5 @@
 #include "alink.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "aframe.h"
 #include "asock.h"
 #include "atls.h"
 #include "log.h"
@@ -170,9 +170,7 @@ static void alink_read_closing(struct alink *a)
 	struct timeval zero = { 0, 0 };
 	amqp_frame_t f;
 
-	if (alink_write_out(a) != 0)
-		return;
-	while (a->state == AL_CLOSING && asock_unwritten(a->sock) == 0) {
+	while (a->state == AL_CLOSING) {
 		int rc = amqp_simple_wait_frame_noblock(a->conn, &f, &zero);
 
 		if (rc == AMQP_STATUS_TIMEOUT)
@@ -184,6 +182,9 @@ static void alink_read_closing(struct alink *a)
 			return;
 		}
 	}
+	/* What rabbitmq-c queued meanwhile (a heartbeat), behind connection.close. */
+	if (alink_write_out(a) != 0)
+		return;
 	amqp_maybe_release_buffers(a->conn);
 }
 
@@ -386,9 +387,9 @@ size_t alink_frame_max(const struct alink *a)
 	return n > 0 ? (size_t)n : PROPS_FRAME_MAX;
 }
 
-size_t alink_unwritten(const struct alink *a)
+bool alink_backlogged(const struct alink *a)
 {
-	return a->sock ? asock_unwritten(a->sock) : 0;
+	return a->write_full && asock_unwritten(a->sock) >= ALINK_WRITE_BATCH;
 }
 
 void alink_write(struct alink *a, bool batch_only)
@@ -458,7 +459,7 @@ static int alink_begin_return(struct alink *a, const amqp_basic_return_t *m)
 static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 {
 	amqp_method_t m = f->payload.method;
-	char why[512];
+	char why[512], scratch[256];
 
 	switch (m.id) {
 	case AMQP_BASIC_ACK_METHOD: {
@@ -492,7 +493,7 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		amqp_send_method(a->conn, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
 		/* Polite but not awaited: the connection closes right after. */
-		asock_write(a->sock, why, sizeof(why));
+		asock_write(a->sock, scratch, sizeof(scratch));
 		alink_fail_as(a, AL_CAUSE_CHANNEL_CLOSED, c->reply_code, why);
 		return -1;
 	}
@@ -502,7 +503,7 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 		snprintf(why, sizeof(why), "broker closed the connection: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-		asock_write(a->sock, why, sizeof(why));
+		asock_write(a->sock, scratch, sizeof(scratch));
 		alink_fail_as(a, AL_CAUSE_CONNECTION_CLOSED, c->reply_code, why);
 		return -1;
 	}

@@ -24,7 +24,6 @@
 
 #include <amqp.h>
 
-#include "aframe.h"
 #include "asetup.h"
 #include "backoff.h"
 #include "settings.h"
@@ -144,11 +143,11 @@ size_t alink_frame_max(const struct alink *a);
 bool alink_pending(const struct alink *a);
 
 /*
- * Bytes queued for RabbitMQ and not yet written: beyond one batch, only
- * what the socket would not take because RabbitMQ stopped reading; 0 when
- * down.
+ * Whether a batch's worth (ALINK_WRITE_BATCH) or more waits because the
+ * socket would not take it: RabbitMQ stopped reading.  Publishing more
+ * only grows the queue then.
  */
-size_t alink_unwritten(const struct alink *a);
+bool alink_backlogged(const struct alink *a);
 
 /*
  * Writes the publishes queued since the last write, and whatever

@@ -83,8 +83,8 @@ static int asock_close(void *self, int force)
 
 	if (k->fd < 0)
 		return AMQP_STATUS_SOCKET_CLOSED;
-	if (k->tls && force != RMQSOCK_CLOSE_FORCE)
-		atls_shutdown(k->tls);
+	if (k->tls)
+		atls_close(k->tls, force != RMQSOCK_CLOSE_FORCE);
 	close(k->fd);
 	k->fd = -1;
 	return AMQP_STATUS_OK;
@@ -133,6 +133,11 @@ struct aframe *asock_out(struct asock *k)
 
 int asock_write(struct asock *k, char *err, size_t errsz)
 {
+	/* rabbitmq-c closes the socket on a heartbeat timeout; the number may be reused. */
+	if (k->fd < 0) {
+		snprintf(err, errsz, "%s", amqp_error_string2(AMQP_STATUS_SOCKET_CLOSED));
+		return -1;
+	}
 	return aframe_flush(&k->out, k->fd, k->tls, err, errsz);
 }
 

@@ -99,9 +99,9 @@ ssize_t atls_read(struct atls *t, void *buf, size_t len)
 	return res > 0 ? res : atls_status(t, res);
 }
 
-void atls_shutdown(struct atls *t)
+void atls_close(struct atls *t, bool notify)
 {
-	if (t->fd >= 0)
+	if (notify && t->fd >= 0)
 		SSL_shutdown(t->ssl);
 	ERR_clear_error();
 	t->fd = -1;

@@ -48,8 +48,12 @@ int atls_handshake(struct atls *t, int fd, short *events, char *err, size_t errs
  */
 ssize_t atls_read(struct atls *t, void *buf, size_t len);
 
-/* Sends close_notify if the socket takes it at once; nothing is read or written after. */
-void atls_shutdown(struct atls *t);
+/*
+ * Ends the session: with `notify`, sends close_notify if the socket takes
+ * it at once.  Nothing is read or written after (the descriptor, closed by
+ * its owner, may be reused).
+ */
+void atls_close(struct atls *t, bool notify);
 
 /*
  * Writes up to `n` bytes without waiting.  Returns the number written, 0

@@ -11,14 +11,6 @@
 #include "forward.h"
 #include "log.h"
 
-/*
- * Publishes are queued and written by the loop, never waited for; reading
- * from MQTT pauses while more than BR_SEND_QUEUE_MAX bytes wait because
- * RabbitMQ stopped reading, which bounds that queue (by this much and one
- * message more).
- */
-#define BR_SEND_QUEUE_MAX (64u << 10)
-
 static const char *const state_names[] = { "running", "restarting", "draining", "done" };
 
 const char *bridge_state_name(enum bridge_state s)
@@ -39,10 +31,14 @@ static void br_enter(struct bridge *b, enum bridge_state s, const char *why)
 		b->loop.stop = true;
 }
 
-/* Whether RabbitMQ takes what the bridge writes (see BR_SEND_QUEUE_MAX). */
+/*
+ * Publishes are queued and written by the loop, never waited for; reading
+ * from MQTT pauses while a batch's worth waits because RabbitMQ stopped
+ * reading, which bounds that queue (by a batch and one message more).
+ */
 static bool br_send_room(const struct bridge *b)
 {
-	return alink_unwritten(&b->amqp) < BR_SEND_QUEUE_MAX;
+	return !alink_backlogged(&b->amqp);
 }
 
 /*
@@ -430,6 +426,8 @@ static bool br_prepare(void *arg)
 	alink_write(&b->amqp, false);
 	br_decide(b, true);
 	mlink_prepare(&b->mqtt);
+	/* Messages OpenSSL held decrypted are read there, and publish too. */
+	alink_write(&b->amqp, false);
 	if (b->state == BR_RESTARTING)
 		br_restart(b);
 	if (b->state == BR_DRAINING && !mlink_connected(&b->mqtt)) {

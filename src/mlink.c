@@ -266,7 +266,8 @@ static bool mlink_may_read(const struct mlink *m)
 
 /*
  * Reads packets while bytes are waiting and the forwarder may take more.
- * mosquitto_loop_read() handles about one packet per call and returns
+ * mosquitto_loop_read() handles one packet per call (with TLS, every
+ * packet OpenSSL holds decrypted, at most a record's worth) and returns
  * success both after a packet and when the socket ran dry; it leaves errno
  * at EAGAIN only in the second case, once the callbacks (which may touch
  * errno) have cleared it (see on_message()).  The socket running dry ends
