@@ -229,6 +229,17 @@ static void on_unsubscribe(struct mosquitto *mosq, void *arg, int mid)
 	msubs_strv_free(r.filters, r.n);
 }
 
+static bool mlink_reading(const struct mlink *m)
+{
+	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
+}
+
+/* More messages may be read: the session is up and the bridge allows more. */
+static bool mlink_may_read(const struct mlink *m)
+{
+	return mlink_reading(m) && m->read_budget > 0 && !m->broken;
+}
+
 static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg,
                        const mosquitto_property *props)
 {
@@ -238,8 +249,15 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	if (m->read_budget > 0)
 		m->read_budget--;
 	m->h.message(m->arg, msg, props, mclient_dup(msg));
-	/* The packet was handled: what errno holds now is not the socket's (mlink_read()). */
-	errno = 0;
+	/*
+	 * The packet was handled: what errno holds now is not the socket's
+	 * (mlink_read()).  With TLS, mosquitto_loop_read() goes on through
+	 * every packet OpenSSL holds decrypted unless errno says EAGAIN: so it
+	 * says so once the bridge may take no more (the cap, or one message at
+	 * a time while a failure is probed), and the rest waits in OpenSSL
+	 * for mlink_prepare().
+	 */
+	errno = mlink_may_read(m) ? 0 : EAGAIN;
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
@@ -253,24 +271,14 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	mlink_went_down(m, rc != 0);
 }
 
-static bool mlink_reading(const struct mlink *m)
-{
-	return m->state == ML_CONNECTING || m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE;
-}
-
-/* More messages may be read: the session is up and the bridge allows more. */
-static bool mlink_may_read(const struct mlink *m)
-{
-	return mlink_reading(m) && m->read_budget > 0 && !m->broken;
-}
-
 /*
  * Reads packets while bytes are waiting and the forwarder may take more.
  * mosquitto_loop_read() handles one packet per call (with TLS, every
- * packet OpenSSL holds decrypted, at most a record's worth) and returns
- * success both after a packet and when the socket ran dry; it leaves errno
- * at EAGAIN only in the second case, once the callbacks (which may touch
- * errno) have cleared it (see on_message()).  The socket running dry ends
+ * packet OpenSSL holds decrypted, at most a record's worth, while the
+ * bridge may take them) and returns success both after a packet and when
+ * the socket ran dry; it leaves errno at EAGAIN in the second case, or
+ * when the forwarder may take no more (see on_message(), which clears
+ * what the callbacks left otherwise).  The socket running dry ends
  * the pass, at the cost of one read that finds nothing; OpenSSL's
  * decrypted bytes, which poll() cannot see, do not.
  */
