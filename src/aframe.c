@@ -31,6 +31,19 @@ void aframe_free(struct aframe *o)
 	aframe_init(o);
 }
 
+void aframe_wipe_written(struct aframe *o)
+{
+	if (o->off > 0) {
+		memmove(o->buf, o->buf + o->off, o->len - o->off);
+		o->len -= o->off;
+		o->off = 0;
+	}
+	if (o->buf)
+		explicit_bzero(o->buf + o->len, o->cap - o->len);
+	if (o->scratch)
+		explicit_bzero(o->scratch, o->scratch_cap);
+}
+
 /*
  * Room for `n` more bytes at buf + len.  Bytes already written are dropped
  * from the front first, so a buffer the socket drains slowly does not grow.
@@ -102,10 +115,15 @@ static void aframe_header(unsigned char *p, uint8_t type, uint16_t channel, size
 static int aframe_scratch(struct aframe *o, size_t frame_max)
 {
 	if (o->scratch_cap < frame_max) {
-		unsigned char *s = realloc(o->scratch, frame_max);
+		/* Not realloc(): the old block may hold connection.start-ok, with the password. */
+		unsigned char *s = malloc(frame_max);
 
 		if (!s)
 			return AMQP_STATUS_NO_MEMORY;
+		if (o->scratch) {
+			explicit_bzero(o->scratch, o->scratch_cap);
+			free(o->scratch);
+		}
 		o->scratch = s;
 		o->scratch_cap = frame_max;
 	}

@@ -28,6 +28,8 @@ struct aframe {
 void aframe_init(struct aframe *o);
 /* Drops what is unwritten and frees the buffers. */
 void aframe_free(struct aframe *o);
+/* Zeroes every byte but the unwritten ones (written frames, the scratch frame). */
+void aframe_wipe_written(struct aframe *o);
 
 /*
  * Queues raw bytes (the protocol header, rabbitmq-c's own frames).

@@ -144,6 +144,8 @@ static void as_succeed(struct asetup *s)
 	/* What was written held connection.start-ok, with the password. */
 	if (!aframe_pending(s->out))
 		aframe_free(s->out);
+	else
+		aframe_wipe_written(s->out);
 	as_enter(s, AS_IDLE);
 	s->done(s->arg, NULL);
 }

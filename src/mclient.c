@@ -1,6 +1,7 @@
 #include "mclient.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -210,9 +211,10 @@ static int mclient_tls(struct mosquitto *mosq, const struct mqtt_settings *c)
  * PUBACK costs a write that fails.  Its two descriptors follow the
  * connection's at the start of struct mosquitto (lib/mosquitto_internal.h,
  * the same from 1.6 to 2.0.20).  Where they are found, and are a connected
- * pair of Unix stream sockets, they are closed and marked unused, and
- * libmosquitto skips the write from then on (packet__queue()).  With any
- * other layout nothing changes.  Returns whether the pair was closed.
+ * pair of non-blocking Unix stream sockets, they are closed and marked
+ * unused, and libmosquitto skips the write from then on (packet__queue()).
+ * With any other layout nothing changes.  Returns whether the pair was
+ * closed.
  */
 static bool mclient_close_wakeup_pair(struct mosquitto *mosq)
 {
@@ -232,6 +234,10 @@ static bool mclient_close_wakeup_pair(struct mosquitto *mosq)
 			return false;
 		len = sizeof(v);
 		if (getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &v, &len) != 0 || v != SOCK_STREAM)
+			return false;
+		/* libmosquitto makes both ends non-blocking (net__socketpair()). */
+		v = fcntl(fds[i], F_GETFL);
+		if (v < 0 || !(v & O_NONBLOCK))
 			return false;
 	}
 	/* A byte written to the second must wait in the first. */

@@ -284,6 +284,60 @@ START_TEST(test_large_buffer_given_back)
 }
 END_TEST
 
+/* Whether `needle` occurs anywhere in the `n` bytes at `p`. */
+static bool holds(const unsigned char *p, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (size_t i = 0; p && i + k <= n; i++)
+		if (memcmp(p + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * connection.start-ok, written, is wiped from the buffer and the scratch
+ * frame when the set-up ends with a heartbeat still queued: the heartbeat
+ * stays, whole.
+ */
+START_TEST(test_wipe_written)
+{
+	static const unsigned char heartbeat[8] = { 8, 0, 0, 0, 0, 0, 0, 0xCE };
+	static const char response[] = "\0user\0pw-s3cret-pw";
+	amqp_connection_start_ok_t ok = { 0 };
+	unsigned char got[64];
+	struct aframe o;
+	char err[256];
+	int sv[2];
+
+	ok.mechanism = amqp_cstring_bytes("PLAIN");
+	ok.response.bytes = (void *)response;
+	ok.response.len = sizeof(response) - 1;
+	ok.locale = amqp_cstring_bytes("en_US");
+	ok.client_properties = amqp_empty_table;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	aframe_init(&o);
+	ck_assert_int_eq(aframe_method(&o, 0, AMQP_CONNECTION_START_OK_METHOD, &ok, 4096), 0);
+	ck_assert(holds(o.buf, o.cap, "s3cret"));
+	ck_assert_int_eq(aframe_flush(&o, sv[0], NULL, err, sizeof(err)), 0);
+	ck_assert(!aframe_pending(&o));
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	while (read(sv[1], got, sizeof(got)) > 0)
+		;
+	ck_assert_int_eq(aframe_bytes(&o, heartbeat, sizeof(heartbeat)), 0);
+	aframe_wipe_written(&o);
+	ck_assert(!holds(o.buf, o.cap, "s3cret"));
+	ck_assert(!holds(o.scratch, o.scratch_cap, "s3cret"));
+	ck_assert_uint_eq(aframe_unwritten(&o), sizeof(heartbeat));
+	ck_assert_int_eq(aframe_flush(&o, sv[0], NULL, err, sizeof(err)), 0);
+	close(sv[0]);
+	ck_assert_int_eq(read(sv[1], got, sizeof(got)), (ssize_t)sizeof(heartbeat));
+	ck_assert_mem_eq(got, heartbeat, sizeof(heartbeat));
+	close(sv[1]);
+	aframe_free(&o);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("aframe");
@@ -295,6 +349,7 @@ int main(void)
 	tcase_add_test(tc, test_publish_too_big);
 	tcase_add_test(tc, test_partial_writes);
 	tcase_add_test(tc, test_large_buffer_given_back);
+	tcase_add_test(tc, test_wipe_written);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
