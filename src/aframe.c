@@ -31,13 +31,40 @@ void aframe_free(struct aframe *o)
 	aframe_init(o);
 }
 
+/* Drops the bytes already written from the front of the buffer. */
+static void aframe_compact(struct aframe *o)
+{
+	if (o->off == 0)
+		return;
+	memmove(o->buf, o->buf + o->off, o->len - o->off);
+	o->len -= o->off;
+	o->off = 0;
+}
+
+/*
+ * Replaces the block *p of *cap bytes with one of `new_cap` bytes that starts
+ * with its first `keep`.  Not realloc(): the old block may hold
+ * connection.start-ok, with the password, and is zeroed before it is freed.
+ */
+static int aframe_regrow(unsigned char **p, size_t *cap, size_t new_cap, size_t keep)
+{
+	unsigned char *b = malloc(new_cap);
+
+	if (!b)
+		return -1;
+	if (*p) {
+		memcpy(b, *p, keep);
+		explicit_bzero(*p, *cap);
+		free(*p);
+	}
+	*p = b;
+	*cap = new_cap;
+	return 0;
+}
+
 void aframe_wipe_written(struct aframe *o)
 {
-	if (o->off > 0) {
-		memmove(o->buf, o->buf + o->off, o->len - o->off);
-		o->len -= o->off;
-		o->off = 0;
-	}
+	aframe_compact(o);
 	if (o->buf)
 		explicit_bzero(o->buf + o->len, o->cap - o->len);
 	if (o->scratch)
@@ -54,30 +81,14 @@ static int aframe_room(struct aframe *o, size_t n)
 		o->off = o->len = 0;
 	if (o->cap - o->len >= n)
 		return 0;
-	if (o->off > 0) {
-		memmove(o->buf, o->buf + o->off, o->len - o->off);
-		o->len -= o->off;
-		o->off = 0;
-		if (o->cap - o->len >= n)
-			return 0;
-	}
+	aframe_compact(o);
+	if (o->cap - o->len >= n)
+		return 0;
 	size_t cap = o->cap ? o->cap : 4096;
-	unsigned char *b;
 
 	while (cap - o->len < n)
 		cap *= 2;
-	/* Not realloc(): the old block may hold connection.start-ok, with the password. */
-	b = malloc(cap);
-	if (!b)
-		return -1;
-	if (o->buf) {
-		memcpy(b, o->buf, o->len);
-		explicit_bzero(o->buf, o->cap);
-		free(o->buf);
-	}
-	o->buf = b;
-	o->cap = cap;
-	return 0;
+	return aframe_regrow(&o->buf, &o->cap, cap, o->len);
 }
 
 int aframe_bytes(struct aframe *o, const void *p, size_t n)
@@ -114,19 +125,10 @@ static void aframe_header(unsigned char *p, uint8_t type, uint16_t channel, size
 /* Room for one frame in the scratch buffer: frames of at most `frame_max` bytes. */
 static int aframe_scratch(struct aframe *o, size_t frame_max)
 {
-	if (o->scratch_cap < frame_max) {
-		/* Not realloc(): the old block may hold connection.start-ok, with the password. */
-		unsigned char *s = malloc(frame_max);
-
-		if (!s)
-			return AMQP_STATUS_NO_MEMORY;
-		if (o->scratch) {
-			explicit_bzero(o->scratch, o->scratch_cap);
-			free(o->scratch);
-		}
-		o->scratch = s;
-		o->scratch_cap = frame_max;
-	}
+	/* Nothing in it is kept: it holds one frame while it is encoded. */
+	if (o->scratch_cap < frame_max &&
+	    aframe_regrow(&o->scratch, &o->scratch_cap, frame_max, 0) != 0)
+		return AMQP_STATUS_NO_MEMORY;
 	return 0;
 }
 
