@@ -49,9 +49,16 @@ static amqp_bytes_t bytes_of(const char *p, size_t len)
 	return b;
 }
 
+const struct endpoint *alink_node(const struct alink *a)
+{
+	return &a->cfg->hosts[a->fo.cur];
+}
+
 static void alink_teardown(struct alink *a)
 {
 	asetup_cancel(&a->setup);
+	probe_cancel(&a->probe);
+	loop_timer_disarm(a->loop, &a->primary_timer);
 	if (a->fd >= 0)
 		loop_fd_del(a->loop, a->fd);
 	a->fd = -1;
@@ -69,11 +76,23 @@ static void alink_teardown(struct alink *a)
 	a->ret_stage = 0;
 }
 
-static void alink_schedule_retry(struct alink *a)
+/*
+ * After a failure: the next address at once, or the same list again after
+ * the backoff delay once a whole pass failed (failover.h).  `move` is false
+ * for a failure that is not the broker's address's fault (a channel closed
+ * over one message): the same address is tried again after the delay.
+ */
+static void alink_schedule_retry(struct alink *a, bool move, bool lost, bool stable)
 {
-	uint32_t delay = backoff_next(&a->backoff);
+	uint32_t delay;
 
-	log_info("amqp: reconnecting to %s:%d in %u ms", a->cfg->host, a->cfg->port, delay);
+	if (!move || failover_failed(&a->fo, lost, stable)) {
+		delay = backoff_next(&a->backoff);
+		log_info("amqp: reconnecting to %s in %u ms", alink_node(a)->name, delay);
+	} else {
+		delay = 0;
+		log_info("amqp: trying %s next", alink_node(a)->name);
+	}
 	loop_timer_arm(a->loop, &a->retry_timer, delay);
 }
 
@@ -81,23 +100,26 @@ static void alink_schedule_retry(struct alink *a)
 static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, const char *why)
 {
 	bool was_up = a->state == AL_READY || a->state == AL_BLOCKED;
+	bool stable = was_up && loop_now_ms() - a->up_since_ms >= ALINK_STABLE_MS;
+	/* A channel closed over a message, or a publish that could not be encoded: not the node. */
+	bool move = cause == AL_CAUSE_LINK || cause == AL_CAUSE_CONNECTION_CLOSED || !was_up;
 
 	a->failure.cause = cause;
 	a->failure.code = code;
 	snprintf(a->failure.text, sizeof(a->failure.text), "%s", why);
 	if (was_up)
-		log_warn("amqp: connection to %s:%d lost: %s", a->cfg->host, a->cfg->port, why);
+		log_warn("amqp: connection to %s lost: %s", alink_node(a)->name, why);
 	else
-		log_warn("amqp: cannot connect to %s:%d (vhost '%s'): %s", a->cfg->host,
-		         a->cfg->port, a->cfg->vhost, why);
-	if (was_up && loop_now_ms() - a->up_since_ms >= ALINK_STABLE_MS)
+		log_warn("amqp: cannot connect to %s (vhost '%s'): %s", alink_node(a)->name,
+		         a->cfg->vhost, why);
+	if (stable)
 		backoff_reset(&a->backoff);
 	alink_teardown(a);
 	alink_set_state(a, AL_DOWN);
 	if (was_up && a->h.down)
 		a->h.down(a->arg);
 	if (a->wanted)
-		alink_schedule_retry(a);
+		alink_schedule_retry(a, move, was_up, stable);
 }
 
 void alink_fail(struct alink *a, const char *why)
@@ -252,8 +274,15 @@ static void alink_on_setup(void *arg, const char *err)
 	}
 	loop_timer_arm(a->loop, &a->tick_timer, ALINK_TICK_MS);
 	alink_set_state(a, AL_READY);
-	log_info("amqp: connected to %s:%d vhost '%s', exchange '%s'", a->cfg->host, a->cfg->port,
-	         a->cfg->vhost, a->cfg->exchange);
+	if (a->cfg->n_hosts > 1)
+		log_info("amqp: connected to %s vhost '%s', exchange '%s' (address %zu of %zu)",
+		         alink_node(a)->name, a->cfg->vhost, a->cfg->exchange, a->fo.cur + 1,
+		         a->cfg->n_hosts);
+	else
+		log_info("amqp: connected to %s vhost '%s', exchange '%s'", alink_node(a)->name,
+		         a->cfg->vhost, a->cfg->exchange);
+	if (failover_on_standby(&a->fo))
+		loop_timer_arm(a->loop, &a->primary_timer, (uint64_t)a->cfg->primary_retry * 1000u);
 	if (a->h.up)
 		a->h.up(a->arg);
 	if (blocked && a->state == AL_READY)
@@ -263,7 +292,7 @@ static void alink_on_setup(void *arg, const char *err)
 static void alink_connect(struct alink *a)
 {
 	alink_set_state(a, AL_CONNECTING);
-	asetup_start(&a->setup, a->cfg, a->topo, a->check, a->n_check);
+	asetup_start(&a->setup, a->cfg, alink_node(a), a->topo, a->check, a->n_check);
 }
 
 static void alink_on_retry(void *arg)
@@ -272,6 +301,33 @@ static void alink_on_retry(void *arg)
 
 	if (a->wanted && a->state == AL_DOWN)
 		alink_connect(a);
+}
+
+static void alink_on_primary_timer(void *arg)
+{
+	struct alink *a = arg;
+
+	if ((a->state == AL_READY || a->state == AL_BLOCKED) && failover_on_standby(&a->fo))
+		probe_start(&a->probe, a->cfg->hosts[0].host, a->cfg->hosts[0].port,
+		            (unsigned)a->cfg->connect_timeout * 1000u);
+}
+
+static void alink_on_probe(void *arg, bool ok, const char *why)
+{
+	struct alink *a = arg;
+
+	if (!(a->state == AL_READY || a->state == AL_BLOCKED) || !failover_on_standby(&a->fo))
+		return;
+	if (!ok) {
+		log_debug("amqp: the first address, %s, is still unreachable: %s",
+		          a->cfg->hosts[0].name, why);
+		loop_timer_arm(a->loop, &a->primary_timer, (uint64_t)a->cfg->primary_retry * 1000u);
+		return;
+	}
+	log_info("amqp: %s (the first address) answers again: moving back to it",
+	         a->cfg->hosts[0].name);
+	if (a->h.primary_back)
+		a->h.primary_back(a->arg);
 }
 
 int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct bridge_settings *bs,
@@ -286,6 +342,9 @@ int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct br
 	backoff_init(&a->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
 	             (uint64_t)getpid() * 2654435761u ^ loop_now_ms());
 	asetup_init(&a->setup, loop, alink_on_setup, a);
+	failover_init(&a->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
+	probe_init(&a->probe, loop, alink_on_probe, a);
+	loop_timer_init(&a->primary_timer, alink_on_primary_timer, a);
 	loop_timer_init(&a->retry_timer, alink_on_retry, a);
 	loop_timer_init(&a->tick_timer, alink_on_tick, a);
 	loop_timer_init(&a->close_timer, alink_on_close_timeout, a);
@@ -297,6 +356,7 @@ void alink_fini(struct alink *a)
 	loop_timer_disarm(a->loop, &a->retry_timer);
 	alink_teardown(a);
 	asetup_fini(&a->setup);
+	probe_fini(&a->probe);
 }
 
 void alink_start(struct alink *a)
@@ -333,7 +393,7 @@ void alink_stop(struct alink *a, bool graceful)
 	a->reconnect_after_close = false;
 	loop_timer_disarm(a->loop, &a->retry_timer);
 	if (alink_close(a, graceful))
-		log_info("amqp: disconnected from %s:%d%s", a->cfg->host, a->cfg->port,
+		log_info("amqp: disconnected from %s%s", alink_node(a)->name,
 		         graceful ? "" : " (without the close handshake)");
 }
 
@@ -350,9 +410,27 @@ void alink_set_topology(struct alink *a, const struct topology *t, char *const *
 	a->n_check = check ? n_check : 0;
 }
 
+/* The same brokers in the same order, tried the same way. */
+static bool same_brokers(const struct amqp_settings *x, const struct amqp_settings *y)
+{
+	if (x->n_hosts != y->n_hosts || x->hosts_order != y->hosts_order)
+		return false;
+	for (size_t i = 0; i < x->n_hosts; i++)
+		if (!endpoint_same(&x->hosts[i], &y->hosts[i]))
+			return false;
+	return true;
+}
+
 void alink_set_config(struct alink *a, const struct amqp_settings *cfg)
 {
+	if (!same_brokers(a->cfg, cfg))
+		failover_init(&a->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
 	a->cfg = cfg;
+}
+
+void alink_to_primary(struct alink *a)
+{
+	failover_to_primary(&a->fo);
 }
 
 /*

@@ -7,6 +7,12 @@
  *          any -> DOWN on a socket error, a missed heartbeat, a channel or
  *          connection close from the broker, or a protocol violation.
  *
+ * The broker is one address of amqp.hosts at a time (failover.h): a failed
+ * set-up or a lost connection moves to the next one.  On a standby address
+ * in "primary" order, the link checks every amqp.primary_retry seconds
+ * whether the first address accepts connections again (probe.h) and tells
+ * the bridge (the primary_back handler), which drains and restarts it.
+ *
  * CONNECTING is asetup's state machine (name lookup, TCP, TLS, handshake,
  * login, channel.open, confirm.select, declarations), advanced by the loop
  * under one deadline, amqp.connect_timeout; the MQTT side is not connected
@@ -26,8 +32,10 @@
 
 #include "asetup.h"
 #include "backoff.h"
+#include "failover.h"
 #include "settings.h"
 #include "loop.h"
+#include "probe.h"
 
 enum alink_state {
 	AL_DOWN = 0,
@@ -71,6 +79,8 @@ struct alink_handlers {
 	void (*ack)(void *arg, uint64_t tag, bool multiple);
 	void (*nack)(void *arg, uint64_t tag, bool multiple);
 	void (*returned)(void *arg, const struct alink_return *r);
+	/* On a standby address, the first one accepts connections again. */
+	void (*primary_back)(void *arg);
 };
 
 struct asock;
@@ -98,6 +108,9 @@ struct alink {
 	uint64_t up_since_ms;
 	bool wanted;                 /* reconnect after a failure */
 	struct backoff backoff;
+	struct failover fo;          /* which of cfg->hosts is in use or tried next */
+	struct probe probe;          /* on a standby: is the first address back? */
+	struct loop_timer primary_timer; /* amqp.primary_retry: when to probe next */
 	struct loop_timer retry_timer;
 	struct loop_timer tick_timer;   /* heartbeats and heartbeat timeouts */
 
@@ -186,8 +199,17 @@ int alink_publish(struct alink *a, const char *exchange, size_t exlen, const cha
 void alink_set_topology(struct alink *a, const struct topology *t, char *const *check,
                         size_t n_check);
 
-/* Replaces the settings (same lifetime rule); takes effect at the next connect. */
+/*
+ * Replaces the settings (same lifetime rule); takes effect at the next
+ * connect.  The address in use stays the same when the broker list did.
+ */
 void alink_set_config(struct alink *a, const struct amqp_settings *cfg);
+
+/* The address in use, or tried next. */
+const struct endpoint *alink_node(const struct alink *a);
+
+/* The next connection takes the first address (before alink_restart()). */
+void alink_to_primary(struct alink *a);
 
 /*
  * Closes the connection gracefully (as alink_stop(a, true)) and, once it

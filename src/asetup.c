@@ -439,7 +439,7 @@ static void as_connected(struct asetup *s)
 		as_begin_amqp(s);
 		return;
 	}
-	s->tls = atls_new(s->cfg, s->err, sizeof(s->err));
+	s->tls = atls_new(s->cfg, s->node->host, s->err, sizeof(s->err));
 	if (!s->tls) {
 		as_fail(s, "%s", s->err);
 		return;
@@ -600,11 +600,13 @@ void asetup_cancel(struct asetup *s)
 	as_teardown(s);
 }
 
-void asetup_start(struct asetup *s, const struct amqp_settings *cfg, const struct topology *t,
-                  char *const *check, size_t n_check)
+void asetup_start(struct asetup *s, const struct amqp_settings *cfg,
+                  const struct endpoint *node, const struct topology *t, char *const *check,
+                  size_t n_check)
 {
 	as_teardown(s);
 	s->cfg = cfg;
+	s->node = node;
 	s->topo = t;
 	s->check = check;
 	s->n_check = check ? n_check : 0;
@@ -623,7 +625,7 @@ void asetup_start(struct asetup *s, const struct amqp_settings *cfg, const struc
 		as_fail(s, "out of memory");
 		return;
 	}
-	if (resolve_start(&s->resolve, cfg->host, cfg->port, s->err, sizeof(s->err)) != 0) {
+	if (resolve_start(&s->resolve, node->host, node->port, s->err, sizeof(s->err)) != 0) {
 		as_fail(s, "%s", s->err);
 		return;
 	}

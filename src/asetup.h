@@ -65,6 +65,7 @@ struct asetup {
 	asetup_done_fn done;
 	void *arg;
 	const struct amqp_settings *cfg;
+	const struct endpoint *node;     /* the broker being connected to */
 	const struct topology *topo;
 	char *const *check;
 	size_t n_check;
@@ -95,12 +96,14 @@ void asetup_init(struct asetup *s, struct loop *loop, asetup_done_fn done, void 
 void asetup_fini(struct asetup *s);
 
 /*
- * Starts connecting with `cfg`, declaring `t` (may be NULL) and checking
- * the exchanges in `check`; all must stay valid until the outcome.  The
- * done handler may run before this returns (an error found at once).
+ * Starts connecting to `node` (one of cfg->hosts) with `cfg`, declaring
+ * `t` (may be NULL) and checking the exchanges in `check`; all must stay
+ * valid until the outcome.  The done handler may run before this returns
+ * (an error found at once).
  */
-void asetup_start(struct asetup *s, const struct amqp_settings *cfg, const struct topology *t,
-                  char *const *check, size_t n_check);
+void asetup_start(struct asetup *s, const struct amqp_settings *cfg,
+                  const struct endpoint *node, const struct topology *t, char *const *check,
+                  size_t n_check);
 
 /* Abandons a set-up in progress (no handler runs) and closes its connection. */
 void asetup_cancel(struct asetup *s);

@@ -107,7 +107,7 @@ void atls_close(struct atls *t, bool notify)
 	t->fd = -1;
 }
 
-struct atls *atls_new(const struct amqp_settings *c, char *err, size_t errsz)
+struct atls *atls_new(const struct amqp_settings *c, const char *host, char *err, size_t errsz)
 {
 	struct atls *t = calloc(1, sizeof(*t));
 	char why[256];
@@ -145,8 +145,8 @@ struct atls *atls_new(const struct amqp_settings *c, char *err, size_t errsz)
 	if (!c->tls_insecure) {
 		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(t->ctx);
 
-		if (X509_VERIFY_PARAM_set1_ip_asc(param, c->host) != 1
-		    && X509_VERIFY_PARAM_set1_host(param, c->host, 0) != 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1
+		    && X509_VERIFY_PARAM_set1_host(param, host, 0) != 1) {
 			snprintf(err, errsz, "cannot set the host name to verify");
 			goto fail;
 		}
@@ -161,7 +161,7 @@ struct atls *atls_new(const struct amqp_settings *c, char *err, size_t errsz)
 	}
 	SSL_set_app_data(t->ssl, t);
 	/* As rabbitmq-c: the host as the server name (SNI). */
-	if (SSL_set_tlsext_host_name(t->ssl, c->host) != 1) {
+	if (SSL_set_tlsext_host_name(t->ssl, host) != 1) {
 		snprintf(err, errsz, "cannot set the TLS server name: %s",
 		         atls_reason(why, sizeof(why), "?"));
 		goto fail;

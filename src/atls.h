@@ -26,10 +26,11 @@
 struct atls;
 
 /*
- * A TLS client for `c` (CA file, client certificate, version, host check),
- * not yet connected.  Returns NULL with `err` filled.
+ * A TLS client for `c` (CA file, client certificate, version) to `host`,
+ * the name (or address) its certificate must match and the server name it
+ * is asked for; not yet connected.  Returns NULL with `err` filled.
  */
-struct atls *atls_new(const struct amqp_settings *c, char *err, size_t errsz);
+struct atls *atls_new(const struct amqp_settings *c, const char *host, char *err, size_t errsz);
 
 /* Frees the session (the descriptor is not closed here). */
 void atls_free(struct atls *t);

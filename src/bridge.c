@@ -68,25 +68,22 @@ static void br_decide(struct bridge *b, bool settle)
  */
 static void br_status(struct bridge *b)
 {
-	const struct mqtt_settings *mc = &b->cfg->mqtt;
-	const struct amqp_settings *ac = &b->cfg->amqp;
+	/* The addresses in use, or tried next. */
+	const char *mc = mlink_node(&b->mqtt)->name, *ac = alink_node(&b->amqp)->name;
 	bool mqtt_up = b->mqtt.state == ML_ACTIVE;
 	const char *mq = mqtt_up ? "up" : "down";
 
 	if (b->state == BR_DRAINING || b->state == BR_DONE)
 		return;
 	if (b->amqp.state != AL_READY && b->amqp.state != AL_BLOCKED)
-		notify_status(&b->notify, "waiting for RabbitMQ: MQTT %s:%d %s, AMQP %s:%d down",
-		              mc->host, mc->port, mq, ac->host, ac->port);
+		notify_status(&b->notify, "waiting for RabbitMQ: MQTT %s %s, AMQP %s down", mc, mq, ac);
 	else if (b->amqp.state == AL_BLOCKED)
-		notify_status(&b->notify, "paused: RabbitMQ blocked publishing: MQTT %s:%d %s, "
-		              "AMQP %s:%d blocked", mc->host, mc->port, mq, ac->host, ac->port);
+		notify_status(&b->notify, "paused: RabbitMQ blocked publishing: MQTT %s %s, "
+		              "AMQP %s blocked", mc, mq, ac);
 	else if (!mqtt_up)
-		notify_status(&b->notify, "waiting for MQTT: MQTT %s:%d down, AMQP %s:%d up",
-		              mc->host, mc->port, ac->host, ac->port);
+		notify_status(&b->notify, "waiting for MQTT: MQTT %s down, AMQP %s up", mc, ac);
 	else
-		notify_status(&b->notify, "forwarding: MQTT %s:%d up, AMQP %s:%d up",
-		              mc->host, mc->port, ac->host, ac->port);
+		notify_status(&b->notify, "forwarding: MQTT %s up, AMQP %s up", mc, ac);
 }
 
 static void br_on_amqp_up(void *arg)
@@ -109,6 +106,34 @@ static void br_on_amqp_down(void *arg)
 	         "unconfirmed", n);
 	/* The MQTT connection is dropped (or closed, with nothing in doubt) before the next poll. */
 	gate_amqp_down(&b->gate);
+}
+
+/*
+ * A link on a standby address found the first one answering again: the
+ * way back is a restart (bridge.h), the one a reload takes, so nothing in
+ * flight is lost or acknowledged twice.  Outside RUNNING the link asks
+ * again once it is up on the standby again.
+ */
+static void br_on_primary_back(struct bridge *b, bool *flag, const char *why)
+{
+	if (b->state != BR_RUNNING)
+		return;
+	*flag = true;
+	br_enter(b, BR_RESTARTING, why);
+}
+
+static void br_on_amqp_primary_back(void *arg)
+{
+	struct bridge *b = arg;
+
+	br_on_primary_back(b, &b->primary_amqp, "the first RabbitMQ address answers again");
+}
+
+static void br_on_mqtt_primary_back(void *arg)
+{
+	struct bridge *b = arg;
+
+	br_on_primary_back(b, &b->primary_mqtt, "the first MQTT address answers again");
 }
 
 static void br_on_blocked(void *arg, bool blocked)
@@ -337,11 +362,14 @@ static void br_reload(struct bridge *b)
 }
 
 /*
- * Completes a reload's reconnects once MQTT is closed and nothing is in
- * flight: from then on no link uses the retired configuration.
+ * Completes a restart once MQTT is closed and nothing is in flight: a
+ * reload's reconnects (from then on no link uses the retired
+ * configuration), and a link's return to its first address.
  */
 static void br_restart(struct bridge *b)
 {
+	bool amqp = b->restart_amqp || b->primary_amqp;
+
 	if (mlink_connected(&b->mqtt) || !gate_idle(&b->gate))
 		return;
 	if (b->restart_amqp) {
@@ -355,14 +383,22 @@ static void br_restart(struct bridge *b)
 	} else {
 		b->mqtt.cfg = &b->cfg->mqtt;
 	}
-	b->restart_mqtt = false;
-	config_free(b->retired);
-	free(b->retired);
-	b->retired = NULL;
-	br_enter(b, BR_RUNNING, "reconnecting with the reloaded settings");
-	if (b->restart_amqp) {
-		b->restart_amqp = false;
-		log_info("bridge: reconnecting to RabbitMQ with the reloaded settings");
+	if (b->primary_amqp)
+		alink_to_primary(&b->amqp);
+	if (b->primary_mqtt)
+		mlink_to_primary(&b->mqtt);
+	if (b->retired != NULL) {
+		config_free(b->retired);
+		free(b->retired);
+		b->retired = NULL;
+	}
+	br_enter(b, BR_RUNNING, b->restart_mqtt || b->restart_amqp
+	                        ? "reconnecting with the reloaded settings"
+	                        : "reconnecting to the first address");
+	b->restart_mqtt = b->primary_mqtt = false;
+	if (amqp) {
+		b->restart_amqp = b->primary_amqp = false;
+		log_info("bridge: reconnecting to RabbitMQ at %s", alink_node(&b->amqp)->name);
 		/* MQTT connects again once the new channel is READY. */
 		alink_restart(&b->amqp);
 	}
@@ -446,6 +482,7 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 		.flushed = br_on_mqtt_flushed,
 		.up = br_on_mqtt_up,
 		.down = br_on_mqtt_down,
+		.primary_back = br_on_mqtt_primary_back,
 	};
 	const struct alink_handlers ah = {
 		.up = br_on_amqp_up,
@@ -454,6 +491,7 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 		.ack = br_on_ack,
 		.nack = br_on_nack,
 		.returned = br_on_returned,
+		.primary_back = br_on_amqp_primary_back,
 	};
 
 	memset(b, 0, sizeof(*b));
@@ -494,8 +532,10 @@ fail_scratch:
 
 int bridge_run(struct bridge *b)
 {
-	log_info("bridge: starting: MQTT %s:%d -> AMQP %s:%d exchange '%s'", b->cfg->mqtt.host,
-	         b->cfg->mqtt.port, b->cfg->amqp.host, b->cfg->amqp.port, b->cfg->amqp.exchange);
+	log_info("bridge: starting: MQTT %s%s -> AMQP %s%s exchange '%s'",
+	         b->cfg->mqtt.hosts[0].name, b->cfg->mqtt.n_hosts > 1 ? " (first of a list)" : "",
+	         b->cfg->amqp.hosts[0].name, b->cfg->amqp.n_hosts > 1 ? " (first of a list)" : "",
+	         b->cfg->amqp.exchange);
 	/* Ready once configured: brokers that are down are waited for, not an error. */
 	notify_init(&b->notify, &b->loop);
 	notify_ready(&b->notify);

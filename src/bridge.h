@@ -4,9 +4,10 @@
  *
  *   RUNNING     forwarding whenever both sides are up; MQTT is connected
  *               only while the AMQP channel is READY (not blocked)
- *   RESTARTING  a reload changed a side's connection settings: MQTT drains
- *               (nothing in flight is lost or acknowledged twice), then the
- *               side reconnects with them, and the bridge runs again
+ *   RESTARTING  a reload changed a side's connection settings, or a side on
+ *               a standby address found its first address back: MQTT
+ *               drains (nothing in flight is lost or acknowledged twice),
+ *               then the side reconnects, and the bridge runs again
  *   DRAINING    SIGTERM: no more reads; waits (bridge.drain_timeout) for
  *               the confirms, flushes, disconnects both sides
  *   DONE        the loop ends
@@ -56,6 +57,8 @@ struct bridge {
 	struct bridge_config *retired;
 	bool restart_mqtt;            /* RESTARTING: reconnect MQTT with the new settings */
 	bool restart_amqp;            /* RESTARTING: reconnect AMQP with the new settings */
+	bool primary_mqtt;            /* RESTARTING: MQTT returns to its first address */
+	bool primary_amqp;            /* RESTARTING: AMQP returns to its first address */
 	bool reload_pending;          /* SIGHUP while RESTARTING: reload after it */
 	bool log_level_forced;        /* -v: reloads keep the debug level */
 	struct loop loop;

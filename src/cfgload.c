@@ -66,7 +66,19 @@ void load_groups(struct loader *ld)
 			if (f->s != NULL) {
 				f->bad = !cfgread_value(ld, sec, &sec->rows[i], f->s, "", full, base);
 			} else if ((sec->rows[i].flags & SF_REQUIRED) && ld->top[g] != NULL) {
-				load_error(ld, ld->top[g], "missing required setting '%s'", full);
+				int o = sec->rows[i].instead != NULL ? schema_find(sec, sec->rows[i].instead)
+				                                     : -1;
+				char other[64];
+
+				if (o >= 0 && ld->found[g][o].s != NULL)
+					continue;
+				if (o >= 0) {
+					load_full_name(other, sizeof(other), (enum section_id)g, o);
+					load_error(ld, ld->top[g], "missing required setting '%s' (or '%s')", full,
+					           other);
+				} else {
+					load_error(ld, ld->top[g], "missing required setting '%s'", full);
+				}
 				f->bad = true;
 			}
 		}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "topic.h"
 
 /* AMQP field-table keys are short strings. */
@@ -221,6 +222,71 @@ static bool load_filters(struct loader *ld, const struct setting *r, const confi
 	return true;
 }
 
+/*
+ * Reads a list of brokers, "host" or "host:port", in the file's order; an
+ * entry without a port keeps 0 until config_load() gives it the side's
+ * `port` (and checks for repeats).  Returns false after reporting every
+ * bad entry.
+ */
+static bool load_hosts(struct loader *ld, const struct setting *r, const config_setting_t *s,
+                       struct shown sh, void *base)
+{
+	int type = config_setting_type(s);
+	int n = config_setting_length(s);
+	struct endpoint *vec;
+	bool ok = true;
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		load_error(ld, s, "%s'%s' must be a list of brokers, e.g. [\"rabbit1:5672\", "
+		           "\"rabbit2\"]", sh.pre, sh.name);
+		return false;
+	}
+	if (n == 0) {
+		load_error(ld, s, "%s'%s' must name at least one broker", sh.pre, sh.name);
+		return false;
+	}
+	vec = calloc((size_t)n, sizeof(*vec));
+	if (vec == NULL) {
+		load_oom(ld);
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char host[ENDPOINT_HOST_MAX + 1];
+		const char *why, *file;
+		unsigned line;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			load_error(ld, e, "%s'%s[%d]' must be a string (in double quotes)", sh.pre, sh.name,
+			           i);
+			ok = false;
+			continue;
+		}
+		why = endpoint_parse(config_setting_get_string(e), host, &vec[i].port);
+		if (why != NULL) {
+			load_error(ld, e, "%s'%s[%d]' (\"%.300s\") %s", sh.pre, sh.name, i,
+			           config_setting_get_string(e), why);
+			ok = false;
+			continue;
+		}
+		load_where(ld, e, &file, &line);
+		vec[i].line = (int)line;
+		vec[i].host = strdup(host);
+		if (vec[i].host == NULL) {
+			load_oom(ld);
+			ok = false;
+		}
+	}
+	if (!ok) {
+		endpoint_free(vec, (size_t)n);
+		return false;
+	}
+	*(struct endpoint **)schema_at(base, r->off) = vec;
+	*(size_t *)schema_at(base, r->off_count) = (size_t)n;
+	*(bool *)schema_at(base, r->off_given) = true;
+	return true;
+}
+
 static void free_fields(struct rules_field *vec, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -344,6 +410,8 @@ bool cfgread_value(struct loader *ld, const struct section *sec, const struct se
 		return load_filters(ld, r, s, sh, base);
 	case SK_FIELDS:
 		return load_fields(ld, r, s, sh, base);
+	case SK_HOSTS:
+		return load_hosts(ld, r, s, sh, base);
 	}
 	return false;
 }
@@ -375,6 +443,7 @@ void cfgread_defaults(struct loader *ld, const struct section *sec, void *base)
 			break;
 		case SK_FILTERS:
 		case SK_FIELDS:
+		case SK_HOSTS:
 			break;
 		}
 	}

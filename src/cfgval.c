@@ -42,6 +42,11 @@ void cfgval_free(const struct section *sec, void *base)
 			*(size_t *)schema_at(base, r->off_count) = 0;
 			break;
 		}
+		case SK_HOSTS:
+			endpoint_free(*(struct endpoint **)slot, *(size_t *)schema_at(base, r->off_count));
+			*(struct endpoint **)slot = NULL;
+			*(size_t *)schema_at(base, r->off_count) = 0;
+			break;
 		case SK_INT:
 		case SK_INT64:
 		case SK_BOOL:
@@ -159,6 +164,19 @@ static void print_value(const struct setting *r, const void *base, FILE *out)
 		print_fields(out, *(struct rules_field *const *)slot,
 		             *(const size_t *)schema_cat(base, r->off_count));
 		break;
+	case SK_HOSTS: {
+		const struct endpoint *vec = *(struct endpoint *const *)slot;
+		size_t n = *(const size_t *)schema_cat(base, r->off_count);
+
+		fputc('[', out);
+		for (size_t j = 0; j < n; j++) {
+			if (j > 0)
+				fputs(", ", out);
+			cfgval_print_quoted(out, vec[j].name != NULL ? vec[j].name : vec[j].host);
+		}
+		fputc(']', out);
+		break;
+	}
 	}
 }
 
@@ -180,6 +198,11 @@ void cfgval_print_group(const struct bridge_config *cfg, enum section_id g, FILE
 			fprintf(out, "\n# %s.%s: %s", sec->name, r->name,
 			        *(const bool *)schema_cat(base, r->off_given)
 			                ? "as the file gives it" : "not set; the filters of the rules");
+		if (r->kind == SK_HOSTS)
+			fprintf(out, "\n# %s.%s: %s", sec->name, r->name,
+			        *(const bool *)schema_cat(base, r->off_given)
+			                ? "as the file gives it, tried in hosts_order"
+			                : "not set; the one broker of host and port");
 		fputc('\n', out);
 	}
 }
@@ -267,6 +290,17 @@ bool cfgval_same_set(char *const *a, size_t na, char *const *b, size_t nb)
 	return same;
 }
 
+/* The same brokers in the same order: the order is the failover order. */
+static bool same_hosts(const struct endpoint *a, size_t na, const struct endpoint *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!endpoint_same(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
 /* Whether row `r` holds the same in `a` and `b`, at its compiled offsets when `kept`. */
 static bool same_value(const struct setting *r, const void *a, const void *b, bool kept)
 {
@@ -294,6 +328,9 @@ static bool same_value(const struct setting *r, const void *a, const void *b, bo
 		                   *(const size_t *)schema_cat(a, off_count),
 		                   *(struct rules_field *const *)pb,
 		                   *(const size_t *)schema_cat(b, off_count));
+	case SK_HOSTS:
+		return same_hosts(*(struct endpoint *const *)pa, *(const size_t *)schema_cat(a, off_count),
+		                  *(struct endpoint *const *)pb, *(const size_t *)schema_cat(b, off_count));
 	}
 	return true;
 }

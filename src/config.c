@@ -54,6 +54,13 @@ static void check_relations(struct loader *ld)
 					           "'%s' (%" PRId64 ") must not be less than '%s' (%" PRId64 ")",
 					           full, v, other, lo);
 			}
+			if (r->instead != NULL && (o = schema_find(sec, r->instead)) >= 0 && f->s != NULL
+			    && ld->found[g][o].s != NULL) {
+				load_full_name(other, sizeof(other), (enum section_id)g, o);
+				load_error(ld, ld->found[g][o].s, "'%s' and '%s' are both given: give one of "
+				           "them", other, full);
+				ld->found[g][i].bad = ld->found[g][o].bad = true;
+			}
 			if (r->differs != NULL && (o = schema_find(sec, r->differs)) >= 0 && f->s != NULL
 			    && !f->bad && !ld->found[g][o].bad) {
 				const char *v = *(char *const *)schema_cat(base, r->off);
@@ -62,6 +69,67 @@ static void check_relations(struct loader *ld)
 				load_full_name(other, sizeof(other), (enum section_id)g, o);
 				if (v != NULL && w != NULL && strcmp(v, w) == 0)
 					load_error(ld, f->s, "'%s' must differ from '%s'", full, other);
+			}
+		}
+	}
+}
+
+/*
+ * Each side's brokers: `hosts`, an entry without a port taking the side's
+ * `port`, with no broker given twice; or `host` and `port` as the one
+ * entry.  What is wrong with either was reported when it was read.
+ */
+static void load_brokers(struct loader *ld)
+{
+	static const enum section_id sides[] = { S_MQTT, S_AMQP };
+
+	for (size_t k = 0; k < sizeof(sides) / sizeof(sides[0]); k++) {
+		enum section_id g = sides[k];
+		const struct section *sec = &schema[g];
+		void *base = schema_at(ld->cfg, sec->base);
+		const struct setting *rh = &sec->rows[schema_find(sec, "hosts")];
+		const struct setting *rhost = &sec->rows[schema_find(sec, "host")];
+		const struct setting *rport = &sec->rows[schema_find(sec, "port")];
+		struct found *fh = load_found(ld, g, "hosts"), *fhost = load_found(ld, g, "host");
+		struct endpoint **vec = schema_at(base, rh->off);
+		size_t *n = schema_at(base, rh->off_count);
+		int port = *(const int *)schema_at(base, rport->off);
+
+		if (ld->top[g] == NULL || fh->bad || fhost->bad || load_found(ld, g, "port")->bad)
+			continue;
+		if (fh->s == NULL) {
+			const char *host = *(char **)schema_at(base, rhost->off);
+			const char *file;
+			unsigned line;
+
+			if (host == NULL)
+				continue;
+			*vec = calloc(1, sizeof(**vec));
+			if (*vec == NULL || ((*vec)->host = strdup(host)) == NULL) {
+				load_oom(ld);
+				continue;
+			}
+			*n = 1;
+			load_where(ld, fhost->s, &file, &line);
+			(*vec)[0].line = (int)line;
+		}
+		for (size_t i = 0; i < *n; i++) {
+			struct endpoint *ep = &(*vec)[i];
+
+			if (ep->port == 0)
+				ep->port = port;
+			if (endpoint_name(ep) != 0) {
+				load_oom(ld);
+				break;
+			}
+			for (size_t j = 0; j < i; j++) {
+				if (endpoint_same(&(*vec)[j], ep)) {
+					load_error(ld, config_setting_get_elem(fh->s, (unsigned)i),
+					           "'%s.hosts[%zu]' (%s) repeats '%s.hosts[%zu]'", sec->name, i,
+					           ep->name, sec->name, j);
+					fh->bad = true;
+					break;
+				}
 			}
 		}
 	}
@@ -397,6 +465,7 @@ static void load_all(struct loader *ld, const config_t *lc)
 	scan_root(ld, config_root_setting(lc));
 	load_groups(ld);
 	check_relations(ld);
+	load_brokers(ld);
 	cfgauth_load(ld);
 	load_rules(ld);
 	load_subscriptions(ld);

@@ -68,8 +68,8 @@ void mclient_cork(int fd, bool on);
  * Logs why the connection ended (rc as on_disconnect has it; 0 for a clean
  * close), in the operator's terms.
  */
-void mclient_log_disconnect(struct mosquitto *mosq, const struct mqtt_settings *c, int rc,
-                            bool before_connack);
+void mclient_log_disconnect(struct mosquitto *mosq, const struct mqtt_settings *c,
+                            const char *node, int rc, bool before_connack);
 
 /*
  * Logs what a SUBACK granted each of `filters` (`each`: also the filters

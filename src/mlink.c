@@ -97,15 +97,31 @@ static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
 	return 0;
 }
 
-static void mlink_schedule(struct mlink *m, bool failed)
+const struct endpoint *mlink_node(const struct mlink *m)
+{
+	return &m->cfg->hosts[m->fo.cur];
+}
+
+/* How a connection (or an attempt) ended. */
+enum ml_end {
+	ML_END_CLEAN,   /* closed on purpose, nothing lost: reconnect at once when wanted */
+	ML_END_LOCAL,   /* dropped by the bridge: the same address after the backoff delay */
+	ML_END_BROKER,  /* the broker failed, refused or lost it: the next address */
+};
+
+static void mlink_lose(struct mlink *m, const char *why, enum ml_end how);
+
+static void mlink_schedule(struct mlink *m, enum ml_end how, bool lost, bool stable)
 {
 	uint32_t delay = 0;
 
 	if (!m->wanted)
 		return;
-	if (failed) {
+	if (how == ML_END_LOCAL || (how == ML_END_BROKER && failover_failed(&m->fo, lost, stable))) {
 		delay = backoff_next(&m->backoff);
-		log_info("mqtt: reconnecting to %s:%d in %u ms", m->cfg->host, m->cfg->port, delay);
+		log_info("mqtt: reconnecting to %s in %u ms", mlink_node(m)->name, delay);
+	} else if (how == ML_END_BROKER) {
+		log_info("mqtt: trying %s next", mlink_node(m)->name);
 	}
 	loop_timer_arm(m->loop, &m->retry_timer, delay);
 }
@@ -116,24 +132,30 @@ static void mlink_schedule(struct mlink *m, bool failed)
  * mosquitto_reconnect_async(), which runs packet__cleanup_all() before it
  * connects.
  */
-static void mlink_went_down(struct mlink *m, bool failed)
+static void mlink_went_down(struct mlink *m, enum ml_end how)
 {
+	bool lost = m->state == ML_SUBSCRIBING || m->state == ML_ACTIVE || m->state == ML_DRAINING;
+	/* Up since the attempt began, CONNACK and all. */
+	bool stable = lost && loop_now_ms() - m->up_since_ms >= MLINK_STABLE_MS;
+
 	if (m->state == ML_DOWN)
 		return;
-	if (failed && loop_now_ms() - m->up_since_ms >= MLINK_STABLE_MS)
+	if (how != ML_END_CLEAN && stable)
 		backoff_reset(&m->backoff);
 	m->broken = false;
 	m->read_budget = 0;
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
 	msubs_reqs_clear(&m->subs);
 	resolve_abandon(&m->resolve);
+	probe_cancel(&m->probe);
+	loop_timer_disarm(m->loop, &m->primary_timer);
 	loop_timer_disarm(m->loop, &m->resolve_timer);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
 	/* Closed cleanly: the duplicate kept at DISCONNECT lingers (see linger.h). */
 	if (m->disconnect_fd >= 0) {
-		if (failed)
+		if (how != ML_END_CLEAN)
 			close(m->disconnect_fd);
 		else
 			closer_begin(&m->linger, m->disconnect_fd);
@@ -144,10 +166,16 @@ static void mlink_went_down(struct mlink *m, bool failed)
 	mlink_set_state(m, ML_DOWN);
 	if (m->h.down)
 		m->h.down(m->arg);
-	mlink_schedule(m, failed);
+	mlink_schedule(m, how, lost, stable);
 }
 
 
+
+/* Connected before to the address in use with this client id (the first 64 addresses). */
+static bool mlink_had_session(const struct mlink *m)
+{
+	return m->fo.cur < 64 && (m->had_session & (UINT64_C(1) << m->fo.cur));
+}
 
 static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
                        const mosquitto_property *props)
@@ -159,7 +187,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	(void)props;
 	if (rc != 0) {
 		/* libmosquitto closes the connection after this; on_disconnect follows. */
-		log_error("mqtt: %s:%d refused the connection%s%s%s: %s", m->cfg->host, m->cfg->port,
+		log_error("mqtt: %s refused the connection%s%s%s: %s", mlink_node(m)->name,
 		          m->cfg->username ? " for user '" : "", m->cfg->username ? m->cfg->username : "",
 		          m->cfg->username ? "'" : "",
 		          m->cfg->protocol == MQTT_PROTOCOL_5 ? mosquitto_reason_string(rc)
@@ -169,13 +197,22 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	loop_timer_disarm(m->loop, &m->connect_timer);
 	mclient_tls_connected(m->mosq);
 	m->connects++;
-	log_info("mqtt: connected to %s:%d as '%s' (session %s)", m->cfg->host, m->cfg->port,
-	         m->cfg->client_id, session_present ? "resumed" : "new");
-	if (m->had_session && !session_present)
-		log_warn("mqtt: the broker kept no session for client id '%s'; messages published "
+	if (m->cfg->n_hosts > 1)
+		log_info("mqtt: connected to %s as '%s' (session %s; address %zu of %zu)",
+		         mlink_node(m)->name, m->cfg->client_id, session_present ? "resumed" : "new",
+		         m->fo.cur + 1, m->cfg->n_hosts);
+	else
+		log_info("mqtt: connected to %s as '%s' (session %s)", mlink_node(m)->name,
+		         m->cfg->client_id, session_present ? "resumed" : "new");
+	if (mlink_had_session(m) && !session_present)
+		log_warn("mqtt: %s kept no session for client id '%s'; messages published "
 		         "while the bridge was disconnected were not queued for it (check the "
-		         "broker's persistence and session expiry)", m->cfg->client_id);
-	m->had_session = true;
+		         "broker's persistence and session expiry)", mlink_node(m)->name,
+		         m->cfg->client_id);
+	if (m->fo.cur < 64)
+		m->had_session |= UINT64_C(1) << m->fo.cur;
+	if (failover_on_standby(&m->fo))
+		loop_timer_arm(m->loop, &m->primary_timer, (uint64_t)m->cfg->primary_retry * 1000u);
 	msubs_reqs_clear(&m->subs);
 	if (mlink_request(m, MSUBS_INITIAL, msubs_strv_dup(m->subs.subs, m->subs.n_subs),
 	                  m->subs.n_subs) != 0) {
@@ -267,8 +304,8 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	(void)mosq;
 	if (m->state == ML_DOWN)
 		return;
-	mclient_log_disconnect(m->mosq, m->cfg, rc, m->state == ML_CONNECTING);
-	mlink_went_down(m, rc != 0);
+	mclient_log_disconnect(m->mosq, m->cfg, mlink_node(m)->name, rc, m->state == ML_CONNECTING);
+	mlink_went_down(m, rc != 0 ? ML_END_BROKER : ML_END_CLEAN);
 }
 
 /*
@@ -300,10 +337,10 @@ static void mlink_read(struct mlink *m)
 /* A connection attempt that ended before CONNECT could be sent. */
 static void mlink_attempt_failed(struct mlink *m, const char *what, const char *why)
 {
-	log_error("mqtt: %s %s:%d failed: %s", what, m->cfg->host, m->cfg->port, why);
+	log_error("mqtt: %s %s failed: %s", what, mlink_node(m)->name, why);
 	if (m->fd >= 0)
 		shutdown(m->fd, SHUT_RDWR);
-	mlink_went_down(m, true);
+	mlink_went_down(m, ML_END_BROKER);
 }
 
 /*
@@ -319,7 +356,7 @@ static void mlink_handshake(struct mlink *m, short revents)
 
 	if (mclient_handshake(m->mosq, m->fd, revents, &what, why, sizeof(why)) == 0) {
 		if (m->state != ML_DOWN && !mlink_handshaking(m))
-			log_debug("mqtt: TLS handshake with %s:%d done (%s)", m->cfg->host, m->cfg->port,
+			log_debug("mqtt: TLS handshake with %s done (%s)", mlink_node(m)->name,
 			          SSL_get_version(mosquitto_ssl_get(m->mosq)));
 		return;
 	}
@@ -339,14 +376,14 @@ static void mlink_on_fd(void *arg, int fd, short revents)
 		return;
 	}
 	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN)) {
-		mlink_drop(m, "socket error");
+		mlink_lose(m, "socket error", ML_END_BROKER);
 		return;
 	}
 	if (revents & POLLIN) {
 		if (mlink_may_read(m))
 			mlink_read(m);
 		else if (revents & (POLLERR | POLLHUP))
-			mlink_drop(m, "connection closed while draining");
+			mlink_lose(m, "connection closed while draining", ML_END_BROKER);
 	}
 	/* POLLOUT: mlink_prepare() flushes when the gate is open. */
 }
@@ -370,20 +407,20 @@ static void mlink_connect(struct mlink *m, const char *addr)
 	int rc;
 
 	mclient_tls_attempt(m->mosq, m->cfg->tls);
-	rc = mosquitto_connect_async(m->mosq, addr, m->cfg->port, m->cfg->keepalive);
+	rc = mosquitto_connect_async(m->mosq, addr, mlink_node(m)->port, m->cfg->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_warn("mqtt: cannot connect to %s:%d: %s", m->cfg->host, m->cfg->port,
+		log_warn("mqtt: cannot connect to %s: %s", mlink_node(m)->name,
 		         rc == MOSQ_ERR_ERRNO ? strerror(errno)
 		         : rc == MOSQ_ERR_TLS ? mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why))
 		         : mosquitto_strerror(rc));
-		mlink_went_down(m, true);
+		mlink_went_down(m, ML_END_BROKER);
 		return;
 	}
 	m->fd = mosquitto_socket(m->mosq);
 	if (m->fd < 0 || loop_fd_add(m->loop, m->fd, POLLIN | POLLOUT, mlink_on_fd, m) != 0) {
 		log_error("mqtt: no usable socket after connect");
 		m->fd = -1;
-		mlink_went_down(m, true);
+		mlink_went_down(m, ML_END_LOCAL);
 		return;
 	}
 	m->broken = false;
@@ -403,7 +440,7 @@ static void mlink_on_resolved(struct mlink *m, const struct addrinfo *list)
 {
 	char addr[NI_MAXHOST];
 
-	mclient_address(list, m->attempts++, m->cfg->tls, m->cfg->host, addr, sizeof(addr));
+	mclient_address(list, m->attempts++, m->cfg->tls, mlink_node(m)->host, addr, sizeof(addr));
 	resolve_abandon(&m->resolve);
 	mlink_connect(m, addr);
 }
@@ -424,7 +461,7 @@ static void mlink_on_resolve_poll(void *arg)
 		mlink_attempt_failed(m, "connecting to", err);
 	} else if (!m->wanted || !m->connect_ok) {
 		/* Not allowed any more (AMQP went down meanwhile): the next attempt looks it up anew. */
-		mlink_went_down(m, false);
+		mlink_went_down(m, ML_END_CLEAN);
 	} else {
 		mlink_on_resolved(m, list);
 	}
@@ -435,9 +472,10 @@ static void mlink_attempt(struct mlink *m)
 {
 	char err[256];
 
-	if (resolve_start(&m->resolve, m->cfg->host, m->cfg->port, err, sizeof(err)) != 0) {
-		log_error("mqtt: connecting to %s:%d failed: %s", m->cfg->host, m->cfg->port, err);
-		mlink_schedule(m, true);
+	if (resolve_start(&m->resolve, mlink_node(m)->host, mlink_node(m)->port, err,
+	                  sizeof(err)) != 0) {
+		log_error("mqtt: connecting to %s failed: %s", mlink_node(m)->name, err);
+		mlink_schedule(m, ML_END_BROKER, false, false);
 		return;
 	}
 	m->up_since_ms = loop_now_ms();
@@ -494,6 +532,35 @@ static int mlink_client_new(struct mlink *m)
 	return 0;
 }
 
+static void mlink_on_primary_timer(void *arg)
+{
+	struct mlink *m = arg;
+
+	if (m->state == ML_ACTIVE && failover_on_standby(&m->fo))
+		probe_start(&m->probe, m->cfg->hosts[0].host, m->cfg->hosts[0].port,
+		            (unsigned)m->cfg->connect_timeout * 1000u);
+	else if (m->state == ML_SUBSCRIBING && failover_on_standby(&m->fo))
+		loop_timer_arm(m->loop, &m->primary_timer, (uint64_t)m->cfg->primary_retry * 1000u);
+}
+
+static void mlink_on_probe(void *arg, bool ok, const char *why)
+{
+	struct mlink *m = arg;
+
+	if (m->state != ML_ACTIVE || !failover_on_standby(&m->fo))
+		return;
+	if (!ok) {
+		log_debug("mqtt: the first address, %s, is still unreachable: %s",
+		          m->cfg->hosts[0].name, why);
+		loop_timer_arm(m->loop, &m->primary_timer, (uint64_t)m->cfg->primary_retry * 1000u);
+		return;
+	}
+	log_info("mqtt: %s (the first address) answers again: moving back to it",
+	         m->cfg->hosts[0].name);
+	if (m->h.primary_back)
+		m->h.primary_back(m->arg);
+}
+
 int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
                struct loop *loop, const struct mlink_handlers *h, void *arg)
 {
@@ -507,6 +574,9 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
 	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
 	closer_init(&m->linger, loop, MLINK_LINGER_MS, "mqtt");
+	failover_init(&m->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
+	probe_init(&m->probe, loop, mlink_on_probe, m);
+	loop_timer_init(&m->primary_timer, mlink_on_primary_timer, m);
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
 	loop_timer_init(&m->connect_timer, mlink_on_connect_timeout, m);
@@ -547,11 +617,27 @@ int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n)
 	return 0;
 }
 
+/* The same brokers in the same order, tried the same way. */
+static bool same_brokers(const struct mqtt_settings *x, const struct mqtt_settings *y)
+{
+	if (x->n_hosts != y->n_hosts || x->hosts_order != y->hosts_order)
+		return false;
+	for (size_t i = 0; i < x->n_hosts; i++)
+		if (!endpoint_same(&x->hosts[i], &y->hosts[i]))
+			return false;
+	return true;
+}
+
+void mlink_to_primary(struct mlink *m)
+{
+	failover_to_primary(&m->fo);
+}
+
 int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
                       const struct bridge_settings *bs)
 {
 	bool same_session = strcmp(cfg->client_id, m->cfg->client_id) == 0 &&
-	                    strcmp(cfg->host, m->cfg->host) == 0 && cfg->port == m->cfg->port;
+	                    same_brokers(cfg, m->cfg);
 
 	if (m->state != ML_DOWN)
 		return -1;
@@ -561,7 +647,8 @@ int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
 	if (!same_session) {
 		/* Another session: the old one's subscriptions are not ours to remove. */
 		msubs_forget_unsubs(&m->subs);
-		m->had_session = false;
+		m->had_session = 0;
+		failover_init(&m->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
 	}
 	m->cfg = cfg;
 	backoff_init(&m->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
@@ -582,6 +669,8 @@ void mlink_fini(struct mlink *m)
 	loop_timer_disarm(m->loop, &m->retry_timer);
 	loop_timer_disarm(m->loop, &m->misc_timer);
 	loop_timer_disarm(m->loop, &m->connect_timer);
+	loop_timer_disarm(m->loop, &m->primary_timer);
+	probe_fini(&m->probe);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;
@@ -604,7 +693,7 @@ void mlink_stop(struct mlink *m)
 	loop_timer_disarm(m->loop, &m->retry_timer);
 	/* Nothing was sent yet: a lookup in progress just ends. */
 	if (m->state == ML_RESOLVING)
-		mlink_went_down(m, false);
+		mlink_went_down(m, ML_END_CLEAN);
 }
 
 void mlink_drain(struct mlink *m)
@@ -612,7 +701,7 @@ void mlink_drain(struct mlink *m)
 	if (m->state == ML_DOWN || m->state == ML_DRAINING)
 		return;
 	if (m->state == ML_RESOLVING) {
-		mlink_went_down(m, false);
+		mlink_went_down(m, ML_END_CLEAN);
 		return;
 	}
 	/*
@@ -620,10 +709,10 @@ void mlink_drain(struct mlink *m)
 	 * be lost, and a broker that never answered would only be waited for.
 	 */
 	if (m->state == ML_CONNECTING) {
-		log_info("mqtt: abandoning the connection attempt to %s:%d", m->cfg->host, m->cfg->port);
+		log_info("mqtt: abandoning the connection attempt to %s", mlink_node(m)->name);
 		if (m->fd >= 0)
 			shutdown(m->fd, SHUT_RDWR);
-		mlink_went_down(m, false);
+		mlink_went_down(m, ML_END_CLEAN);
 		return;
 	}
 	log_info("mqtt: draining: no new messages are read; disconnecting once the %s are "
@@ -639,7 +728,8 @@ void mlink_allow(struct mlink *m, uint64_t read, bool flush, bool connect)
 	m->connect_ok = connect;
 }
 
-void mlink_drop(struct mlink *m, const char *why)
+/* Closes the connection now, writing nothing queued; `how` says whose failure it was. */
+static void mlink_lose(struct mlink *m, const char *why, enum ml_end how)
 {
 	if (m->state == ML_DOWN)
 		return;
@@ -651,7 +741,12 @@ void mlink_drop(struct mlink *m, const char *why)
 	 */
 	if (m->fd >= 0)
 		shutdown(m->fd, SHUT_RDWR);
-	mlink_went_down(m, true);
+	mlink_went_down(m, how);
+}
+
+void mlink_drop(struct mlink *m, const char *why)
+{
+	mlink_lose(m, why, ML_END_LOCAL);
 }
 
 void mlink_prepare(struct mlink *m)

@@ -10,6 +10,15 @@
  * TCP connection without calling it discards the PUBACKs, and the broker
  * redelivers those messages to the persistent session.
  *
+ * The broker is one address of mqtt.hosts at a time (failover.h): a failed
+ * attempt, a refused CONNECT or a lost connection moves to the next one.
+ * On a standby address in "primary" order the link checks every
+ * mqtt.primary_retry seconds whether the first address accepts
+ * connections again (probe.h) and tells the bridge (primary_back), which
+ * drains the link and points it back (mlink_to_primary()).  Each broker
+ * keeps its own session of the client id, unless the brokers share
+ * sessions.
+ *
  * States:
  *   DOWN -> (backoff, and the bridge allows it) -> RESOLVING -> CONNECTING
  *     -> SUBSCRIBING -> ACTIVE
@@ -29,10 +38,12 @@
 #include <mosquitto.h>
 
 #include "backoff.h"
+#include "failover.h"
 #include "settings.h"
 #include "closer.h"
 #include "loop.h"
 #include "msubs.h"
+#include "probe.h"
 #include "resolve.h"
 
 enum mlink_state {
@@ -57,6 +68,7 @@ struct mlink_handlers {
 	uint64_t (*flushed)(void *arg);
 	void (*up)(void *arg);          /* subscribed: forwarding */
 	void (*down)(void *arg);        /* the connection is gone */
+	void (*primary_back)(void *arg); /* on a standby address, the first one answers again */
 };
 
 
@@ -79,9 +91,12 @@ struct mlink {
 	int disconnect_fd;        /* a duplicate of the socket from DISCONNECT on, to linger */
 	struct closer linger;     /* after a clean close: read until the broker closes */
 	uint64_t connects;        /* connections the broker accepted (CONNACK 0) */
-	bool had_session;         /* connected before with this client id */
+	uint64_t had_session;     /* bit i: connected before to cfg->hosts[i] with this client id */
 	uint64_t up_since_ms;
 	struct backoff backoff;
+	struct failover fo;       /* which of cfg->hosts is in use or tried next */
+	struct probe probe;       /* on a standby: is the first address back? */
+	struct loop_timer primary_timer; /* mqtt.primary_retry: when to probe next */
 	struct loop_timer retry_timer;
 	struct loop_timer misc_timer;   /* keepalive */
 	struct loop_timer connect_timer; /* mqtt.connect_timeout: lookup, TCP, TLS and CONNACK */
@@ -139,6 +154,12 @@ int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n);
  */
 int mlink_reconfigure(struct mlink *m, const struct mqtt_settings *cfg,
                       const struct bridge_settings *bs);
+
+/* The address in use, or tried next. */
+const struct endpoint *mlink_node(const struct mlink *m);
+
+/* The next connection takes the first address (the link is DOWN after a drain). */
+void mlink_to_primary(struct mlink *m);
 
 /* Whether a connection exists, or a clean close is still completing. */
 bool mlink_connected(const struct mlink *m);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "failover.h"
+
 /* AMQP 0-9-1 short strings (exchange, queue and vhost names) carry at most 255 bytes. */
 #define SHORTSTR_MAX 255
 /* MQTT strings are length-prefixed with 16 bits. */
@@ -16,8 +18,11 @@ static const int protocol_values[] = { MQTT_PROTOCOL_311, MQTT_PROTOCOL_5 };
 static const char *const level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const target_names[] = { "stderr", "syslog", NULL };
 static const char *const unmatched_names[] = { "forward", "drop", NULL };
+/* Indexed by enum failover_order. */
+static const char *const order_names[] = { "primary", "round_robin", NULL };
 
 _Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_target) == sizeof(int)
+               && sizeof(enum failover_order) == sizeof(int)
                && sizeof(enum unmatched_policy) == sizeof(int)
                && sizeof(enum rule_persist) == sizeof(int),
                "SK_CHOICE values are stored as int");
@@ -81,10 +86,24 @@ static const char *credential_rule(const char *value)
 	  ON(tls_ca_dir), .tls_default = MQTT_DEFAULT_CA_DIR },
 #define NO_CA_DIR()
 
+/*
+ * Where a side's broker is: one `host` (and `port`), or a list `hosts`
+ * tried in `hosts_order` (failover.h).  PORT is the side's default port.
+ */
+#define BROKER_ROWS(PORT)                                                                   \
+	{ .name = "host", .kind = SK_STRING, .flags = SF_REQUIRED | SF_NONEMPTY, ON(host),    \
+	  .max = ENDPOINT_HOST_MAX, .instead = "hosts" },                                      \
+	{ .name = "port", .kind = SK_INT, ON(port), .min = 1, .max = 65535, .def = (PORT) },  \
+	{ .name = "hosts", .kind = SK_HOSTS, ON_N(hosts, n_hosts),                             \
+	  .off_given = offsetof(ROWS_OF, hosts_given) },                                       \
+	{ .name = "hosts_order", .kind = SK_CHOICE, ON(hosts_order), .def = FAILOVER_PRIMARY, \
+	  .choices = order_names },                                                            \
+	{ .name = "primary_retry", .kind = SK_INT, ON(primary_retry), .min = 1, .max = 3600,  \
+	  .def = 30 }
+
 #define ROWS_OF struct mqtt_settings
 static const struct setting mqtt_rows[] = {
-	{ .name = "host", .kind = SK_STRING, .flags = SF_REQUIRED | SF_NONEMPTY, ON(host) },
-	{ .name = "port", .kind = SK_INT, ON(port), .min = 1, .max = 65535, .def = 1883 },
+	BROKER_ROWS(1883),
 	{ .name = "client_id", .kind = SK_STRING, .flags = SF_NONEMPTY, ON(client_id),
 	  .max = MQTT_STR_MAX, .def_str = "mqtt-amqp-bridge" },
 	AUTH_TLS(MQTT_STR_MAX, NULL, NULL, NULL, MQTT_CA_DIR),
@@ -105,8 +124,7 @@ static const struct setting mqtt_rows[] = {
 
 #define ROWS_OF struct amqp_settings
 static const struct setting amqp_rows[] = {
-	{ .name = "host", .kind = SK_STRING, .flags = SF_REQUIRED | SF_NONEMPTY, ON(host) },
-	{ .name = "port", .kind = SK_INT, ON(port), .min = 1, .max = 65535, .def = 5672 },
+	BROKER_ROWS(5672),
 	{ .name = "vhost", .kind = SK_STRING, .flags = SF_NONEMPTY, ON(vhost), .max = SHORTSTR_MAX,
 	  .def_str = "/" },
 	AUTH_TLS(0, "guest", "guest", AMQP_DEFAULT_CA_FILE, NO_CA_DIR),

@@ -29,6 +29,8 @@ enum schema_kind {
 	SK_FILTERS,     /* a list of MQTT topic filters: char **, the count at off_count */
 	SK_FIELDS,      /* a group of named strings, integers and booleans: struct rules_field *,
 	                   the count at off_count */
+	SK_HOSTS,       /* a list of "host" or "host:port": struct endpoint *, the count at
+	                   off_count; off_given: a bool set when the file gives the list */
 };
 
 #define SF_REQUIRED   0x1u
@@ -59,7 +61,7 @@ struct setting {
 	size_t off_kept;            /* where the compiled element keeps it (struct rule for a
 	                               rule; the same as `off` elsewhere) */
 	size_t off_count_kept;
-	size_t off_given;           /* SK_FILTERS: a bool set when the file gives the list */
+	size_t off_given;           /* SK_FILTERS, SK_HOSTS: a bool set when the file gives the list */
 	int64_t min, max;           /* numbers: the range; strings: at most max bytes (0: any) */
 	int64_t def;                /* numbers, SK_BOOL, SK_CHOICE (the stored value): default */
 	const char *def_str;        /* SK_STRING: default, NULL for none */
@@ -74,6 +76,9 @@ struct setting {
 	const char *needs;          /* a setting of the section that must be set with it, unless
 	                               that one has a default */
 	const char *comes_with;     /* with tls = true: set together with this one or neither */
+	const char *instead;        /* a setting of the section that takes this one's place:
+	                               the file gives one of the two (SF_REQUIRED: one is
+	                               needed), never both */
 	const char *tls_default;    /* with tls = true and no CA given: the system's CA store */
 	unsigned reload;            /* CFG_DIFF_* a change sets; 0: the section's */
 };

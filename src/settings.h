@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "endpoint.h"
 #include "field.h"
 #include "log.h"
 
@@ -23,8 +24,18 @@
  * mqtt-amqp-bridge.conf(5); the comments here say only what a field holds.
  */
 struct mqtt_settings {
-	char *host;
+	char *host;                 /* NULL when the file gives `hosts` */
 	int port;
+	/*
+	 * The brokers, in the order they are tried: `hosts` as given (an
+	 * entry without a port takes `port`), or `host` and `port` as the one
+	 * entry.  Never empty once loaded.
+	 */
+	struct endpoint *hosts;
+	size_t n_hosts;
+	bool hosts_given;           /* the file gives `hosts` rather than `host` */
+	int hosts_order;            /* enum failover_order */
+	int primary_retry;          /* seconds between checks that the first address is back */
 	char *client_id;
 	char *username;             /* NULL when unset */
 	char *password;             /* NULL when unset; also filled from password_file or
@@ -51,8 +62,18 @@ struct mqtt_settings {
 };
 
 struct amqp_settings {
-	char *host;
+	char *host;                 /* NULL when the file gives `hosts` */
 	int port;
+	/*
+	 * The brokers, in the order they are tried: `hosts` as given (an
+	 * entry without a port takes `port`), or `host` and `port` as the one
+	 * entry.  Never empty once loaded.
+	 */
+	struct endpoint *hosts;
+	size_t n_hosts;
+	bool hosts_given;           /* the file gives `hosts` rather than `host` */
+	int hosts_order;            /* enum failover_order */
+	int primary_retry;          /* seconds between checks that the first address is back */
 	char *vhost;
 	char *username;
 	char *password;             /* also filled from password_file or password_credential */

@@ -137,8 +137,8 @@ static const struct {
 	{ "bad-group-type.conf", ":9: 'bridge' must be a group: bridge = { ... };" },
 	{ "bad-missing-mqtt.conf", ":1: missing required group 'mqtt'" },
 	{ "bad-missing-amqp.conf", ":1: missing required group 'amqp'" },
-	{ "bad-missing-host.conf", ":2: missing required setting 'mqtt.host'" },
-	{ "bad-missing-amqp-host.conf", ":6: missing required setting 'amqp.host'" },
+	{ "bad-missing-host.conf", ":2: missing required setting 'mqtt.host' (or 'mqtt.hosts')" },
+	{ "bad-missing-amqp-host.conf", ":6: missing required setting 'amqp.host' (or 'amqp.hosts')" },
 	{ "bad-missing-subscribe.conf",
 	  ":2: 'mqtt.subscribe' is not set and no rule gives a filter to subscribe to" },
 	{ "bad-subscribe-empty.conf", ":4: 'mqtt.subscribe' must name at least one topic filter" },
@@ -330,14 +330,14 @@ START_TEST(test_many_errors)
 {
 	char filter_msg[256];
 	const char *want[] = {
-		":2: missing required setting 'mqtt.host'",
+		":2: missing required setting 'mqtt.host' (or 'mqtt.hosts')",
 		":3: unknown setting 'mqtt.hots' (did you mean 'mqtt.host'?)",
 		":4: 'mqtt.port' must be between 1 and 65535 (not 0)",
 		":5: 'mqtt.keepalive' must be an integer",
 		":7: 'mqtt.session_expiry' is only meaningful for MQTT 5 (mqtt.protocol = \"5\")",
 		":8: 'mqtt.password' is set but 'mqtt.username' is not",
 		filter_msg,
-		":11: missing required setting 'amqp.host'",
+		":11: missing required setting 'amqp.host' (or 'amqp.hosts')",
 		":12: 'amqp.port' must be between 1 and 65535 (not 99999999999)",
 		":13: 'amqp.exchange_type' must be one of topic, direct, fanout, headers (not \"fanout \")",
 		":14: 'amqp.max_message_size' must be between 1 and 536870912 (not 0)",

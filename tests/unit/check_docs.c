@@ -1024,6 +1024,7 @@ static const char *type_word(enum schema_kind kind)
 	case SK_PERSIST:
 		return "boolean";
 	case SK_FILTERS:
+	case SK_HOSTS:
 		return "list of strings";
 	case SK_FIELDS:
 		return "group";
@@ -1064,6 +1065,7 @@ static void schema_default(const struct setting *r, char *buf, size_t size, bool
 	case SK_PERSIST:
 	case SK_FILTERS:
 	case SK_FIELDS:
+	case SK_HOSTS:
 		break;
 	}
 }
@@ -1120,9 +1122,10 @@ static void assert_man_agrees(const char *what, const char *full, const struct s
 		ck_assert_msg(says_macro(ms->raw, "Pa", r->tls_default),
 		              "%s: %s does not name the store used without it, \"Pa %s\"", what, full,
 		              r->tls_default);
-	if (r->differs != NULL || r->comes_with != NULL) {
+	if (r->differs != NULL || r->comes_with != NULL || r->instead != NULL) {
 		snprintf(phrase, sizeof(phrase), "%s.%s", sec->name,
-		         r->differs != NULL ? r->differs : r->comes_with);
+		         r->differs != NULL ? r->differs
+		         : r->comes_with != NULL ? r->comes_with : r->instead);
 		ck_assert_msg(says_macro(ms->raw, "Cm", phrase), "%s: %s does not name %s, which it "
 		              "is bound to", what, full, phrase);
 	}

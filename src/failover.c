@@ -1,0 +1,34 @@
+#include "failover.h"
+
+void failover_init(struct failover *f, size_t n, enum failover_order order)
+{
+	f->n = n > 0 ? n : 1;
+	f->order = order;
+	f->cur = 0;
+	f->failed = 0;
+}
+
+bool failover_failed(struct failover *f, bool lost, bool stable)
+{
+	if (lost && stable)
+		f->failed = 0;
+	f->failed++;
+	if (f->failed >= f->n) {
+		f->failed = 0;
+		f->cur = f->order == FAILOVER_PRIMARY ? 0 : (f->cur + 1) % f->n;
+		return true;
+	}
+	f->cur = (f->cur + 1) % f->n;
+	return false;
+}
+
+bool failover_on_standby(const struct failover *f)
+{
+	return f->order == FAILOVER_PRIMARY && f->cur != 0;
+}
+
+void failover_to_primary(struct failover *f)
+{
+	f->cur = 0;
+	f->failed = 0;
+}
