@@ -353,8 +353,12 @@ unsigned cfgval_diff_group(const struct bridge_config *a, const struct bridge_co
 	const void *ba = schema_cat(a, sec->base), *bb = schema_cat(b, sec->base);
 	unsigned diff = 0;
 
-	for (size_t i = 0; i < sec->n; i++)
+	for (size_t i = 0; i < sec->n; i++) {
+		/* `host` is compared as the list it becomes (`hosts`): the same broker either way. */
+		if (sec->rows[i].instead != NULL)
+			continue;
 		if (!same_value(&sec->rows[i], ba, bb, false))
 			diff |= sec->rows[i].reload != 0 ? sec->rows[i].reload : sec->reload;
+	}
 	return diff;
 }

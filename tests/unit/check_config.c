@@ -1,4 +1,5 @@
 #include "config.h"
+#include "failover.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -807,11 +808,12 @@ END_TEST
 
 /*
  * Settings the sample shows with an example rather than a default: with
- * tls = false, or a second source of the password, they are refused.
+ * tls = false, a second source of the password, or `host` given, they are
+ * refused.
  */
 static const char *const sample_examples[] = {
 	"password_file", "password_credential", "tls_ca_file", "tls_ca_dir", "tls_cert_file",
-	"tls_key_file", "tls_version", "tls_insecure",
+	"tls_key_file", "tls_version", "tls_insecure", "hosts",
 };
 
 /* "\t# name = value;" -> "\tname = value;", for a commented-out setting. */
@@ -909,6 +911,10 @@ START_TEST(test_sample_commented_defaults)
 	ck_assert_int_eq(cfg.bridge.log_target, def.bridge.log_target);
 	ck_assert_int_eq(cfg.mqtt.tls, def.mqtt.tls);
 	ck_assert_int_eq(cfg.amqp.tls, def.amqp.tls);
+	ck_assert_int_eq(cfg.mqtt.hosts_order, def.mqtt.hosts_order);
+	ck_assert_int_eq(cfg.mqtt.primary_retry, def.mqtt.primary_retry);
+	ck_assert_int_eq(cfg.amqp.hosts_order, def.amqp.hosts_order);
+	ck_assert_int_eq(cfg.amqp.primary_retry, def.amqp.primary_retry);
 	config_free(&cfg);
 	config_free(&def);
 }
@@ -1933,6 +1939,74 @@ START_TEST(test_mapping_numbers)
 }
 END_TEST
 
+START_TEST(test_hosts)
+{
+	struct bridge_config cfg;
+	const char *path = write_raw(
+		"mqtt = { hosts = [ \"m1\", \"m2:1884\", \"[::1]\" ]; port = 8883;\n"
+		"  hosts_order = \"round_robin\"; primary_retry = 7; subscribe = [ \"a/#\" ]; };\n"
+		"amqp = { host = \"r1\"; };\n");
+
+	load_ok(path, &cfg);
+	ck_assert(cfg.mqtt.hosts_given);
+	ck_assert_ptr_null(cfg.mqtt.host);
+	ck_assert_uint_eq(cfg.mqtt.n_hosts, 3);
+	ck_assert_str_eq(cfg.mqtt.hosts[0].name, "m1:8883");
+	ck_assert_str_eq(cfg.mqtt.hosts[1].name, "m2:1884");
+	ck_assert_str_eq(cfg.mqtt.hosts[2].host, "::1");
+	ck_assert_str_eq(cfg.mqtt.hosts[2].name, "[::1]:8883");
+	ck_assert_int_eq(cfg.mqtt.hosts[2].port, 8883);
+	ck_assert_int_eq(cfg.mqtt.hosts[0].line, 1);
+	ck_assert_int_eq(cfg.mqtt.hosts_order, FAILOVER_ROUND_ROBIN);
+	ck_assert_int_eq(cfg.mqtt.primary_retry, 7);
+	/* The one-broker form is a list of one. */
+	ck_assert(!cfg.amqp.hosts_given);
+	ck_assert_uint_eq(cfg.amqp.n_hosts, 1);
+	ck_assert_str_eq(cfg.amqp.hosts[0].name, "r1:5672");
+	ck_assert_int_eq(cfg.amqp.hosts[0].line, 3);
+	ck_assert_int_eq(cfg.amqp.hosts_order, FAILOVER_PRIMARY);
+	ck_assert_int_eq(cfg.amqp.primary_retry, 30);
+	config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_hosts_errors)
+{
+	/* Each an amqp group on line 2, after an mqtt group that is right. */
+	static const struct {
+		const char *amqp;
+		const char *want[2];
+	} cases[] = {
+		{ "vhost = \"v\";", { ":2: missing required setting 'amqp.host' (or 'amqp.hosts')" } },
+		{ "host = \"r\"; hosts = [ \"r2\" ];",
+		  { ":2: 'amqp.hosts' and 'amqp.host' are both given: give one of them" } },
+		{ "hosts = [];", { ":2: 'amqp.hosts' must name at least one broker" } },
+		{ "hosts = ( \"r\", \"r:0\", 5 );",
+		  { ":2: 'amqp.hosts[1]' (\"r:0\") must have a port from 1 to 65535 after ':'",
+		    ":2: 'amqp.hosts[2]' must be a string (in double quotes)" } },
+		{ "hosts = \"r\";",
+		  { ":2: 'amqp.hosts' must be a list of brokers, e.g. [\"rabbit1:5672\", \"rabbit2\"]" } },
+		{ "hosts = [ \"r\", \"R:5672\" ];",
+		  { ":2: 'amqp.hosts[1]' (R:5672) repeats 'amqp.hosts[0]'" } },
+		/* An entry without a port takes amqp.port: the same broker twice. */
+		{ "hosts = [ \"r:5673\", \"r\" ]; port = 5673;",
+		  { ":2: 'amqp.hosts[1]' (r:5673) repeats 'amqp.hosts[0]'" } },
+		{ "host = \"r\"; hosts_order = \"first\"; primary_retry = 0;",
+		  { ":2: 'amqp.hosts_order' must be one of primary, round_robin (not \"first\")",
+		    ":2: 'amqp.primary_retry' must be between 1 and 3600 (not 0)" } },
+	};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = cases[i].want[1] != NULL ? 2 : 1;
+
+		snprintf(text, sizeof(text), "mqtt = { host = \"m\"; subscribe = [ \"a/#\" ]; };\n"
+		         "amqp = { %s };\n", cases[i].amqp);
+		expect_errors(write_raw(text), cases[i].want, n);
+	}
+}
+END_TEST
+
 /* The base for config_diff(): each test changes one thing. */
 static const char diff_base[] =
 	"mqtt = { host = \"h\"; keepalive = 60; subscribe = [ \"a/#\", \"b/#\" ]; };\n"
@@ -1961,6 +2035,13 @@ START_TEST(test_diff)
 	} cases[] = {
 		{ "keepalive = 60", "keepalive = 61", CFG_DIFF_MQTT },
 		{ "host = \"h\"; keepalive", "host = \"h2\"; keepalive", CFG_DIFF_MQTT },
+		/* The one-broker form and its list are the same broker. */
+		{ "host = \"h\"; keepalive", "hosts = [ \"h:1883\" ]; keepalive", 0 },
+		{ "host = \"h\"; keepalive", "hosts = [ \"h\", \"h2\" ]; keepalive", CFG_DIFF_MQTT },
+		{ "keepalive = 60", "keepalive = 60; hosts_order = \"round_robin\"", CFG_DIFF_MQTT },
+		{ "host = \"h\"; heartbeat", "hosts = [ \"H\" ]; heartbeat", 0 },
+		{ "host = \"h\"; heartbeat", "hosts = [ \"h2\", \"h\" ]; heartbeat", CFG_DIFF_AMQP },
+		{ "heartbeat = 30", "heartbeat = 30; primary_retry = 5", CFG_DIFF_AMQP },
 		/* Order alone does not change what is subscribed to. */
 		{ "[ \"a/#\", \"b/#\" ]", "[ \"b/#\", \"a/#\" ]", 0 },
 		{ "[ \"a/#\", \"b/#\" ]", "[ \"a/#\", \"c/#\" ]", CFG_DIFF_SUBSCRIBE },
@@ -2116,6 +2197,8 @@ static Suite *config_suite(void)
 		{ "reconnect_min_above_default_max", test_reconnect_min_above_default_max },
 		{ "relations_skip_refused_values", test_relations_skip_refused_values },
 		{ "sample_commented_defaults", test_sample_commented_defaults },
+		{ "hosts", test_hosts },
+		{ "hosts_errors", test_hosts_errors },
 		{ "unknown_setting_hints", test_unknown_setting_hints },
 		{ "password_file", test_password_file },
 		{ "password_credential", test_password_credential },
