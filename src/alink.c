@@ -434,8 +434,9 @@ void alink_to_primary(struct alink *a)
 }
 
 /*
- * The settings may already name another broker, so the message about the
- * old connection does not name one.  A deliberate reconnect is no failure:
+ * The settings may already name another broker (and alink_to_primary()
+ * another address), so the message names the one connected to next.  A
+ * deliberate reconnect is no failure:
  * the backoff starts over.  The new connection starts once the old one's
  * close handshake is over.
  */
@@ -443,9 +444,9 @@ void alink_restart(struct alink *a)
 {
 	loop_timer_disarm(a->loop, &a->retry_timer);
 	a->failure = (struct alink_failure){ .cause = AL_CAUSE_LINK };
-	snprintf(a->failure.text, sizeof(a->failure.text), "reconnecting with new settings");
+	snprintf(a->failure.text, sizeof(a->failure.text), "reconnecting on purpose");
 	if (alink_close(a, true)) {
-		log_info("amqp: disconnected to apply new settings");
+		log_info("amqp: disconnected, to connect to %s", alink_node(a)->name);
 		if (a->h.down)
 			a->h.down(a->arg);
 	}

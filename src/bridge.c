@@ -225,9 +225,10 @@ void bridge_log_stats(const struct bridge *b)
 
 	log_info("stats: received=%" PRIu64 " redelivered=%" PRIu64 " forwarded=%" PRIu64
 	         " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
-	         " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64,
+	         " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64 " mqtt_node=%s amqp_node=%s",
 	         s->received, b->gate.redelivered, s->forwarded, s->dead_lettered, s->dropped,
-	         s->nacked, reconnects(b->mqtt.connects), reconnects(s->amqp_connects));
+	         s->nacked, reconnects(b->mqtt.connects), reconnects(s->amqp_connects),
+	         mlink_node(&b->mqtt)->name, alink_node(&b->amqp)->name);
 }
 
 /*
