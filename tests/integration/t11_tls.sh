@@ -23,6 +23,8 @@
 #  4. tls_insecure accepts the wrong-name broker, with a warning.
 #  5. Host names the other way round: mqtt.host "localhost" (DNS SAN) and
 #     amqp.host "127.0.0.1" (IP SAN) verify too.
+#  6. mqtt.hosts with the wrong-name listener first: refused for its
+#     name, the next address verifies and forwards.
 set -uo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=SCRIPTDIR/../lib/brokers.sh
@@ -306,6 +308,29 @@ pub -s "$seq" -n 1 -i pub-t11 -w 20 >"$MAB_TMP/pub.out" 2>&1 ||
 	fail "swapped-hosts: mab-pub failed: $(cat "$MAB_TMP/pub.out")"
 sink_expect "swapped-hosts" -q sink -s "$seq" -n 1 -i 15
 bridge_stop 20 || fail "swapped-hosts: bridge exited with status $? after SIGTERM"
+
+seq=$((seq + 1))
+
+# ---------------------------------------------------------------------------
+# 6. A list verifies each address's own name: the wrong-name listener
+#    first is refused for its certificate, and the bridge goes on to the
+#    next address, whose certificate holds.
+c=$(conf hosts "$MQTT_WRONGNAME_PORT" "$mqtt_good" "$amqp_good") || exit 1
+sed -i -e "0,/^    host = .*;\$/s//    hosts = [ \"127.0.0.1:$MQTT_WRONGNAME_PORT\", \"$MQTT_HOST:$MQTT_TLS_PORT\" ];/" \
+	-e "/^    port = $MQTT_WRONGNAME_PORT;\$/d" "$c"
+"$BRIDGE_BIN" -t -c "$c" >"$c.check" 2>&1 || fail "hosts: the bridge rejects $c: $(cat "$c.check")"
+BRIDGE_LOG=$MAB_TMP/bridge-hosts.log
+NOWAIT=1 bridge_start "$c"
+wait_until 30 forwarding || fail "hosts: the bridge did not forward within 30 s"
+grep -E "mqtt: .*127\.0\.0\.1:$MQTT_WRONGNAME_PORT.*host name" "$BRIDGE_LOG" >/dev/null ||
+	fail "hosts: the wrong-name address was not refused for its name: $(grep 'mqtt: ' "$BRIDGE_LOG" | head -n 5)"
+grep -qE "mqtt: connected to $MQTT_HOST:$MQTT_TLS_PORT .*address 2 of 2" "$BRIDGE_LOG" ||
+	fail "hosts: the bridge is not on the second address"
+mab_log "hosts: $(grep -E "mqtt: .*$MQTT_WRONGNAME_PORT.*host name" "$BRIDGE_LOG" | head -n 1 | cut -d' ' -f2-)"
+pub -s "$seq" -n 1 -i pub-t11 -w 20 >"$MAB_TMP/pub.out" 2>&1 ||
+	fail "hosts: mab-pub failed: $(cat "$MAB_TMP/pub.out")"
+sink_expect "hosts" -q sink -s "$seq" -n 1 -i 15
+bridge_stop 20 || fail "hosts: bridge exited with status $? after SIGTERM"
 
 ((${#UNCLEAR[@]} == 0)) ||
 	fail "failure lines that do not say why: $(printf '\n  %s' "${UNCLEAR[@]}")"
