@@ -507,6 +507,13 @@ mosq_sends_to() {
 	tail -n +"$((${2:-0} + 1))" "$MOSQ_LOG" | grep -cF "Sending PUBLISH to $1 " || true
 }
 
+# mosq_first_sends_to CLIENT_ID [FROM_LINE]: like mosq_sends_to, but only
+# first sends (d0): each message the broker gave CLIENT_ID counts once, however
+# often it was sent again after a reconnect.
+mosq_first_sends_to() {
+	tail -n +"$((${2:-0} + 1))" "$MOSQ_LOG" | grep -cF "Sending PUBLISH to $1 (d0," || true
+}
+
 # mosq_log_lines: the current length of the broker's log.
 mosq_log_lines() {
 	wc -l <"$MOSQ_LOG"
@@ -552,8 +559,11 @@ mab_init() {
 fail() {
 	local f
 	echo "FAIL $MAB_TEST_NAME: $*" >&2
-	for f in "${BRIDGE_LOG:-}" "${MOSQ_LOG:-}" "${RABBIT_LOG:-}"; do
-		[[ -n $f && -s $f ]] || continue
+	local -A shown=()
+	# Every bridge's log when a test runs several (bridge_use), each once.
+	for f in "${MAB_BRIDGE_LOG[@]}" "${BRIDGE_LOG:-}" "${MOSQ_LOG:-}" "${RABBIT_LOG:-}"; do
+		[[ -n $f && -s $f && -z ${shown[$f]:-} ]] || continue
+		shown[$f]=1
 		echo "----- tail -n 40 $f" >&2
 		tail -n 40 "$f" >&2
 	done
@@ -570,7 +580,8 @@ pass() {
 # list body, default "fleet/#"; "-" leaves mqtt.subscribe out, so that the
 # rules' filters are subscribed), BR_PROTOCOL (default "3.1.1"),
 # BR_INFLIGHT, BR_DRAIN, BR_LOG_LEVEL, BR_KEEPALIVE, BR_HEARTBEAT and
-# BR_EXCHANGE override defaults; BR_BRIDGE (libconfig lines) is added to the
+# BR_EXCHANGE override defaults; BR_MQTT (libconfig lines, e.g.
+# 'session_expiry = 60;') is added to the mqtt group, BR_BRIDGE to the
 # bridge group and BR_TAIL (e.g. rules and topology) after it; extra
 # arguments are added to the amqp group.  The file is written under another
 # name and renamed into place, so that a bridge reloading it never reads
@@ -592,6 +603,7 @@ bridge_conf() {
 		    protocol = "${BR_PROTOCOL:-3.1.1}";
 		    inflight_max = ${BR_INFLIGHT:-1000};
 		    $subscribe
+		${BR_MQTT:-}
 		};
 		amqp = {
 		    host = "127.0.0.1";
@@ -616,8 +628,25 @@ bridge_conf() {
 	mv -f "$file.new" "$file"
 }
 
+# Several bridges in one test: bridge_use NAME makes bridge NAME the one that
+# bridge_start, bridge_stop, bridge_kill9, bridge_stats, stats_field,
+# bridge_wait_log and the other bridge helpers act on, with its own log,
+# $MAB_TMP/bridge-NAME.log, and its own PID (that of its last bridge_start).
+# fail shows every such bridge's log.
+declare -gA MAB_BRIDGE_PID=() MAB_BRIDGE_LOG=()
+MAB_BRIDGE_NAME=
+
+# bridge_use NAME: sets BRIDGE_LOG and BRIDGE_PID to bridge NAME's.
+bridge_use() {
+	MAB_BRIDGE_NAME=$1
+	MAB_BRIDGE_LOG[$1]=$MAB_TMP/bridge-$1.log
+	BRIDGE_LOG=${MAB_BRIDGE_LOG[$1]}
+	BRIDGE_PID=${MAB_BRIDGE_PID[$1]:-}
+}
+
 # bridge_start CONF: starts the bridge (under $BRIDGE_WRAPPER, if set),
-# appending to $BRIDGE_LOG (default $MAB_TMP/bridge.log); sets BRIDGE_PID.
+# appending to $BRIDGE_LOG (default $MAB_TMP/bridge.log); sets BRIDGE_PID
+# (and records it as the current bridge's, after bridge_use).
 # Waits (bounded) for a new "bridge: forwarding" line unless NOWAIT=1.
 bridge_start() {
 	local conf=$1 before wrapper=()
@@ -630,6 +659,7 @@ bridge_start() {
 	echo "===== $(date +%T.%3N) start: ${wrapper[*]} $BRIDGE_BIN -c $conf" >>"$BRIDGE_LOG"
 	"${wrapper[@]}" "$BRIDGE_BIN" -c "$conf" >>"$BRIDGE_LOG" 2>&1 </dev/null &
 	BRIDGE_PID=$!
+	[[ -n $MAB_BRIDGE_NAME ]] && MAB_BRIDGE_PID[$MAB_BRIDGE_NAME]=$BRIDGE_PID
 	mab_on_exit "mab_kill_pid $BRIDGE_PID 15"
 	[[ ${NOWAIT:-0} == 1 ]] && return 0
 	bridge_wait_forwarding "$before" "${BRIDGE_START_TIMEOUT:-60}"
