@@ -88,6 +88,11 @@
 #                      topics' first levels without matching them, then one
 #                      that matches ("fleet/+/temp"), so the bridge's CPU per
 #                      message can be compared between 1 and 10,000 rules
+#   BENCH_SCALE=1      at the end, bench/scale.sh on this run's RabbitMQ:
+#                      throughput with 1, 2 and 3 bridges sharing one MQTT
+#                      shared subscription (BENCH_SCALE_COUNTS,
+#                      BENCH_SCALE_N, BENCH_SCALE_REPEAT: see that script);
+#                      its table is printed after the others
 #   BENCH_PLUGIN_HEADERS  the bridge's bridge.plugin_headers (default: its
 #                      default, "3.10"); "none" shows what decoding the
 #                      x-mqtt-* headers of every message costs RabbitMQ
@@ -121,6 +126,7 @@ PUB_CHUNK=${BENCH_PUB_CHUNK:-2500}
 PROFILE=${BENCH_PROFILE:-0}
 PROFILE_N=${BENCH_PROFILE_N:-20000}
 STRACE=${BENCH_STRACE:-1}
+SCALE=${BENCH_SCALE:-0}
 STRACE_N=${BENCH_STRACE_N:-20000}
 TLS=${BENCH_TLS:-0}
 SUMMARY=${BENCH_SUMMARY:-}
@@ -150,7 +156,7 @@ check_int BENCH_PUB_STREAMS "$PUB_STREAMS" 1 16
 check_int BENCH_PUB_CHUNK "$PUB_CHUNK" 1 10000000
 check_int BENCH_PROFILE_N "$PROFILE_N" 1 10000000
 check_int BENCH_STRACE_N "$STRACE_N" 1 10000000
-for v in BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_STRACE BENCH_TLS; do
+for v in BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_SCALE BENCH_STRACE BENCH_TLS; do
 	case ${!v:-0} in
 	0 | 1) ;;
 	*) echo "run.sh: $v must be 0 or 1" >&2; exit 2 ;;
@@ -901,6 +907,17 @@ if [[ $STRACE == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------
+# Scale-out, last, so that it skews none of the above: bench/scale.sh with
+# brokers of its own but this run's RabbitMQ (exported by brokers.sh).
+
+SCALE_TABLE=""
+if [[ $SCALE == 1 ]]; then
+	mab_log "scale-out: bench/scale.sh, bridges sharing one MQTT shared subscription"
+	SCALE_TABLE=$(BRIDGE_BIN=$BRIDGE_BIN "$root/bench/scale.sh") ||
+		fail "bench/scale.sh failed"
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 
 RN=$((REPEAT * N))
@@ -1052,6 +1069,7 @@ REPORT
 printf 'Sink, %s\n' "${SINKS[@]}"
 echo
 printf '%s\n' "$RULES_TABLE"
+[[ -n $SCALE_TABLE ]] && printf '%s\n' "$SCALE_TABLE"
 
 # ---------------------------------------------------------------------------
 # The summary for bench/matrix.sh: one KEY=VALUE a line, medians where the
