@@ -507,11 +507,17 @@ mosq_sends_to() {
 	tail -n +"$((${2:-0} + 1))" "$MOSQ_LOG" | grep -cF "Sending PUBLISH to $1 " || true
 }
 
-# mosq_first_sends_to CLIENT_ID [FROM_LINE]: like mosq_sends_to, but only
-# first sends (d0): each message the broker gave CLIENT_ID counts once, however
-# often it was sent again after a reconnect.
-mosq_first_sends_to() {
-	tail -n +"$((${2:-0} + 1))" "$MOSQ_LOG" | grep -cF "Sending PUBLISH to $1 (d0," || true
+# mosq_messages_to CLIENT_ID [FROM_LINE] [TOPIC_PREFIX]: how many distinct
+# messages the broker sent CLIENT_ID (on topics beginning with TOPIC_PREFIX)
+# after line FROM_LINE of its log, each counted once by its packet
+# identifier however often it was sent again after a reconnect.  The DUP
+# flag cannot tell: mosquitto logs a PUBLISH before writing it, and one whose
+# write failed on a dying connection goes out again with DUP clear.  Exact
+# while CLIENT_ID is sent fewer than 65,535 messages in that part of the log
+# (identifiers are reused after that).
+mosq_messages_to() {
+	tail -n +"$((${2:-0} + 1))" "$MOSQ_LOG" | grep -F "Sending PUBLISH to $1 (d" |
+		grep -F ", '${3:-}" | sed -n 's/.*, m\([0-9]*\), .*/\1/p' | sort -u | wc -l
 }
 
 # mosq_log_lines: the current length of the broker's log.
