@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t23_shared.sh: several bridges, each with its own client id and persistent
+# t25_shared.sh: several bridges, each with its own client id and persistent
 # session, share one MQTT shared subscription ($share/bridges/sensors/#) on
 # one mosquitto and forward into one RabbitMQ vhost.
 #
@@ -60,20 +60,20 @@ set -uo pipefail
 N=30000
 RATE=3000
 M=3000
-ID=bridge-t23
+ID=bridge-t25
 export BR_INFLIGHT=500
 # The bridges' subscription ("$share" is no variable).
 # shellcheck disable=SC2016
 GROUP='$share/bridges/sensors/#'
 
-mab_init t23
+mab_init t25
 mosq_start || fail "mosquitto did not start"
 for q in a s1 s3 s4 s2 s5 s6; do
 	sink_setup_main "q$q" "sensors.$q.#"
 done
 
 # member_conf NAME [EXPIRY]: bridge NAME's configuration (client id
-# bridge-t23-NAME, the shared subscription unless BR_SUBSCRIBE says
+# bridge-t25-NAME, the shared subscription unless BR_SUBSCRIBE says
 # otherwise): MQTT 3.1.1, or MQTT 5 with a session expiry of EXPIRY seconds.
 member_conf() {
 	local name=$1 expiry=${2:-} subscribe=${BR_SUBSCRIBE:-"\"$GROUP\""}
@@ -133,11 +133,11 @@ queue_holds() {
 }
 
 # publish NAME COUNT [ARGS...]: COUNT messages on sensors/NAME/devK/temp,
-# K = seq % 100, from client pub-t23-NAME; waits for them.
+# K = seq % 100, from client pub-t25-NAME; waits for them.
 publish() {
 	local name=$1 count=$2
 	shift 2
-	pub -n "$count" -t "sensors/$name/dev%d/temp" -T 100 -z 16 -Z 256 -i "pub-t23-$name" "$@" \
+	pub -n "$count" -t "sensors/$name/dev%d/temp" -T 100 -z 16 -Z 256 -i "pub-t25-$name" "$@" \
 		>"$MAB_TMP/pub-$name.out" 2>&1 ||
 		fail "mab-pub $name failed: $(cat "$MAB_TMP/pub-$name.out")"
 }
@@ -183,7 +183,7 @@ done
 mab_log "a: shares: ${shares[*]} $dup_a duplicates"
 # Each message goes to one member, once; a publisher that reconnected may
 # have sent one twice, which the broker takes as two.
-conns=$(tail -n +"$((mark + 1))" "$MOSQ_LOG" | grep -cF " as pub-t23-a (")
+conns=$(tail -n +"$((mark + 1))" "$MOSQ_LOG" | grep -cF " as pub-t25-a (")
 if ((conns == 1)); then
 	((total == N)) || fail "the members were sent $total distinct messages for $N published:" \
 		"a message went to more than one member (${shares[*]})"
@@ -233,7 +233,7 @@ to_ab=$(sent "$mark" s3 a b)
 held=$((M - to_ab))
 ((held > 0)) || fail "c: all $M messages went to a and b while c was frozen"
 from=$(bridge_log_lines)
-BR_SUBSCRIBE='"t23/retired/c"' member_conf c 3600
+BR_SUBSCRIBE='"t25/retired/c"' member_conf c 3600
 kill -HUP "$BRIDGE_PID"
 kill -CONT "$BRIDGE_PID"
 bridge_wait_log "$from" "mqtt: unsubscribed from '.share/bridges/sensors/#'" 30
@@ -253,7 +253,7 @@ sink_expect "c: $M after c was retired and stopped" -q qs4 -n "$M" \
 to_ab=$(sent "$mark" s4 a b)
 ((to_ab == M)) || fail "c: a and b were sent $to_ab of the $M published after c left"
 # The session is empty now; a clean-session connect with its client id ends it.
-pub -n 1 -t 't23/retire/%d' -i "$ID-c" >"$MAB_TMP/pub-retire.out" 2>&1 ||
+pub -n 1 -t 't25/retire/%d' -i "$ID-c" >"$MAB_TMP/pub-retire.out" 2>&1 ||
 	fail "the clean-session connect as $ID-c failed: $(cat "$MAB_TMP/pub-retire.out")"
 from=$(bridge_log_lines)
 bridge_start "$MAB_TMP/c.conf"
