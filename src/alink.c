@@ -101,7 +101,10 @@ static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, con
 {
 	bool was_up = a->state == AL_READY || a->state == AL_BLOCKED;
 	bool stable = was_up && loop_now_ms() - a->up_since_ms >= ALINK_STABLE_MS;
-	/* A channel closed over a message, or a publish that could not be encoded: not the node. */
+	/*
+	 * A channel closed over a message, a publish that could not be
+	 * encoded, a refused message: not the node's fault.
+	 */
 	bool move = cause == AL_CAUSE_LINK || cause == AL_CAUSE_CONNECTION_CLOSED || !was_up;
 
 	a->failure.cause = cause;
@@ -125,6 +128,11 @@ static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, con
 void alink_fail(struct alink *a, const char *why)
 {
 	alink_fail_as(a, AL_CAUSE_LINK, 0, why);
+}
+
+void alink_reopen(struct alink *a, const char *why)
+{
+	alink_fail_as(a, AL_CAUSE_REFUSED, 0, why);
 }
 
 static void alink_connect(struct alink *a);

@@ -64,6 +64,7 @@ enum alink_cause {
 	AL_CAUSE_CHANNEL_CLOSED,    /* RabbitMQ closed the channel (channel.close) */
 	AL_CAUSE_CONNECTION_CLOSED, /* RabbitMQ closed the connection (connection.close) */
 	AL_CAUSE_PUBLISH,           /* rabbitmq-c could not encode a publish */
+	AL_CAUSE_REFUSED,           /* RabbitMQ refused a message (basic.nack): a new channel */
 };
 
 struct alink_failure {
@@ -145,6 +146,16 @@ bool alink_closing(const struct alink *a);
 
 /* Drops the connection as failed and reconnects after a backoff delay. */
 void alink_fail(struct alink *a, const char *why);
+
+/*
+ * RabbitMQ refused a message (basic.nack): the connection is dropped and
+ * made again to the same address after the backoff delay, so that the
+ * next publishes go through a new channel.  A channel can keep refusing
+ * everything: RabbitMQ 3.10's quorum-queue client asks the leader it
+ * first knew for each publish and nacks every one, for the channel's
+ * life, once that leader's node is gone.  No message is blamed for it.
+ */
+void alink_reopen(struct alink *a, const char *why);
 
 /*
  * The frame size negotiated with RabbitMQ (PROPS_FRAME_MAX while down): a
