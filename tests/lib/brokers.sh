@@ -560,6 +560,10 @@ mab_init() {
 	mab_log "work directory $MAB_TMP"
 }
 
+# MAB_FAIL_LOGS: more logs whose ends fail shows (e.g. the nodes of a
+# cluster, added by cluster_start).
+MAB_FAIL_LOGS=()
+
 # fail MESSAGE: reports the failure with the ends of the relevant logs and
 # exits 1 (the trap stops everything).
 fail() {
@@ -567,7 +571,8 @@ fail() {
 	echo "FAIL $MAB_TEST_NAME: $*" >&2
 	local -A shown=()
 	# Every bridge's log when a test runs several (bridge_use), each once.
-	for f in "${MAB_BRIDGE_LOG[@]}" "${BRIDGE_LOG:-}" "${MOSQ_LOG:-}" "${RABBIT_LOG:-}"; do
+	for f in "${MAB_BRIDGE_LOG[@]}" "${BRIDGE_LOG:-}" "${MOSQ_LOG:-}" "${RABBIT_LOG:-}" \
+		"${MAB_FAIL_LOGS[@]}"; do
 		[[ -n $f && -s $f && -z ${shown[$f]:-} ]] || continue
 		shown[$f]=1
 		echo "----- tail -n 40 $f" >&2
