@@ -51,6 +51,13 @@ cluster__get() {
 # RMQCTL_TIMEOUT seconds (default 60).  Like rmqctl, always with the
 # private epmd's port (a rabbitmqctl without it starts an epmd of its own on
 # the default port, which would outlive the test).
+#
+# No Erlang VM of the cluster's, node or rabbitmqctl, may start an epmd
+# (ERL_AFLAGS=-start_epmd false): one that found the private epmd gone
+# (a rabbitmqctl still running while the cleanup stops everything) would
+# start a daemon of its own, which would outlive the test.  rabbitmqctl
+# stays in the test's process group (timeout --foreground), so that
+# run.sh's timeout, which signals that group, stops it too.
 cluster_rmqctl() {
 	cluster__cli rabbitmqctl "$@"
 }
@@ -67,10 +74,11 @@ cluster__cli() {
 	dir=$(cluster__dir "$i")
 	ctl=$(cluster__get CTL_PORT "$i")
 	HOME=$dir/home ERL_EPMD_PORT=$CLUSTER_EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1 \
+	ERL_AFLAGS='-start_epmd false' \
 	RABBITMQ_CTL_DIST_PORT_MIN=$ctl RABBITMQ_CTL_DIST_PORT_MAX=$((ctl + 10)) \
 	RABBITMQ_CTL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}' \
 	RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf \
-		timeout -k 5 "${RMQCTL_TIMEOUT:-60}" "$MAB_RABBIT_BIN/$tool" \
+		timeout --foreground -k 5 "${RMQCTL_TIMEOUT:-60}" "$MAB_RABBIT_BIN/$tool" \
 		-n "$(cluster__get NODE "$i")" "$@"
 }
 
@@ -184,6 +192,7 @@ cluster__launch() {
 	(
 		export HOME=$dir/home
 		export ERL_EPMD_PORT=$CLUSTER_EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1
+		export ERL_AFLAGS='-start_epmd false'
 		export RABBITMQ_NODENAME
 		RABBITMQ_NODENAME=$(cluster__get NODE "$i")
 		export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
