@@ -93,6 +93,12 @@
 #                      shared subscription (BENCH_SCALE_COUNTS,
 #                      BENCH_SCALE_N, BENCH_SCALE_REPEAT: see that script);
 #                      its table is printed after the others
+#   BENCH_FAILOVER=1   at the end, the failover of a RabbitMQ cluster node:
+#                      tests/integration/t22_cluster_failover.sh (three
+#                      nodes, 30,000 messages at 3,000 msg/s, the node the
+#                      bridge uses killed twice) and the times it reports
+#                      from the bridge's log, from the kill to the first
+#                      confirm through another node
 #   BENCH_PLUGIN_HEADERS  the bridge's bridge.plugin_headers (default: its
 #                      default, "3.10"); "none" shows what decoding the
 #                      x-mqtt-* headers of every message costs RabbitMQ
@@ -127,6 +133,7 @@ PROFILE=${BENCH_PROFILE:-0}
 PROFILE_N=${BENCH_PROFILE_N:-20000}
 STRACE=${BENCH_STRACE:-1}
 SCALE=${BENCH_SCALE:-0}
+FAILOVER=${BENCH_FAILOVER:-0}
 STRACE_N=${BENCH_STRACE_N:-20000}
 TLS=${BENCH_TLS:-0}
 SUMMARY=${BENCH_SUMMARY:-}
@@ -156,7 +163,7 @@ check_int BENCH_PUB_STREAMS "$PUB_STREAMS" 1 16
 check_int BENCH_PUB_CHUNK "$PUB_CHUNK" 1 10000000
 check_int BENCH_PROFILE_N "$PROFILE_N" 1 10000000
 check_int BENCH_STRACE_N "$STRACE_N" 1 10000000
-for v in BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_SCALE BENCH_STRACE BENCH_TLS; do
+for v in BENCH_FAILOVER BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_SCALE BENCH_STRACE BENCH_TLS; do
 	case ${!v:-0} in
 	0 | 1) ;;
 	*) echo "run.sh: $v must be 0 or 1" >&2; exit 2 ;;
@@ -917,6 +924,22 @@ if [[ $SCALE == 1 ]]; then
 		fail "bench/scale.sh failed"
 fi
 
+# Failover, last too: the cluster test, whose times are what is reported.
+FAILOVER_TABLE=""
+if [[ $FAILOVER == 1 ]]; then
+	mab_log "failover: tests/integration/t22_cluster_failover.sh"
+	fo_out=$MAB_TMP/failover.out
+	BUILD_DIR=$BUILD_DIR BRIDGE_BIN=$BRIDGE_BIN bash "$root/tests/integration/t22_cluster_failover.sh" \
+		>"$fo_out" 2>&1 || { tail -n 40 "$fo_out" >&2; fail "the failover test failed"; }
+	FAILOVER_TABLE=$(
+		echo "Failover of a RabbitMQ cluster node (t22: three nodes, quorum queue, 30,000 messages at"
+		echo "3,000 msg/s, the bridge's node killed with SIGKILL; times after the kill, from the"
+		echo "bridge's log; the first confirm is bracketed by stats lines asked for every 20 ms):"
+		sed -n -e 's/.*\] follower: failover after the kill (bridge log timestamps): /  the node held a follower of the queue: /p' \
+			-e 's/.*\] leader: failover after the kill (bridge log timestamps): /  the node held the queue'"'"'s leader:    /p' "$fo_out"
+	)
+fi
+
 # ---------------------------------------------------------------------------
 # Report
 
@@ -1070,6 +1093,7 @@ printf 'Sink, %s\n' "${SINKS[@]}"
 echo
 printf '%s\n' "$RULES_TABLE"
 [[ -n $SCALE_TABLE ]] && printf '%s\n' "$SCALE_TABLE"
+[[ -n $FAILOVER_TABLE ]] && printf '%s\n' "$FAILOVER_TABLE"
 
 # ---------------------------------------------------------------------------
 # The summary for bench/matrix.sh: one KEY=VALUE a line, medians where the
