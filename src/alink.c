@@ -282,6 +282,7 @@ static void alink_on_setup(void *arg, const char *err)
 	}
 	loop_timer_arm(a->loop, &a->tick_timer, ALINK_TICK_MS);
 	alink_set_state(a, AL_READY);
+	failover_connected(&a->fo);
 	if (a->cfg->n_hosts > 1)
 		log_info("amqp: connected to %s vhost '%s', exchange '%s' (address %zu of %zu)",
 		         alink_node(a)->name, a->cfg->vhost, a->cfg->exchange, a->fo.cur + 1,
@@ -290,7 +291,7 @@ static void alink_on_setup(void *arg, const char *err)
 		log_info("amqp: connected to %s vhost '%s', exchange '%s'", alink_node(a)->name,
 		         a->cfg->vhost, a->cfg->exchange);
 	if (failover_on_standby(&a->fo))
-		loop_timer_arm(a->loop, &a->primary_timer, (uint64_t)a->cfg->primary_retry * 1000u);
+		loop_timer_arm(a->loop, &a->primary_timer, failover_retry_ms(&a->fo, a->cfg->primary_retry));
 	if (a->h.up)
 		a->h.up(a->arg);
 	if (blocked && a->state == AL_READY)
@@ -329,7 +330,7 @@ static void alink_on_probe(void *arg, bool ok, const char *why)
 	if (!ok) {
 		log_debug("amqp: the first address, %s, is still unreachable: %s",
 		          a->cfg->hosts[0].name, why);
-		loop_timer_arm(a->loop, &a->primary_timer, (uint64_t)a->cfg->primary_retry * 1000u);
+		loop_timer_arm(a->loop, &a->primary_timer, failover_retry_ms(&a->fo, a->cfg->primary_retry));
 		return;
 	}
 	log_info("amqp: %s (the first address) answers again: moving back to it",

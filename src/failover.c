@@ -6,10 +6,15 @@ void failover_init(struct failover *f, size_t n, enum failover_order order)
 	f->order = order;
 	f->cur = 0;
 	f->failed = 0;
+	f->returning = false;
+	f->retry_scale = 1;
 }
 
 bool failover_failed(struct failover *f, bool lost, bool stable)
 {
+	if (f->returning && f->retry_scale < FAILOVER_RETRY_MAX_S)
+		f->retry_scale *= 2;
+	f->returning = false;
 	if (lost && stable)
 		f->failed = 0;
 	f->failed++;
@@ -31,4 +36,19 @@ void failover_to_primary(struct failover *f)
 {
 	f->cur = 0;
 	f->failed = 0;
+	f->returning = true;
+}
+
+void failover_connected(struct failover *f)
+{
+	if (f->cur == 0)
+		f->retry_scale = 1;
+	f->returning = false;
+}
+
+uint64_t failover_retry_ms(const struct failover *f, int primary_retry_s)
+{
+	uint64_t s = (uint64_t)primary_retry_s * f->retry_scale;
+
+	return (s < FAILOVER_RETRY_MAX_S ? s : FAILOVER_RETRY_MAX_S) * 1000u;
 }

@@ -211,8 +211,9 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		         m->cfg->client_id);
 	if (m->fo.cur < 64)
 		m->had_session |= UINT64_C(1) << m->fo.cur;
+	failover_connected(&m->fo);
 	if (failover_on_standby(&m->fo))
-		loop_timer_arm(m->loop, &m->primary_timer, (uint64_t)m->cfg->primary_retry * 1000u);
+		loop_timer_arm(m->loop, &m->primary_timer, failover_retry_ms(&m->fo, m->cfg->primary_retry));
 	msubs_reqs_clear(&m->subs);
 	if (mlink_request(m, MSUBS_INITIAL, msubs_strv_dup(m->subs.subs, m->subs.n_subs),
 	                  m->subs.n_subs) != 0) {
@@ -540,7 +541,7 @@ static void mlink_on_primary_timer(void *arg)
 		probe_start(&m->probe, m->cfg->hosts[0].host, m->cfg->hosts[0].port,
 		            (unsigned)m->cfg->connect_timeout * 1000u);
 	else if (m->state == ML_SUBSCRIBING && failover_on_standby(&m->fo))
-		loop_timer_arm(m->loop, &m->primary_timer, (uint64_t)m->cfg->primary_retry * 1000u);
+		loop_timer_arm(m->loop, &m->primary_timer, failover_retry_ms(&m->fo, m->cfg->primary_retry));
 }
 
 static void mlink_on_probe(void *arg, bool ok, const char *why)
@@ -552,7 +553,7 @@ static void mlink_on_probe(void *arg, bool ok, const char *why)
 	if (!ok) {
 		log_debug("mqtt: the first address, %s, is still unreachable: %s",
 		          m->cfg->hosts[0].name, why);
-		loop_timer_arm(m->loop, &m->primary_timer, (uint64_t)m->cfg->primary_retry * 1000u);
+		loop_timer_arm(m->loop, &m->primary_timer, failover_retry_ms(&m->fo, m->cfg->primary_retry));
 		return;
 	}
 	log_info("mqtt: %s (the first address) answers again: moving back to it",

@@ -205,6 +205,39 @@ START_TEST(test_to_primary)
 }
 END_TEST
 
+START_TEST(test_failed_return_backs_off)
+{
+	struct failover f;
+
+	failover_init(&f, 2, FAILOVER_PRIMARY);
+	ck_assert(!failover_failed(&f, false, false));
+	failover_connected(&f);
+	ck_assert_uint_eq(failover_retry_ms(&f, 30), 30000);
+	/* Back to the first, which refuses: the next check waits twice as long. */
+	for (uint64_t want = 60000; want <= 3600000; want *= 2) {
+		failover_to_primary(&f);
+		ck_assert(!failover_failed(&f, false, false));
+		ck_assert_uint_eq(f.cur, 1);
+		failover_connected(&f);
+		ck_assert_uint_eq(failover_retry_ms(&f, 30), want > 3600000 ? 3600000 : want);
+	}
+	/* Capped at an hour. */
+	failover_to_primary(&f);
+	ck_assert(!failover_failed(&f, false, false));
+	failover_connected(&f);
+	ck_assert_uint_eq(failover_retry_ms(&f, 30), 3600000);
+	/* A return that holds sets it back. */
+	failover_to_primary(&f);
+	failover_connected(&f);
+	ck_assert_uint_eq(f.cur, 0);
+	ck_assert_uint_eq(failover_retry_ms(&f, 30), 30000);
+	/* An ordinary failure on the standby changes nothing. */
+	f.cur = 1;
+	ck_assert(!failover_failed(&f, true, true));
+	ck_assert_uint_eq(failover_retry_ms(&f, 30), 30000);
+}
+END_TEST
+
 static Suite *failover_suite(void)
 {
 	Suite *s = suite_create("failover");
@@ -222,6 +255,7 @@ static Suite *failover_suite(void)
 		{ "stable_loss_starts_a_pass", test_stable_loss_starts_a_pass },
 		{ "flapping_cluster_backs_off", test_flapping_cluster_backs_off },
 		{ "to_primary", test_to_primary },
+		{ "failed_return_backs_off", test_failed_return_backs_off },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
