@@ -57,8 +57,7 @@ const struct endpoint *alink_node(const struct alink *a)
 static void alink_teardown(struct alink *a)
 {
 	asetup_cancel(&a->setup);
-	probe_cancel(&a->probe);
-	loop_timer_disarm(a->loop, &a->primary_timer);
+	homing_stop(&a->homing);
 	if (a->fd >= 0)
 		loop_fd_del(a->loop, a->fd);
 	a->fd = -1;
@@ -291,7 +290,9 @@ static void alink_on_setup(void *arg, const char *err)
 		log_info("amqp: connected to %s vhost '%s', exchange '%s'", alink_node(a)->name,
 		         a->cfg->vhost, a->cfg->exchange);
 	if (failover_on_standby(&a->fo))
-		loop_timer_arm(a->loop, &a->primary_timer, failover_retry_ms(&a->fo, a->cfg->primary_retry));
+		homing_start(&a->homing, &a->cfg->hosts[0],
+		             failover_retry_ms(&a->fo, a->cfg->primary_retry),
+		             (unsigned)a->cfg->connect_timeout * 1000u);
 	if (a->h.up)
 		a->h.up(a->arg);
 	if (blocked && a->state == AL_READY)
@@ -312,29 +313,18 @@ static void alink_on_retry(void *arg)
 		alink_connect(a);
 }
 
-static void alink_on_primary_timer(void *arg)
+/* Up on another address than the first: homing.h checks the first meanwhile. */
+static bool alink_away(void *arg)
 {
 	struct alink *a = arg;
 
-	if ((a->state == AL_READY || a->state == AL_BLOCKED) && failover_on_standby(&a->fo))
-		probe_start(&a->probe, a->cfg->hosts[0].host, a->cfg->hosts[0].port,
-		            (unsigned)a->cfg->connect_timeout * 1000u);
+	return (a->state == AL_READY || a->state == AL_BLOCKED) && failover_on_standby(&a->fo);
 }
 
-static void alink_on_probe(void *arg, bool ok, const char *why)
+static void alink_on_home(void *arg)
 {
 	struct alink *a = arg;
 
-	if (!(a->state == AL_READY || a->state == AL_BLOCKED) || !failover_on_standby(&a->fo))
-		return;
-	if (!ok) {
-		log_debug("amqp: the first address, %s, is still unreachable: %s",
-		          a->cfg->hosts[0].name, why);
-		loop_timer_arm(a->loop, &a->primary_timer, failover_retry_ms(&a->fo, a->cfg->primary_retry));
-		return;
-	}
-	log_info("amqp: %s (the first address) answers again: moving back to it",
-	         a->cfg->hosts[0].name);
 	if (a->h.primary_back)
 		a->h.primary_back(a->arg);
 }
@@ -352,8 +342,7 @@ int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct br
 	             (uint64_t)getpid() * 2654435761u ^ loop_now_ms());
 	asetup_init(&a->setup, loop, alink_on_setup, a);
 	failover_init(&a->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
-	probe_init(&a->probe, loop, alink_on_probe, a);
-	loop_timer_init(&a->primary_timer, alink_on_primary_timer, a);
+	homing_init(&a->homing, loop, "amqp", alink_away, alink_on_home, a);
 	loop_timer_init(&a->retry_timer, alink_on_retry, a);
 	loop_timer_init(&a->tick_timer, alink_on_tick, a);
 	loop_timer_init(&a->close_timer, alink_on_close_timeout, a);
@@ -365,7 +354,7 @@ void alink_fini(struct alink *a)
 	loop_timer_disarm(a->loop, &a->retry_timer);
 	alink_teardown(a);
 	asetup_fini(&a->setup);
-	probe_fini(&a->probe);
+	homing_fini(&a->homing);
 }
 
 void alink_start(struct alink *a)
@@ -422,12 +411,8 @@ void alink_set_topology(struct alink *a, const struct topology *t, char *const *
 /* The same brokers in the same order, tried the same way. */
 static bool same_brokers(const struct amqp_settings *x, const struct amqp_settings *y)
 {
-	if (x->n_hosts != y->n_hosts || x->hosts_order != y->hosts_order)
-		return false;
-	for (size_t i = 0; i < x->n_hosts; i++)
-		if (!endpoint_same(&x->hosts[i], &y->hosts[i]))
-			return false;
-	return true;
+	return x->hosts_order == y->hosts_order
+	       && endpoint_lists_same(x->hosts, x->n_hosts, y->hosts, y->n_hosts);
 }
 
 void alink_set_config(struct alink *a, const struct amqp_settings *cfg)

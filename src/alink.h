@@ -10,7 +10,7 @@
  * The broker is one address of amqp.hosts at a time (failover.h): a failed
  * set-up or a lost connection moves to the next one.  On a standby address
  * in "primary" order, the link checks every amqp.primary_retry seconds
- * whether the first address accepts connections again (probe.h) and tells
+ * whether the first address accepts connections again (homing.h) and tells
  * the bridge (the primary_back handler), which drains and restarts it.
  *
  * CONNECTING is asetup's state machine (name lookup, TCP, TLS, handshake,
@@ -34,8 +34,8 @@
 #include "backoff.h"
 #include "failover.h"
 #include "settings.h"
+#include "homing.h"
 #include "loop.h"
-#include "probe.h"
 
 enum alink_state {
 	AL_DOWN = 0,
@@ -110,8 +110,7 @@ struct alink {
 	bool wanted;                 /* reconnect after a failure */
 	struct backoff backoff;
 	struct failover fo;          /* which of cfg->hosts is in use or tried next */
-	struct probe probe;          /* on a standby: is the first address back? */
-	struct loop_timer primary_timer; /* amqp.primary_retry: when to probe next */
+	struct homing homing;        /* on a standby: is the first address back? */
 	struct loop_timer retry_timer;
 	struct loop_timer tick_timer;   /* heartbeats and heartbeat timeouts */
 

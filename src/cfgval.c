@@ -290,17 +290,6 @@ bool cfgval_same_set(char *const *a, size_t na, char *const *b, size_t nb)
 	return same;
 }
 
-/* The same brokers in the same order: the order is the failover order. */
-static bool same_hosts(const struct endpoint *a, size_t na, const struct endpoint *b, size_t nb)
-{
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++)
-		if (!endpoint_same(&a[i], &b[i]))
-			return false;
-	return true;
-}
-
 /* Whether row `r` holds the same in `a` and `b`, at its compiled offsets when `kept`. */
 static bool same_value(const struct setting *r, const void *a, const void *b, bool kept)
 {
@@ -329,7 +318,7 @@ static bool same_value(const struct setting *r, const void *a, const void *b, bo
 		                   *(struct rules_field *const *)pb,
 		                   *(const size_t *)schema_cat(b, off_count));
 	case SK_HOSTS:
-		return same_hosts(*(struct endpoint *const *)pa, *(const size_t *)schema_cat(a, off_count),
+		return endpoint_lists_same(*(struct endpoint *const *)pa, *(const size_t *)schema_cat(a, off_count),
 		                  *(struct endpoint *const *)pb, *(const size_t *)schema_cat(b, off_count));
 	}
 	return true;

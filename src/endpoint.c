@@ -82,6 +82,17 @@ bool endpoint_same(const struct endpoint *a, const struct endpoint *b)
 	return a->port == b->port && strcasecmp(a->host, b->host) == 0;
 }
 
+bool endpoint_lists_same(const struct endpoint *a, size_t na, const struct endpoint *b,
+                         size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!endpoint_same(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
 void endpoint_free(struct endpoint *vec, size_t n)
 {
 	for (size_t i = 0; i < n && vec != NULL; i++) {

@@ -36,6 +36,10 @@ int endpoint_name(struct endpoint *ep);
 /* Whether two endpoints are the same broker as written: the host without regard to case. */
 bool endpoint_same(const struct endpoint *a, const struct endpoint *b);
 
+/* Whether two lists hold the same brokers in the same order (the order is the failover order). */
+bool endpoint_lists_same(const struct endpoint *a, size_t na, const struct endpoint *b,
+                         size_t nb);
+
 void endpoint_free(struct endpoint *vec, size_t n);
 
 #endif

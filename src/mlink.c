@@ -147,8 +147,7 @@ static void mlink_went_down(struct mlink *m, enum ml_end how)
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
 	msubs_reqs_clear(&m->subs);
 	resolve_abandon(&m->resolve);
-	probe_cancel(&m->probe);
-	loop_timer_disarm(m->loop, &m->primary_timer);
+	homing_stop(&m->homing);
 	loop_timer_disarm(m->loop, &m->resolve_timer);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
@@ -212,8 +211,6 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	if (m->fo.cur < 64)
 		m->had_session |= UINT64_C(1) << m->fo.cur;
 	failover_connected(&m->fo);
-	if (failover_on_standby(&m->fo))
-		loop_timer_arm(m->loop, &m->primary_timer, failover_retry_ms(&m->fo, m->cfg->primary_retry));
 	msubs_reqs_clear(&m->subs);
 	if (mlink_request(m, MSUBS_INITIAL, msubs_strv_dup(m->subs.subs, m->subs.n_subs),
 	                  m->subs.n_subs) != 0) {
@@ -248,6 +245,10 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int qos_cou
 		return;
 	mlink_set_state(m, ML_ACTIVE);
 	log_info("mqtt: subscribed to %d of %zu filter(s)", ok, r.n);
+	if (failover_on_standby(&m->fo))
+		homing_start(&m->homing, &m->cfg->hosts[0],
+		             failover_retry_ms(&m->fo, m->cfg->primary_retry),
+		             (unsigned)m->cfg->connect_timeout * 1000u);
 	if (m->h.up)
 		m->h.up(m->arg);
 }
@@ -533,31 +534,18 @@ static int mlink_client_new(struct mlink *m)
 	return 0;
 }
 
-static void mlink_on_primary_timer(void *arg)
+/* Subscribed on another address than the first: homing.h checks the first meanwhile. */
+static bool mlink_away(void *arg)
 {
 	struct mlink *m = arg;
 
-	if (m->state == ML_ACTIVE && failover_on_standby(&m->fo))
-		probe_start(&m->probe, m->cfg->hosts[0].host, m->cfg->hosts[0].port,
-		            (unsigned)m->cfg->connect_timeout * 1000u);
-	else if (m->state == ML_SUBSCRIBING && failover_on_standby(&m->fo))
-		loop_timer_arm(m->loop, &m->primary_timer, failover_retry_ms(&m->fo, m->cfg->primary_retry));
+	return m->state == ML_ACTIVE && failover_on_standby(&m->fo);
 }
 
-static void mlink_on_probe(void *arg, bool ok, const char *why)
+static void mlink_on_home(void *arg)
 {
 	struct mlink *m = arg;
 
-	if (m->state != ML_ACTIVE || !failover_on_standby(&m->fo))
-		return;
-	if (!ok) {
-		log_debug("mqtt: the first address, %s, is still unreachable: %s",
-		          m->cfg->hosts[0].name, why);
-		loop_timer_arm(m->loop, &m->primary_timer, failover_retry_ms(&m->fo, m->cfg->primary_retry));
-		return;
-	}
-	log_info("mqtt: %s (the first address) answers again: moving back to it",
-	         m->cfg->hosts[0].name);
 	if (m->h.primary_back)
 		m->h.primary_back(m->arg);
 }
@@ -576,8 +564,7 @@ int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct br
 	             (uint64_t)getpid() * 40503u ^ loop_now_ms());
 	closer_init(&m->linger, loop, MLINK_LINGER_MS, "mqtt");
 	failover_init(&m->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
-	probe_init(&m->probe, loop, mlink_on_probe, m);
-	loop_timer_init(&m->primary_timer, mlink_on_primary_timer, m);
+	homing_init(&m->homing, loop, "mqtt", mlink_away, mlink_on_home, m);
 	loop_timer_init(&m->retry_timer, mlink_on_retry, m);
 	loop_timer_init(&m->misc_timer, mlink_on_misc, m);
 	loop_timer_init(&m->connect_timer, mlink_on_connect_timeout, m);
@@ -621,12 +608,8 @@ int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n)
 /* The same brokers in the same order, tried the same way. */
 static bool same_brokers(const struct mqtt_settings *x, const struct mqtt_settings *y)
 {
-	if (x->n_hosts != y->n_hosts || x->hosts_order != y->hosts_order)
-		return false;
-	for (size_t i = 0; i < x->n_hosts; i++)
-		if (!endpoint_same(&x->hosts[i], &y->hosts[i]))
-			return false;
-	return true;
+	return x->hosts_order == y->hosts_order
+	       && endpoint_lists_same(x->hosts, x->n_hosts, y->hosts, y->n_hosts);
 }
 
 void mlink_to_primary(struct mlink *m)
@@ -670,8 +653,7 @@ void mlink_fini(struct mlink *m)
 	loop_timer_disarm(m->loop, &m->retry_timer);
 	loop_timer_disarm(m->loop, &m->misc_timer);
 	loop_timer_disarm(m->loop, &m->connect_timer);
-	loop_timer_disarm(m->loop, &m->primary_timer);
-	probe_fini(&m->probe);
+	homing_fini(&m->homing);
 	if (m->fd >= 0)
 		loop_fd_del(m->loop, m->fd);
 	m->fd = -1;

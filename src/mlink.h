@@ -14,7 +14,7 @@
  * attempt, a refused CONNECT or a lost connection moves to the next one.
  * On a standby address in "primary" order the link checks every
  * mqtt.primary_retry seconds whether the first address accepts
- * connections again (probe.h) and tells the bridge (primary_back), which
+ * connections again (homing.h) and tells the bridge (primary_back), which
  * drains the link and points it back (mlink_to_primary()).  Each broker
  * keeps its own session of the client id, unless the brokers share
  * sessions.
@@ -42,8 +42,8 @@
 #include "settings.h"
 #include "closer.h"
 #include "loop.h"
+#include "homing.h"
 #include "msubs.h"
-#include "probe.h"
 #include "resolve.h"
 
 enum mlink_state {
@@ -95,8 +95,7 @@ struct mlink {
 	uint64_t up_since_ms;
 	struct backoff backoff;
 	struct failover fo;       /* which of cfg->hosts is in use or tried next */
-	struct probe probe;       /* on a standby: is the first address back? */
-	struct loop_timer primary_timer; /* mqtt.primary_retry: when to probe next */
+	struct homing homing;     /* on a standby: is the first address back? */
 	struct loop_timer retry_timer;
 	struct loop_timer misc_timer;   /* keepalive */
 	struct loop_timer connect_timer; /* mqtt.connect_timeout: lookup, TCP, TLS and CONNACK */

@@ -21,7 +21,7 @@ static void probe_close(struct probe *p)
 	p->fd = -1;
 }
 
-static void probe_end(struct probe *p, bool ok)
+void probe_cancel(struct probe *p)
 {
 	probe_close(p);
 	resolve_abandon(&p->resolve);
@@ -29,6 +29,11 @@ static void probe_end(struct probe *p, bool ok)
 	loop_timer_disarm(p->loop, &p->poll_timer);
 	loop_timer_disarm(p->loop, &p->deadline_timer);
 	p->running = false;
+}
+
+static void probe_end(struct probe *p, bool ok)
+{
+	probe_cancel(p);
 	p->done(p->arg, ok, p->why);
 }
 
@@ -129,15 +134,6 @@ void probe_init(struct probe *p, struct loop *loop, probe_done_fn done, void *ar
 	loop_timer_init(&p->deadline_timer, probe_on_deadline, p);
 }
 
-void probe_cancel(struct probe *p)
-{
-	probe_close(p);
-	resolve_abandon(&p->resolve);
-	p->addr = NULL;
-	loop_timer_disarm(p->loop, &p->poll_timer);
-	loop_timer_disarm(p->loop, &p->deadline_timer);
-	p->running = false;
-}
 
 void probe_fini(struct probe *p)
 {
