@@ -105,7 +105,13 @@ const struct endpoint *mlink_node(const struct mlink *m)
 /* How a connection (or an attempt) ended. */
 enum ml_end {
 	ML_END_CLEAN,   /* closed on purpose, nothing lost: reconnect at once when wanted */
-	ML_END_LOCAL,   /* dropped by the bridge: the same address after the backoff delay */
+	ML_END_LOCAL,   /* a local failure: the same address after the backoff delay */
+	/*
+	 * Dropped by the bridge (mlink_drop()): RabbitMQ failed or refused.
+	 * The same address as soon as the bridge allows a connection, which
+	 * it does once the AMQP channel is back: AMQP's backoff paces it.
+	 */
+	ML_END_GATE,
 	ML_END_BROKER,  /* the broker failed, refused or lost it: the next address */
 };
 
@@ -123,6 +129,7 @@ static void mlink_schedule(struct mlink *m, enum ml_end how, bool lost, bool sta
 	} else if (how == ML_END_BROKER) {
 		log_info("mqtt: trying %s next", mlink_node(m)->name);
 	}
+	m->gate_wait = false;
 	loop_timer_arm(m->loop, &m->retry_timer, delay);
 }
 
@@ -515,6 +522,7 @@ static void mlink_on_retry(void *arg)
 	/* A new connection would take the session over before the old one closed. */
 	if (closer_active(&m->linger) || !m->connect_ok) {
 		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
+		m->gate_wait = !m->connect_ok;
 		return;
 	}
 	mlink_attempt(m);
@@ -666,8 +674,10 @@ void mlink_fini(struct mlink *m)
 void mlink_start(struct mlink *m)
 {
 	m->wanted = true;
-	if (m->state == ML_DOWN && !m->retry_timer.armed)
+	if (m->state == ML_DOWN && !m->retry_timer.armed) {
+		m->gate_wait = false;
 		loop_timer_arm(m->loop, &m->retry_timer, 0);
+	}
 }
 
 void mlink_stop(struct mlink *m)
@@ -709,6 +719,11 @@ void mlink_allow(struct mlink *m, uint64_t read, bool flush, bool connect)
 	m->read_budget = read;
 	m->flush_ok = flush;
 	m->connect_ok = connect;
+	/* Waiting only for the gate (the AMQP channel), not for a backoff delay: go now. */
+	if (connect && m->gate_wait && m->retry_timer.armed) {
+		m->gate_wait = false;
+		loop_timer_arm(m->loop, &m->retry_timer, 0);
+	}
 }
 
 /* Closes the connection now, writing nothing queued; `how` says whose failure it was. */
@@ -729,7 +744,7 @@ static void mlink_lose(struct mlink *m, const char *why, enum ml_end how)
 
 void mlink_drop(struct mlink *m, const char *why)
 {
-	mlink_lose(m, why, ML_END_LOCAL);
+	mlink_lose(m, why, ML_END_GATE);
 }
 
 void mlink_prepare(struct mlink *m)
@@ -745,7 +760,7 @@ void mlink_prepare(struct mlink *m)
 		return;
 	}
 	if (m->broken) {
-		mlink_drop(m, "a subscription request could not be queued");
+		mlink_lose(m, "a subscription request could not be queued", ML_END_LOCAL);
 		return;
 	}
 	flush_ok = m->flush_ok;

@@ -86,6 +86,7 @@ struct mlink {
 	uint64_t read_budget;     /* messages it may still read */
 	bool flush_ok;            /* queued packets may be written */
 	bool connect_ok;          /* a new connection may start */
+	bool gate_wait;           /* the retry timer polls only for connect_ok */
 	bool broken;              /* a request could not be queued: drop, never flush */
 	bool disconnect_sent;     /* DRAINING: DISCONNECT is queued behind the PUBACKs */
 	int disconnect_fd;        /* a duplicate of the socket from DISCONNECT on, to linger */
@@ -117,8 +118,11 @@ void mlink_drain(struct mlink *m);
 
 /*
  * Close the connection now without writing anything queued: every message
- * read since the last flush is redelivered by the broker.  Reconnects after
- * a backoff delay unless mlink_drain()/mlink_stop() said otherwise.
+ * read since the last flush is redelivered by the broker.  Reconnects to
+ * the same address as soon as mlink_allow() allows a connection (the
+ * bridge drops MQTT when RabbitMQ failed, and allows it again once the
+ * channel is back, after AMQP's own backoff), unless mlink_drain() or
+ * mlink_stop() said otherwise.
  */
 void mlink_drop(struct mlink *m, const char *why);
 
