@@ -400,12 +400,26 @@ bool alink_closing(const struct alink *a)
 	return a->state == AL_CLOSING;
 }
 
+/*
+ * A set-up in progress holds the settings and the topology it started
+ * with, which a reload is about to free: it starts again with the new ones.
+ */
+static void alink_retarget(struct alink *a)
+{
+	if (a->state != AL_CONNECTING)
+		return;
+	log_debug("amqp: set-up restarted with the reloaded settings");
+	asetup_cancel(&a->setup);
+	alink_connect(a);
+}
+
 void alink_set_topology(struct alink *a, const struct topology *t, char *const *check,
                         size_t n_check)
 {
 	a->topo = t;
 	a->check = check;
 	a->n_check = check ? n_check : 0;
+	alink_retarget(a);
 }
 
 /* The same brokers in the same order, tried the same way. */
@@ -420,6 +434,7 @@ void alink_set_config(struct alink *a, const struct amqp_settings *cfg)
 	if (!same_brokers(a->cfg, cfg))
 		failover_init(&a->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
 	a->cfg = cfg;
+	alink_retarget(a);
 }
 
 void alink_to_primary(struct alink *a)

@@ -203,15 +203,18 @@ int alink_publish(struct alink *a, const char *exchange, size_t exlen, const cha
  * A failure fails the connection attempt with an error that names the
  * declaration and its line ("topology exchange 'x' (line 12): ...", "exchange
  * 'x', used by a rule, does not exist"); the link retries with backoff.
- * Takes effect at the next connect; the pointers must stay valid until
- * replaced.  NULL / 0 declare nothing more.
+ * Takes effect at the next connect (a set-up in progress starts again);
+ * the pointers must stay valid until replaced.  NULL / 0 declare nothing
+ * more.
  */
 void alink_set_topology(struct alink *a, const struct topology *t, char *const *check,
                         size_t n_check);
 
 /*
  * Replaces the settings (same lifetime rule); takes effect at the next
- * connect.  The address in use stays the same when the broker list did.
+ * connect, or at once for a set-up in progress, which starts again (it
+ * must not keep the old settings, which the caller may free).  The
+ * address in use stays the same when the broker list did.
  */
 void alink_set_config(struct alink *a, const struct amqp_settings *cfg);
 

@@ -52,6 +52,8 @@ static void br_decide(struct bridge *b, bool settle)
 
 	gate_decide(&b->gate, br_send_room(b), &d);
 	if (settle && d.drop) {
+		/* What the gate allows now decides how the dropped link comes back. */
+		mlink_allow(&b->mqtt, 0, false, d.connect);
 		mlink_drop(&b->mqtt, b->fw.drop_why[0] ? b->fw.drop_why : "a message could not be forwarded");
 		b->fw.drop_why[0] = '\0';
 		gate_decide(&b->gate, br_send_room(b), &d);
@@ -111,13 +113,16 @@ static void br_on_amqp_down(void *arg)
 /*
  * A link on a standby address found the first one answering again: the
  * way back is a restart (bridge.h), the one a reload takes, so nothing in
- * flight is lost or acknowledged twice.  Outside RUNNING the link asks
- * again once it is up on the standby again.
+ * flight is lost or acknowledged twice; a restart under way takes it
+ * along.  Draining, the bridge is about to stop.
  */
 static void br_on_primary_back(struct bridge *b, bool *flag, const char *why)
 {
-	if (b->state != BR_RUNNING)
+	if (b->state != BR_RUNNING && b->state != BR_RESTARTING)
 		return;
+	if (!*flag)
+		log_info("bridge: %s: moving back to it once the messages in flight are confirmed",
+		         why);
 	*flag = true;
 	br_enter(b, BR_RESTARTING, why);
 }

@@ -237,8 +237,8 @@ static bool load_hosts(struct loader *ld, const struct setting *r, const config_
 	bool ok = true;
 
 	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-		load_error(ld, s, "%s'%s' must be a list of brokers, e.g. [\"rabbit1:5672\", "
-		           "\"rabbit2\"]", sh.pre, sh.name);
+		load_error(ld, s, "%s'%s' must be a list of brokers, e.g. [\"broker1:port\", "
+		           "\"broker2\"]", sh.pre, sh.name);
 		return false;
 	}
 	if (n == 0) {

@@ -16,7 +16,7 @@ struct endpoint {
 	char *host;                 /* a name or an address, without brackets */
 	int port;                   /* 1..65535 once loaded; 0 while "the side's port" */
 	char *name;                 /* "host:port", "[v6]:port": how messages name it */
-	int line;                   /* where the configuration gives it (0: mqtt.host) */
+	int line;                   /* the line of the entry, or of the one-broker host */
 };
 
 /*

@@ -342,10 +342,12 @@ void fw_on_nack(void *arg, uint64_t tag, bool multiple)
 	fw_add_counts(f, &c);
 	fw_warn(f, "amqp: RabbitMQ refused %d message(s) (basic.nack, e.g. a full queue with "
 	        "reject-publish, or a quorum queue whose leader was lost); the MQTT broker will "
-	        "redeliver them through a new channel", n);
-	snprintf(f->drop_why, sizeof(f->drop_why), "RabbitMQ refused a message");
+	        "redeliver them once the bridge has reconnected", n);
 	/* What the channel refuses it may go on refusing (alink_reopen()). */
-	alink_reopen(f->amqp, "RabbitMQ refused a message (basic.nack): reopening the channel");
+	alink_reopen(f->amqp, "RabbitMQ refused a message (basic.nack): reconnecting for a new "
+	             "channel");
+	/* After the down handler, which words it as a failure. */
+	snprintf(f->drop_why, sizeof(f->drop_why), "RabbitMQ refused a message");
 }
 
 void fw_on_returned(void *arg, const struct alink_return *r)

@@ -1,5 +1,8 @@
 #include "homing.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "log.h"
 
 static void homing_on_timer(void *arg)
@@ -7,7 +10,7 @@ static void homing_on_timer(void *arg)
 	struct homing *h = arg;
 
 	if (h->away(h->arg))
-		probe_start(&h->probe, h->first->host, h->first->port, h->timeout_ms);
+		probe_start(&h->probe, h->host, h->port, h->timeout_ms);
 }
 
 static void homing_on_probe(void *arg, bool ok, const char *why)
@@ -16,14 +19,14 @@ static void homing_on_probe(void *arg, bool ok, const char *why)
 
 	if (!h->away(h->arg))
 		return;
+	/* Again later: still away after `back`, the bridge could not act on it yet. */
+	loop_timer_arm(h->loop, &h->timer, h->every_ms);
 	if (!ok) {
-		log_debug("%s: the first address, %s, is still unreachable: %s", h->side,
-		          h->first->name, why);
-		loop_timer_arm(h->loop, &h->timer, h->every_ms);
+		log_debug("%s: the first address, %s, is still unreachable: %s", h->side, h->name,
+		          why);
 		return;
 	}
-	log_info("%s: %s (the first address) answers again: moving back to it", h->side,
-	         h->first->name);
+	log_info("%s: %s (the first address) answers again", h->side, h->name);
 	h->back(h->arg);
 }
 
@@ -35,7 +38,8 @@ void homing_init(struct homing *h, struct loop *loop, const char *side, bool (*a
 	h->away = away;
 	h->back = back;
 	h->arg = arg;
-	h->first = NULL;
+	h->host[0] = h->name[0] = '\0';
+	h->port = 0;
 	probe_init(&h->probe, loop, homing_on_probe, h);
 	loop_timer_init(&h->timer, homing_on_timer, h);
 }
@@ -44,7 +48,9 @@ void homing_start(struct homing *h, const struct endpoint *first, uint64_t every
                   unsigned timeout_ms)
 {
 	homing_stop(h);
-	h->first = first;
+	snprintf(h->host, sizeof(h->host), "%s", first->host);
+	snprintf(h->name, sizeof(h->name), "%s", first->name);
+	h->port = first->port;
 	h->every_ms = every_ms;
 	h->timeout_ms = timeout_ms;
 	loop_timer_arm(h->loop, &h->timer, every_ms);

@@ -21,7 +21,10 @@ struct homing {
 	bool (*away)(void *arg);     /* still up on another address than the first */
 	void (*back)(void *arg);     /* the first address answers again */
 	void *arg;
-	const struct endpoint *first;
+	/* A copy: a reload frees the configuration the link's list is in. */
+	char host[ENDPOINT_HOST_MAX + 1];
+	int port;
+	char name[ENDPOINT_HOST_MAX + 10];
 	uint64_t every_ms;           /* between checks */
 	unsigned timeout_ms;         /* for one check */
 	struct probe probe;
@@ -35,7 +38,8 @@ void homing_fini(struct homing *h);
 /*
  * The link is up on another address: check `first` every `every_ms`
  * (each check within `timeout_ms`) until it answers, away() turns false,
- * or homing_stop().  `first` must stay valid meanwhile.
+ * or homing_stop().  `first` is copied.  After `back` the checks go on,
+ * in case the bridge could not act on it (it was restarting already).
  */
 void homing_start(struct homing *h, const struct endpoint *first, uint64_t every_ms,
                   unsigned timeout_ms);

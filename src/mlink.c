@@ -744,7 +744,8 @@ static void mlink_lose(struct mlink *m, const char *why, enum ml_end how)
 
 void mlink_drop(struct mlink *m, const char *why)
 {
-	mlink_lose(m, why, ML_END_GATE);
+	/* Paced by the gate only while it holds connections back; otherwise by the backoff. */
+	mlink_lose(m, why, m->connect_ok ? ML_END_LOCAL : ML_END_GATE);
 }
 
 void mlink_prepare(struct mlink *m)

@@ -37,6 +37,19 @@ static const char *dot_replacement_rule(const char *value)
 	return NULL;
 }
 
+/* `host` is one name or address; a port or brackets belong to `port` and `hosts`. */
+static const char *host_rule(const char *value)
+{
+	const char *colon = strchr(value, ':');
+
+	if (strpbrk(value, " \t/@[]") != NULL)
+		return "must be a host name or address, without spaces, '/', '@' or brackets "
+		       "(an IPv6 address is written bare: \"::1\")";
+	if (colon != NULL && strchr(colon + 1, ':') == NULL)
+		return "must not give a port: set port, or list \"host:port\" entries in hosts";
+	return NULL;
+}
+
 static const char *credential_rule(const char *value)
 {
 	if (strchr(value, '/') != NULL || strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
@@ -92,7 +105,7 @@ static const char *credential_rule(const char *value)
  */
 #define BROKER_ROWS(PORT)                                                                   \
 	{ .name = "host", .kind = SK_STRING, .flags = SF_REQUIRED | SF_NONEMPTY, ON(host),    \
-	  .max = ENDPOINT_HOST_MAX, .instead = "hosts" },                                      \
+	  .max = ENDPOINT_HOST_MAX, .instead = "hosts", .rule = host_rule },                   \
 	{ .name = "port", .kind = SK_INT, ON(port), .min = 1, .max = 65535, .def = (PORT) },  \
 	{ .name = "hosts", .kind = SK_HOSTS, ON_N(hosts, n_hosts),                             \
 	  .off_given = offsetof(ROWS_OF, hosts_given) },                                       \

@@ -1990,12 +1990,17 @@ START_TEST(test_hosts_errors)
 		  { ":2: 'amqp.hosts[1]' (\"r:0\") must have a port from 1 to 65535 after ':'",
 		    ":2: 'amqp.hosts[2]' must be a string (in double quotes)" } },
 		{ "hosts = \"r\";",
-		  { ":2: 'amqp.hosts' must be a list of brokers, e.g. [\"rabbit1:5672\", \"rabbit2\"]" } },
+		  { ":2: 'amqp.hosts' must be a list of brokers, e.g. [\"broker1:port\", \"broker2\"]" } },
 		{ "hosts = [ \"r\", \"R:5672\" ];",
 		  { ":2: 'amqp.hosts[1]' (R:5672) repeats 'amqp.hosts[0]'" } },
 		/* An entry without a port takes amqp.port: the same broker twice. */
 		{ "hosts = [ \"r:5673\", \"r\" ]; port = 5673;",
 		  { ":2: 'amqp.hosts[1]' (r:5673) repeats 'amqp.hosts[0]'" } },
+		{ "host = \"r:5672\";",
+		  { ":2: 'amqp.host' must not give a port: set port, or list \"host:port\" entries in hosts" } },
+		{ "host = \"[::1]\";",
+		  { ":2: 'amqp.host' must be a host name or address, without spaces, '/', '@' or brackets "
+		    "(an IPv6 address is written bare: \"::1\")" } },
 		{ "host = \"r\"; hosts_order = \"first\"; primary_retry = 0;",
 		  { ":2: 'amqp.hosts_order' must be one of primary, round_robin (not \"first\")",
 		    ":2: 'amqp.primary_retry' must be between 1 and 3600 (not 0)" } },
