@@ -266,6 +266,7 @@ static void alink_set_blocked(struct alink *a, bool blocked, const char *why, si
 static void alink_on_setup(void *arg, const char *err)
 {
 	struct alink *a = arg;
+	char where[FAILOVER_WHERE_MAX];
 	bool blocked;
 
 	if (err) {
@@ -282,13 +283,8 @@ static void alink_on_setup(void *arg, const char *err)
 	loop_timer_arm(a->loop, &a->tick_timer, ALINK_TICK_MS);
 	alink_set_state(a, AL_READY);
 	failover_connected(&a->fo);
-	if (a->cfg->n_hosts > 1)
-		log_info("amqp: connected to %s vhost '%s', exchange '%s' (address %zu of %zu)",
-		         alink_node(a)->name, a->cfg->vhost, a->cfg->exchange, a->fo.cur + 1,
-		         a->cfg->n_hosts);
-	else
-		log_info("amqp: connected to %s vhost '%s', exchange '%s'", alink_node(a)->name,
-		         a->cfg->vhost, a->cfg->exchange);
+	log_info("amqp: connected to %s vhost '%s', exchange '%s'%s", alink_node(a)->name,
+	         a->cfg->vhost, a->cfg->exchange, failover_where(&a->fo, where, sizeof(where), " (", ")"));
 	if (failover_on_standby(&a->fo))
 		homing_start(&a->homing, &a->cfg->hosts[0],
 		             failover_retry_ms(&a->fo, a->cfg->primary_retry),

@@ -166,30 +166,55 @@ static bool load_choice(struct loader *ld, const struct setting *r, const config
 	return true;
 }
 
+/*
+ * The length of `s`, a non-empty list; -1 after reporting that it is no
+ * list ("must be a list of `kinds`") or is empty ("must name at least one
+ * `one`").
+ */
+static int list_length(struct loader *ld, const config_setting_t *s, struct shown sh,
+                       const char *kinds, const char *one)
+{
+	int type = config_setting_type(s);
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		load_error(ld, s, "%s'%s' must be a list of %s", sh.pre, sh.name, kinds);
+		return -1;
+	}
+	if (config_setting_length(s) == 0) {
+		load_error(ld, s, "%s'%s' must name at least one %s", sh.pre, sh.name, one);
+		return -1;
+	}
+	return config_setting_length(s);
+}
+
+/* Element `i` of the list `s`, when it is a string; NULL after reporting that it is not. */
+static const char *list_string(struct loader *ld, const config_setting_t *s, struct shown sh,
+                               int i)
+{
+	const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+	if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+		load_error(ld, e, "%s'%s[%d]' must be a string (in double quotes)", sh.pre, sh.name, i);
+		return NULL;
+	}
+	return config_setting_get_string(e);
+}
+
 static bool load_filters(struct loader *ld, const struct setting *r, const config_setting_t *s,
                          struct shown sh, void *base)
 {
-	int type = config_setting_type(s);
-	int n = config_setting_length(s);
+	int n = list_length(ld, s, sh, "topic filters, e.g. [\"sensors/#\"]", "topic filter");
 	char **vec;
 	size_t count = 0;
 	bool ok = true;
 
-	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-		load_error(ld, s, "%s'%s' must be a list of topic filters, e.g. [\"sensors/#\"]", sh.pre,
-		           sh.name);
+	if (n < 0)
 		return false;
-	}
-	if (n == 0) {
-		load_error(ld, s, "%s'%s' must name at least one topic filter", sh.pre, sh.name);
-		return false;
-	}
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		enum topic_result res;
 
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			load_error(ld, e, "%s'%s[%d]' must be a string (in double quotes)", sh.pre, sh.name, i);
+		if (list_string(ld, s, sh, i) == NULL) {
 			ok = false;
 			continue;
 		}
@@ -231,20 +256,12 @@ static bool load_filters(struct loader *ld, const struct setting *r, const confi
 static bool load_hosts(struct loader *ld, const struct setting *r, const config_setting_t *s,
                        struct shown sh, void *base)
 {
-	int type = config_setting_type(s);
-	int n = config_setting_length(s);
+	int n = list_length(ld, s, sh, "brokers, e.g. [\"broker1:port\", \"broker2\"]", "broker");
 	struct endpoint *vec;
 	bool ok = true;
 
-	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-		load_error(ld, s, "%s'%s' must be a list of brokers, e.g. [\"broker1:port\", "
-		           "\"broker2\"]", sh.pre, sh.name);
+	if (n < 0)
 		return false;
-	}
-	if (n == 0) {
-		load_error(ld, s, "%s'%s' must name at least one broker", sh.pre, sh.name);
-		return false;
-	}
 	vec = calloc((size_t)n, sizeof(*vec));
 	if (vec == NULL) {
 		load_oom(ld);
@@ -252,20 +269,19 @@ static bool load_hosts(struct loader *ld, const struct setting *r, const config_
 	}
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *text = list_string(ld, s, sh, i);
 		char host[ENDPOINT_HOST_MAX + 1];
 		const char *why, *file;
 		unsigned line;
 
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			load_error(ld, e, "%s'%s[%d]' must be a string (in double quotes)", sh.pre, sh.name,
-			           i);
+		if (text == NULL) {
 			ok = false;
 			continue;
 		}
-		why = endpoint_parse(config_setting_get_string(e), host, &vec[i].port);
+		why = endpoint_parse(text, host, &vec[i].port);
 		if (why != NULL) {
 			load_error(ld, e, "%s'%s[%d]' (\"%.300s\") %s", sh.pre, sh.name, i,
-			           config_setting_get_string(e), why);
+			           text, why);
 			ok = false;
 			continue;
 		}

@@ -1,5 +1,7 @@
 #include "failover.h"
 
+#include <stdio.h>
+
 void failover_init(struct failover *f, size_t n, enum failover_order order)
 {
 	f->n = n > 0 ? n : 1;
@@ -51,4 +53,14 @@ uint64_t failover_retry_ms(const struct failover *f, int primary_retry_s)
 	uint64_t s = (uint64_t)primary_retry_s * f->retry_scale;
 
 	return (s < FAILOVER_RETRY_MAX_S ? s : FAILOVER_RETRY_MAX_S) * 1000u;
+}
+
+const char *failover_where(const struct failover *f, char *buf, size_t size, const char *pre,
+                           const char *post)
+{
+	if (f->n > 1)
+		snprintf(buf, size, "%saddress %zu of %zu%s", pre, f->cur + 1, f->n, post);
+	else if (size > 0)
+		buf[0] = '\0';
+	return buf;
 }

@@ -52,6 +52,16 @@ bool failover_failed(struct failover *f, bool lost, bool stable);
 /* In FAILOVER_PRIMARY order, on an address other than the first. */
 bool failover_on_standby(const struct failover *f);
 
+/* Room for failover_where()'s text. */
+#define FAILOVER_WHERE_MAX 64
+
+/*
+ * For a log line: "address I of N" (the current address) between `pre`
+ * and `post`, or "" with one address.  Returns `buf`.
+ */
+const char *failover_where(const struct failover *f, char *buf, size_t size, const char *pre,
+                           const char *post);
+
 /* The next attempt takes the first address, starting a new pass: a return. */
 void failover_to_primary(struct failover *f);
 

@@ -188,6 +188,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 {
 	struct mlink *m = arg;
 	bool session_present = flags & 1;
+	char where[FAILOVER_WHERE_MAX];
 
 	(void)mosq;
 	(void)props;
@@ -203,13 +204,9 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	loop_timer_disarm(m->loop, &m->connect_timer);
 	mclient_tls_connected(m->mosq);
 	m->connects++;
-	if (m->cfg->n_hosts > 1)
-		log_info("mqtt: connected to %s as '%s' (session %s; address %zu of %zu)",
-		         mlink_node(m)->name, m->cfg->client_id, session_present ? "resumed" : "new",
-		         m->fo.cur + 1, m->cfg->n_hosts);
-	else
-		log_info("mqtt: connected to %s as '%s' (session %s)", mlink_node(m)->name,
-		         m->cfg->client_id, session_present ? "resumed" : "new");
+	log_info("mqtt: connected to %s as '%s' (session %s%s)", mlink_node(m)->name,
+	         m->cfg->client_id, session_present ? "resumed" : "new",
+	         failover_where(&m->fo, where, sizeof(where), "; ", ""));
 	if (mlink_had_session(m) && !session_present)
 		log_warn("mqtt: %s kept no session for client id '%s'; messages published "
 		         "while the bridge was disconnected were not queued for it (check the "

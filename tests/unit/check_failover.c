@@ -238,6 +238,20 @@ START_TEST(test_failed_return_backs_off)
 }
 END_TEST
 
+START_TEST(test_where)
+{
+	struct failover f;
+	char buf[FAILOVER_WHERE_MAX];
+
+	failover_init(&f, 1, FAILOVER_PRIMARY);
+	ck_assert_str_eq(failover_where(&f, buf, sizeof(buf), " (", ")"), "");
+	failover_init(&f, 3, FAILOVER_PRIMARY);
+	ck_assert(!failover_failed(&f, false, false));
+	ck_assert_str_eq(failover_where(&f, buf, sizeof(buf), " (", ")"), " (address 2 of 3)");
+	ck_assert_str_eq(failover_where(&f, buf, sizeof(buf), "; ", ""), "; address 2 of 3");
+}
+END_TEST
+
 static Suite *failover_suite(void)
 {
 	Suite *s = suite_create("failover");
@@ -256,6 +270,7 @@ static Suite *failover_suite(void)
 		{ "flapping_cluster_backs_off", test_flapping_cluster_backs_off },
 		{ "to_primary", test_to_primary },
 		{ "failed_return_backs_off", test_failed_return_backs_off },
+		{ "where", test_where },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
