@@ -95,6 +95,29 @@ static void alink_schedule_retry(struct alink *a, bool move, bool lost, bool sta
 	loop_timer_arm(a->loop, &a->retry_timer, delay);
 }
 
+const char *alink_fail_name(enum alink_fail f)
+{
+	static const char *const names[AL_FAIL_N] = {
+		"connect", "refused", "lost", "closed", "channel_closed", "nack", "error",
+	};
+
+	return names[f];
+}
+
+static enum alink_fail alink_fail_kind(enum alink_cause cause, bool was_up)
+{
+	if (!was_up)
+		return cause == AL_CAUSE_LINK ? AL_FAIL_CONNECT
+		       : cause == AL_CAUSE_PUBLISH ? AL_FAIL_ERROR : AL_FAIL_REFUSED;
+	switch (cause) {
+	case AL_CAUSE_LINK: return AL_FAIL_LOST;
+	case AL_CAUSE_CONNECTION_CLOSED: return AL_FAIL_CLOSED;
+	case AL_CAUSE_CHANNEL_CLOSED: return AL_FAIL_CHANNEL;
+	case AL_CAUSE_REFUSED: return AL_FAIL_NACK;
+	default: return AL_FAIL_ERROR;
+	}
+}
+
 /* Fails the link, recording why for the down handler. */
 static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, const char *why)
 {
@@ -106,6 +129,7 @@ static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, con
 	 */
 	bool move = cause == AL_CAUSE_LINK || cause == AL_CAUSE_CONNECTION_CLOSED || !was_up;
 
+	a->fails[alink_fail_kind(cause, was_up)]++;
 	a->failure.cause = cause;
 	a->failure.code = code;
 	snprintf(a->failure.text, sizeof(a->failure.text), "%s", why);

@@ -67,6 +67,20 @@ enum alink_cause {
 	AL_CAUSE_REFUSED,           /* RabbitMQ refused a message (basic.nack): a new channel */
 };
 
+/* How failures are counted (connection_failures_total{side="amqp",reason}). */
+enum alink_fail {
+	AL_FAIL_CONNECT = 0,        /* no connection: socket, TLS, time-out */
+	AL_FAIL_REFUSED,            /* RabbitMQ closed it while setting up: login, vhost, topology */
+	AL_FAIL_LOST,               /* an established connection failed: socket, heartbeat, TLS */
+	AL_FAIL_CLOSED,             /* RabbitMQ closed an established connection */
+	AL_FAIL_CHANNEL,            /* RabbitMQ closed the channel over a message */
+	AL_FAIL_NACK,               /* a basic.nack: a new channel */
+	AL_FAIL_ERROR,              /* a publish rabbitmq-c could not encode */
+	AL_FAIL_N,
+};
+
+const char *alink_fail_name(enum alink_fail f);
+
 struct alink_failure {
 	enum alink_cause cause;
 	int code;                   /* the reply code of a close, or rabbitmq-c's status */
@@ -108,6 +122,7 @@ struct alink {
 	struct alink_failure failure; /* why it last went down (valid in the down handler) */
 	uint64_t up_since_ms;
 	bool wanted;                 /* reconnect after a failure */
+	uint64_t fails[AL_FAIL_N];   /* failures by kind, since the start */
 	struct backoff backoff;
 	struct failover fo;          /* which of cfg->hosts is in use or tried next */
 	struct homing homing;        /* on a standby: is the first address back? */

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "forward.h"
 #include "log.h"
+#include "procstat.h"
+#include "scrape.h"
 
 static const char *const state_names[] = { "running", "restarting", "draining", "done" };
 
@@ -195,6 +198,7 @@ static uint64_t br_on_mqtt_flushed(void *arg)
 	struct bridge *b = arg;
 	uint64_t n = gate_flushed(&b->gate);
 
+	stats_flushed_at(&b->stats, loop_time_us());
 	br_decide(b, false);
 	return n;
 }
@@ -212,10 +216,87 @@ static void br_on_mqtt_down(void *arg)
 	struct bridge *b = arg;
 	uint64_t n = gate_mqtt_down(&b->gate);
 
+	stats_unread(&b->stats);
 	if (n > 0)
 		log_info("bridge: the MQTT broker will redeliver the %" PRIu64 " message(s) read "
 		         "since the last flush", n);
 	br_status(b);
+}
+
+bool bridge_ready(const struct bridge *b, char *why, size_t size)
+{
+	const struct ctrack_entry *head = ctrack_head(&b->gate.track);
+	uint64_t age_us = head ? loop_time_us() - head->sent_us : 0;
+	size_t len = 0;
+
+#define WHY(...)                                                                        \
+	len += (size_t)snprintf(why + len, len < size ? size - len : 0, "not ready: " __VA_ARGS__)
+	why[0] = '\0';
+	if (b->state == BR_DRAINING || b->state == BR_DONE)
+		WHY("draining: the bridge is stopping\n");
+	else if (b->state == BR_RESTARTING)
+		WHY("restarting: reconnecting once the messages in flight are confirmed\n");
+	if (b->amqp.state == AL_BLOCKED)
+		WHY("RabbitMQ %s blocks publishing (connection.blocked)\n", alink_node(&b->amqp)->name);
+	else if (b->amqp.state != AL_READY)
+		WHY("RabbitMQ %s is down\n", alink_node(&b->amqp)->name);
+	if (b->mqtt.state != ML_ACTIVE)
+		WHY("MQTT %s is down\n", mlink_node(&b->mqtt)->name);
+	if (age_us > BRIDGE_STALL_MS * 1000u && b->amqp.state == AL_READY)
+		WHY("RabbitMQ has not confirmed a publish of %" PRIu64 " ms ago (%zu waiting)\n",
+		    age_us / 1000u, gate_outstanding(&b->gate));
+#undef WHY
+	return len == 0;
+}
+
+static void br_reply_text(struct http_reply *r, unsigned status, const char *text)
+{
+	r->status = status;
+	r->body = (char *)text;
+	r->len = strlen(text);
+	r->owned = false;
+}
+
+/* The answers of the HTTP endpoint (http.h): GET or HEAD on three paths. */
+static void br_http_route(void *arg, const char *method, const char *path, struct http_reply *r)
+{
+	struct bridge *b = arg;
+	static char why[1024];
+	bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+	             strcmp(path, "/readyz") == 0;
+
+	if (!known) {
+		br_reply_text(r, 404, "not found: the paths are /metrics, /healthz and /readyz\n");
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		br_reply_text(r, 405, "method not allowed: GET or HEAD\n");
+		r->allow = "GET, HEAD";
+	} else if (strcmp(path, "/healthz") == 0) {
+		/* Answered from the loop: it turns. */
+		br_reply_text(r, 200, "ok\n");
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (bridge_ready(b, why, sizeof(why)))
+			br_reply_text(r, 200, "ready\n");
+		else
+			br_reply_text(r, 503, why);
+	} else {
+		struct scrape_view v = {
+			.stats = &b->stats, .gate = &b->gate, .mqtt = &b->mqtt, .amqp = &b->amqp,
+			.ready = bridge_ready(b, why, sizeof(why)),
+			.inflight_max = (uint64_t)b->cfg->mqtt.inflight_max,
+		};
+		struct expo e;
+
+		expo_init(&e);
+		scrape_write(&v, &e);
+		r->body = expo_take(&e, &r->len);
+		if (!r->body) {
+			br_reply_text(r, 500, "out of memory\n");
+			return;
+		}
+		r->owned = true;
+		r->status = 200;
+		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	}
 }
 
 /* Connections after the first. */
@@ -268,6 +349,51 @@ static void br_apply_logging(struct bridge *b)
 	log_set_target(b->cfg->bridge.log_target);
 }
 
+static double br_wall_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void br_reload_done(struct bridge *b, bool ok)
+{
+	if (ok) {
+		b->stats.reloads++;
+		b->stats.last_reload_s = br_wall_clock();
+	} else {
+		b->stats.reload_failures++;
+	}
+	b->stats.last_reload_ok = ok;
+}
+
+/*
+ * Serves bridge.http_listen when it is not the address served already.  A
+ * new address that cannot be listened on leaves the old one served (a
+ * later reload tries again).  Returns 0, or -1 after logging why.
+ */
+static int br_http_listen(struct bridge *b)
+{
+	const char *now = b->cfg->bridge.http_listen;
+	char err[HTTP_ERR_MAX], before[sizeof(b->http.addr)];
+
+	snprintf(before, sizeof(before), "%s", b->http.addr);
+	if (strcmp(now ? now : "", before) == 0)
+		return 0;
+	if (!now) {
+		http_stop(&b->http);
+		log_info("http: stopped serving on %s (bridge.http_listen is gone)", before);
+		return 0;
+	}
+	if (http_start(&b->http, now, err) != 0) {
+		log_error("http: %s%s%s", err, before[0] ? "; still serving on " : "", before);
+		return -1;
+	}
+	log_info("http: serving /metrics, /healthz and /readyz on %s", now);
+	return 0;
+}
+
 /*
  * SIGHUP.  Loads the file anew; on any error logs every one and keeps the
  * configuration in force.  Otherwise the new rules take over from the next
@@ -291,6 +417,7 @@ static void br_reload(struct bridge *b)
 	if (!cfg) {
 		log_error("bridge: reload failed: out of memory; still running on the previous "
 		          "configuration");
+		br_reload_done(b, false);
 		return;
 	}
 	config_errors_init(&errs);
@@ -301,6 +428,7 @@ static void br_reload(struct bridge *b)
 		          "configuration", errs.n, old->path);
 		config_errors_free(&errs);
 		free(cfg);
+		br_reload_done(b, false);
 		return;
 	}
 	config_errors_free(&errs);
@@ -312,9 +440,12 @@ static void br_reload(struct bridge *b)
 		          "configuration");
 		config_free(cfg);
 		free(cfg);
+		br_reload_done(b, false);
 		return;
 	}
 	b->cfg = cfg;
+	br_reload_done(b, true);
+	br_http_listen(b);
 	gate_configure(&b->gate, (uint64_t)cfg->mqtt.inflight_max,
 	               (unsigned)cfg->bridge.poison_failures);
 	br_apply_logging(b);
@@ -502,6 +633,9 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
+	procstat_init();
+	stats_init(&b->stats);
+	b->stats.last_reload_s = br_wall_clock();
 	if (fw_init(&b->fw, cfg, &b->gate, &b->amqp, &b->stats) != 0) {
 		log_error("bridge: out of memory");
 		return -1;
@@ -522,8 +656,13 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 	alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges, cfg->n_check_exchanges);
 	if (mlink_init(&b->mqtt, &cfg->mqtt, &cfg->bridge, &b->loop, &mh, b) != 0)
 		goto fail_amqp;
+	http_init(&b->http, &b->loop, br_http_route, b);
+	if (br_http_listen(b) != 0)
+		goto fail_mqtt;
 	return 0;
 
+fail_mqtt:
+	mlink_fini(&b->mqtt);
 fail_amqp:
 	alink_fini(&b->amqp);
 fail_gate:
@@ -532,6 +671,7 @@ fail_loop:
 	loop_fini(&b->loop);
 fail_scratch:
 	fw_fini(&b->fw);
+	stats_fini(&b->stats);
 	b->cfg = NULL;
 	return -1;
 }
@@ -562,11 +702,13 @@ int bridge_run(struct bridge *b)
 
 void bridge_fini(struct bridge *b)
 {
+	http_stop(&b->http);
 	mlink_fini(&b->mqtt);
 	alink_fini(&b->amqp);
 	gate_fini(&b->gate);
 	loop_fini(&b->loop);
 	fw_fini(&b->fw);
+	stats_fini(&b->stats);
 	if (b->retired) {
 		config_free(b->retired);
 		free(b->retired);

@@ -23,7 +23,8 @@
  * difference.  The service manager hears about it (notify): READY=1 when
  * the loop starts, a STATUS= line whenever a side goes up or down,
  * STOPPING=1 on SIGTERM, and WATCHDOG=1 from a loop timer while the loop
- * turns.
+ * turns.  With bridge.http_listen, the loop also serves /metrics (scrape.h),
+ * /healthz (200 while the loop turns) and /readyz (bridge_ready()).
  */
 #ifndef BRIDGE_BRIDGE_H
 #define BRIDGE_BRIDGE_H
@@ -35,6 +36,7 @@
 #include "config.h"
 #include "forward.h"
 #include "gate.h"
+#include "http.h"
 #include "loop.h"
 #include "mlink.h"
 #include "notify.h"
@@ -69,6 +71,7 @@ struct bridge {
 	struct notify notify;
 	struct forward fw;            /* the forwarding path */
 	struct loop_timer drain_timer;
+	struct http http;             /* bridge.http_listen: /metrics, /healthz, /readyz */
 };
 
 /*
@@ -84,6 +87,17 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg);
  */
 int bridge_run(struct bridge *b);
 void bridge_fini(struct bridge *b);
+
+/*
+ * Whether the bridge forwards now: running (not draining or restarting),
+ * the MQTT session up, the AMQP channel ready and not blocked, and the
+ * oldest unconfirmed publish younger than BRIDGE_STALL_MS (a RabbitMQ that
+ * stopped answering is noticed while messages flow, long before its
+ * heartbeat times out).  Otherwise writes the reasons to `why`, one line
+ * each.  /readyz answers this.
+ */
+#define BRIDGE_STALL_MS 500
+bool bridge_ready(const struct bridge *b, char *why, size_t size);
 
 /* Logs the counters as one "stats: ..." line. */
 void bridge_log_stats(const struct bridge *b);

@@ -114,6 +114,8 @@ uint64_t ctrack_add(struct ctrack *t, uint64_t key_hash, const char *topic, size
 	e->topic[topic_len] = '\0';
 	e->key_hash = key_hash;
 	e->fp = 0;
+	e->sent_us = 0;
+	e->counter = 0;
 	e->fate = deadletter ? CT_FATE_DEADLETTERED : CT_FATE_FORWARDED;
 	e->deadletter = deadletter;
 	e->returned = false;
@@ -143,6 +145,8 @@ static void ctrack_settle(struct ctrack *t, struct ctrack_entry *e, bool ack, st
 	} else {
 		c->nacked++;
 	}
+	if (c->each)
+		c->each(c->arg, e, ack);
 	if (e->topic_cap > CT_TOPIC_KEEP) {
 		free(e->topic);
 		e->topic = NULL;

@@ -31,6 +31,9 @@ struct ctrack_entry {
 	uint64_t fp;            /* the MQTT message's fingerprint (ctrack_fingerprint()) */
 	char *topic;            /* the MQTT topic, owned; the buffer stays with the slot */
 	size_t topic_cap;       /* its size (kept for the slot's next tag when small) */
+	uint64_t sent_us;       /* when it was published (loop_time_us()), for the confirm latency */
+	uint32_t counter;       /* the exchange counter (stats.h) an ack adds to; a dead-letter
+	                           copy: its reason (enum stats_dead) */
 	unsigned char fate;
 	bool deadletter;        /* a copy sent to the dead-letter exchange */
 	bool returned;
@@ -42,6 +45,9 @@ struct ctrack_counts {
 	uint64_t dead_lettered;
 	uint64_t dropped;
 	uint64_t nacked;
+	/* When set, called with each entry settled (before it is cleared). */
+	void (*each)(void *arg, const struct ctrack_entry *e, bool ack);
+	void *arg;
 };
 
 struct ctrack {

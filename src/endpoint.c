@@ -1,5 +1,8 @@
 #include "endpoint.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +103,37 @@ void endpoint_free(struct endpoint *vec, size_t n)
 		free(vec[i].name);
 	}
 	free(vec);
+}
+
+const char *endpoint_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[ENDPOINT_HOST_MAX + 1];
+	int port;
+	const char *bad = endpoint_parse(text, host, &port);
+
+	memset(ss, 0, sizeof(*ss));
+	if (bad)
+		return bad;
+	if (port == 0)
+		return "must end with ':' and a port: \"127.0.0.1:9464\", \"[::1]:9464\"";
+	if (text[0] == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return "must hold a numeric IPv6 address between '[' and ']' (names are not "
+			       "looked up)";
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return "must give a numeric IPv4 address, or an IPv6 one in brackets (names are "
+			       "not looked up)";
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+	}
+	return NULL;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 /* A host name is at most 253 bytes; an IPv6 literal with a zone fits too. */
 #define ENDPOINT_HOST_MAX 253
@@ -39,6 +40,14 @@ bool endpoint_same(const struct endpoint *a, const struct endpoint *b);
 /* Whether two lists hold the same brokers in the same order (the order is the failover order). */
 bool endpoint_lists_same(const struct endpoint *a, size_t na, const struct endpoint *b,
                          size_t nb);
+
+/*
+ * A listening address: "ADDRESS:PORT" with a numeric IPv4 address, or a
+ * bracketed IPv6 one ("127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464",
+ * "[::]:9464"); names are not looked up.  Returns NULL, or the end of a
+ * sentence ("must ...") saying what is wrong.
+ */
+const char *endpoint_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len);
 
 void endpoint_free(struct endpoint *vec, size_t n);
 

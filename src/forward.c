@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -66,6 +67,16 @@ static const struct amqp_settings *fw_amqp_cfg(const struct forward *f)
 	return f->amqp->cfg;
 }
 
+/* What ctrack_add() does not take: the fingerprint, the time, the counter an ack adds to. */
+static void fw_tracked(struct forward *f, uint64_t tag, uint64_t fp, uint32_t counter)
+{
+	struct ctrack_entry *e = ctrack_get(&f->gate->track, tag);
+
+	e->fp = fp;
+	e->sent_us = loop_time_us();
+	e->counter = counter;
+}
+
 /*
  * Publishes a copy of a message that cannot reach `exchange` to the
  * dead-letter exchange, with headers naming why.  Returns 0, or -1 when
@@ -103,7 +114,7 @@ static int fw_dead_letter(struct forward *f, uint64_t fp, const char *topic, siz
 	if (props_encoded_size(&props) > alink_frame_max(f->amqp) - PROPS_HEADER_OVERHEAD) {
 		struct fw_excerpt x;
 
-		f->stats->dropped++;
+		stats_drop(f->stats, STATS_DROP_UNDELIVERABLE);
 		fw_warn(f, "bridge: dropped an undeliverable message (%s: %s) on '%s': its dead-letter "
 		        "headers do not fit RabbitMQ's frame of %zu bytes", reason, detail,
 		        fw_excerpt(&x, topic, tlen), alink_frame_max(f->amqp));
@@ -124,7 +135,7 @@ static int fw_dead_letter(struct forward *f, uint64_t fp, const char *topic, siz
 		alink_fail(f->amqp, "internal error in confirm bookkeeping");
 		return -1;
 	}
-	ctrack_get(&f->gate->track, tag)->fp = fp;
+	fw_tracked(f, tag, fp, (uint32_t)stats_dead_index(reason));
 	return 0;
 }
 
@@ -164,7 +175,7 @@ static int fw_undeliverable(struct forward *f, uint64_t fp, const struct mosquit
 		                      detail, msg->qos > 0, keep_body ? msg->payload : NULL,
 		                      keep_body ? (size_t)msg->payloadlen : 0);
 	}
-	f->stats->dropped++;
+	stats_drop(f->stats, STATS_DROP_UNDELIVERABLE);
 	fw_warn(f, "bridge: dropped an undeliverable message (%s: %s) on '%s': %s", reason, detail,
 	        fw_excerpt(&x, msg->topic, tlen),
 	        dlx ? "its dead-letter copy failed as well" : "no dead-letter exchange is configured");
@@ -256,7 +267,7 @@ static int fw_forward(struct forward *f, const struct mosquitto_message *msg,
 		alink_fail(f->amqp, "internal error in confirm bookkeeping");
 		return -1;
 	}
-	ctrack_get(&f->gate->track, tag)->fp = fp;
+	fw_tracked(f, tag, fp, c->rule ? f->rule_counter[c->rule->index - 1] : f->main_counter);
 	return 0;
 }
 
@@ -278,6 +289,7 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 	if (f->gate->poisoned)
 		return;
 	f->stats->received++;
+	stats_read_at(f->stats, loop_time_us());
 	route_message(rt, f->cfg, msg->topic, tlen);
 	/* Room for each copy and, should it be returned, its dead-letter copy. */
 	if (ctrack_reserve(&f->gate->track, (size_t)ctrack_span(&f->gate->track) + 2 * rt->n + 2) != 0) {
@@ -293,6 +305,8 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 
 		route_copy(rt, f->cfg, i, &c);
 		if (c.rule)
+			f->stats->rules[c.rule->index - 1].matches++;
+		if (c.rule)
 			log_debug("bridge: rule %zu (line %d) forwards the message on '%s'", c.rule->index,
 			          c.rule->line, msg->topic);
 		if (fw_forward(f, msg, mprops, dup, fp, tlen, &c) != 0)
@@ -303,8 +317,10 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 	else if (rt->end == ROUTE_DROP_RULE)
 		log_debug("bridge: rule %zu (line %d) drops the message on '%s'", rt->drop->index,
 		          rt->drop->line, msg->topic);
+	if (rt->end == ROUTE_DROP_RULE)
+		f->stats->rules[rt->drop->index - 1].matches++;
 	if (rt->end != ROUTE_COPIES && rt->n == 0)
-		f->stats->dropped++;
+		stats_drop(f->stats, rt->end == ROUTE_DROP_RULE ? STATS_DROP_RULE : STATS_DROP_UNMATCHED);
 }
 
 static void fw_add_counts(struct forward *f, const struct ctrack_counts *c)
@@ -312,13 +328,28 @@ static void fw_add_counts(struct forward *f, const struct ctrack_counts *c)
 	f->stats->forwarded += c->forwarded;
 	f->stats->dead_lettered += c->dead_lettered;
 	f->stats->dropped += c->dropped;
+	f->stats->drops[STATS_DROP_UNDELIVERABLE] += c->dropped;
 	f->stats->nacked += c->nacked;
+}
+
+/* Each copy confirmed: its exchange's or reason's counter, and how long the confirm took. */
+static void fw_settled(void *arg, const struct ctrack_entry *e, bool ack)
+{
+	struct stats *s = arg;
+
+	if (!ack)
+		return;
+	if (e->fate == CT_FATE_FORWARDED)
+		s->ex[e->counter].forwarded++;
+	else if (e->fate == CT_FATE_DEADLETTERED && e->counter < STATS_DEAD_N)
+		s->dead[e->counter]++;
+	hist_observe_us(&s->confirm, loop_time_us() - e->sent_us);
 }
 
 void fw_on_ack(void *arg, uint64_t tag, bool multiple)
 {
 	struct forward *f = arg;
-	struct ctrack_counts c = { 0 };
+	struct ctrack_counts c = { .each = fw_settled, .arg = f->stats };
 
 	if (gate_ack(f->gate, tag, multiple, &c) < 0) {
 		log_error("amqp: basic.ack for unknown delivery tag %" PRIu64, tag);
@@ -449,7 +480,7 @@ int fw_init(struct forward *f, const struct bridge_config *cfg, struct gate *gat
 	f->stats = stats;
 	props_init(&f->props);
 	route_init(&f->route);
-	if (route_reserve(&f->route, cfg->rules) != 0) {
+	if (fw_configure(f, cfg) != 0) {
 		fw_fini(f);
 		return -1;
 	}
@@ -460,11 +491,46 @@ void fw_fini(struct forward *f)
 {
 	props_fini(&f->props);
 	route_fini(&f->route);
+	free(f->rule_counter);
+	f->rule_counter = NULL;
+}
+
+/*
+ * The counters `cfg` names: the exchanges' (kept from every configuration
+ * since the start), the rules' (carried over by label) and the read times'
+ * room.  Returns 0, or -1 when memory ran out (what is counted is as before).
+ */
+static int fw_counters(struct forward *f, const struct bridge_config *cfg)
+{
+	size_t n = rules_count(cfg->rules);
+	uint32_t *rc = calloc(n ? n : 1, sizeof(*rc));
+	int mx = stats_exchange(f->stats, cfg->amqp.exchange);
+
+	if (!rc || mx < 0)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = rules_at(cfg->rules, i);
+		int x = stats_exchange(f->stats, r->exchange ? r->exchange : cfg->amqp.exchange);
+
+		if (x < 0)
+			goto oom;
+		rc[i] = (uint32_t)x;
+	}
+	if (stats_holdq_reserve(f->stats, (uint64_t)cfg->mqtt.inflight_max) != 0 ||
+	    stats_set_rules(f->stats, cfg->rules) != 0)
+		goto oom;
+	free(f->rule_counter);
+	f->rule_counter = rc;
+	f->main_counter = (uint32_t)mx;
+	return 0;
+oom:
+	free(rc);
+	return -1;
 }
 
 int fw_configure(struct forward *f, const struct bridge_config *cfg)
 {
-	if (route_reserve(&f->route, cfg->rules) != 0)
+	if (route_reserve(&f->route, cfg->rules) != 0 || fw_counters(f, cfg) != 0)
 		return -1;
 	f->cfg = cfg;
 	/* RabbitMQ's limit may have been raised meanwhile; it is learnt again if not. */

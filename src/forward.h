@@ -48,6 +48,9 @@ struct forward {
 	 */
 	int64_t broker_max_size;
 	uint64_t publishing_fp;       /* the copy whose publish is under way, 0 outside */
+	/* The exchange counters (stats.h) of amqp.exchange and of each rule, by rule index - 1. */
+	uint32_t main_counter;
+	uint32_t *rule_counter;
 };
 
 /* Returns 0, or -1 when memory ran out. */

@@ -18,6 +18,21 @@ uint64_t loop_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static uint64_t loop_cached_us;
+
+static void loop_tick(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	loop_cached_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t loop_time_us(void)
+{
+	return loop_cached_us;
+}
+
 int loop_init(struct loop *l, const int *signals, loop_signal_fn fn, void *arg)
 {
 	sigset_t set;
@@ -160,6 +175,7 @@ void loop_run_once(struct loop *l)
 	int n = 0, timeout = -1, rc;
 	bool busy = false;
 
+	loop_tick();
 	if (l->prepare_fn)
 		busy = l->prepare_fn(l->prepare_arg);
 	if (l->stop)
@@ -187,6 +203,7 @@ void loop_run_once(struct loop *l)
 	n++;
 
 	rc = poll(pfd, (nfds_t)n, timeout);
+	loop_tick();
 	if (rc < 0 && errno != EINTR)
 		log_warn("loop: poll: %s", strerror(errno));
 	if (rc > 0) {

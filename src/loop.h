@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LOOP_MAX_FDS 8
+#define LOOP_MAX_FDS 12
 
 struct loop;
 
@@ -51,6 +51,13 @@ struct loop {
 
 /* Milliseconds on the monotonic clock. */
 uint64_t loop_now_ms(void);
+
+/*
+ * Microseconds on the monotonic clock as the loop last read it: before
+ * the prepare step and after each poll().  Reading it costs no system
+ * call, which is what the forwarding path's timings need.
+ */
+uint64_t loop_time_us(void);
 
 /*
  * Blocks the given signals (0-terminated list) and routes them through a

@@ -97,6 +97,15 @@ static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
 	return 0;
 }
 
+const char *mlink_fail_name(enum mlink_fail f)
+{
+	static const char *const names[ML_FAIL_N] = {
+		"connect", "refused", "lost", "dropped", "error",
+	};
+
+	return names[f];
+}
+
 const struct endpoint *mlink_node(const struct mlink *m)
 {
 	return &m->cfg->hosts[m->fo.cur];
@@ -147,6 +156,13 @@ static void mlink_went_down(struct mlink *m, enum ml_end how)
 
 	if (m->state == ML_DOWN)
 		return;
+	if (how == ML_END_GATE || (how == ML_END_LOCAL && m->dropping))
+		m->fails[ML_FAIL_DROPPED]++;
+	else if (how == ML_END_LOCAL)
+		m->fails[ML_FAIL_ERROR]++;
+	else if (how == ML_END_BROKER)
+		m->fails[lost ? ML_FAIL_LOST : m->refused ? ML_FAIL_REFUSED : ML_FAIL_CONNECT]++;
+	m->refused = m->dropping = false;
 	if (how != ML_END_CLEAN && stable)
 		backoff_reset(&m->backoff);
 	m->broken = false;
@@ -193,6 +209,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	(void)mosq;
 	(void)props;
 	if (rc != 0) {
+		m->refused = true;
 		/* libmosquitto closes the connection after this; on_disconnect follows. */
 		log_error("mqtt: %s refused the connection%s%s%s: %s", mlink_node(m)->name,
 		          m->cfg->username ? " for user '" : "", m->cfg->username ? m->cfg->username : "",
@@ -481,6 +498,7 @@ static void mlink_attempt(struct mlink *m)
 	if (resolve_start(&m->resolve, mlink_node(m)->host, mlink_node(m)->port, err,
 	                  sizeof(err)) != 0) {
 		log_error("mqtt: connecting to %s failed: %s", mlink_node(m)->name, err);
+		m->fails[ML_FAIL_CONNECT]++;
 		mlink_schedule(m, ML_END_BROKER, false, false);
 		return;
 	}
@@ -742,7 +760,9 @@ static void mlink_lose(struct mlink *m, const char *why, enum ml_end how)
 void mlink_drop(struct mlink *m, const char *why)
 {
 	/* Paced by the gate only while it holds connections back; otherwise by the backoff. */
+	m->dropping = true;
 	mlink_lose(m, why, m->connect_ok ? ML_END_LOCAL : ML_END_GATE);
+	m->dropping = false;
 }
 
 void mlink_prepare(struct mlink *m)

@@ -72,6 +72,18 @@ struct mlink_handlers {
 };
 
 
+/* How failures are counted (connection_failures_total{side="mqtt",reason}). */
+enum mlink_fail {
+	ML_FAIL_CONNECT = 0,        /* no connection: name lookup, socket, TLS, time-out */
+	ML_FAIL_REFUSED,            /* the broker refused the CONNECT */
+	ML_FAIL_LOST,               /* an established connection failed or the broker closed it */
+	ML_FAIL_DROPPED,            /* dropped by the bridge: RabbitMQ failed or refused a message */
+	ML_FAIL_ERROR,              /* a local error */
+	ML_FAIL_N,
+};
+
+const char *mlink_fail_name(enum mlink_fail f);
+
 struct mlink {
 	enum mlink_state state;
 	const struct mqtt_settings *cfg;
@@ -92,6 +104,9 @@ struct mlink {
 	int disconnect_fd;        /* a duplicate of the socket from DISCONNECT on, to linger */
 	struct closer linger;     /* after a clean close: read until the broker closes */
 	uint64_t connects;        /* connections the broker accepted (CONNACK 0) */
+	uint64_t fails[ML_FAIL_N]; /* failures by kind, since the start */
+	bool refused;             /* the attempt under way got a refusing CONNACK */
+	bool dropping;            /* inside mlink_drop(): the bridge ends it */
 	uint64_t had_session;     /* bit i: connected before to cfg->hosts[i] with this client id */
 	uint64_t up_since_ms;
 	struct backoff backoff;

@@ -244,6 +244,7 @@ static int rules__spec(struct rule *r, const struct rule_spec *s, size_t index,
 	r->drop = s->drop;
 	r->cont = s->cont;
 	r->persistent = s->persistent;
+	r->name = rules__strdup(s->name, &oom);
 	r->match = rules__strdup(s->match, &oom);
 	r->exchange = rules__strdup(s->exchange, &oom);
 	r->routing_key = rules__strdup(s->routing_key, &oom);
@@ -375,6 +376,7 @@ static void rules__warn_unsubscribed(const struct rules *rs, const char *const *
 static void rules__free_rule(struct rule *r)
 {
 	free(r->match);
+	free(r->name);
 	free(r->exchange);
 	free(r->routing_key);
 	rkey_free_parts(r->parts, r->n_parts);
@@ -424,6 +426,13 @@ struct rules *rules_compile(const struct rule_spec *specs, size_t n, const char 
 		rs->n = i + 1;
 		if (rc < 0)
 			goto oom;
+		for (size_t j = 0; specs[i].name && j < i; j++) {
+			if (specs[j].name && strcmp(specs[i].name, specs[j].name) == 0) {
+				rules__say(&rep, "name '%s' is taken by rule %zu (line %d); each rule's name "
+				           "is its own", specs[i].name, j + 1, specs[j].line);
+				break;
+			}
+		}
 		errors += rep.count;
 		if (specs[i].cont)
 			rs->n_cont++;
@@ -577,6 +586,8 @@ void rules_print(const struct rules *rs, FILE *out)
 		const struct rule *r = &rs->rules[i];
 
 		fprintf(out, "rule %zu (line %d)\n", r->index, r->line);
+		if (r->name)
+			fprintf(out, "  name:          %s\n", r->name);
 		fprintf(out, "  match:         %s\n", r->match);
 		if (r->filter != r->match)
 			fprintf(out, "  filter:        %s (shared subscription)\n", r->filter);

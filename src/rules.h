@@ -40,6 +40,7 @@
 /* One rule as the configuration gives it.  rules_compile() copies what it keeps. */
 struct rule_spec {
 	int line;                   /* of the rule in the file, for messages */
+	const char *name;           /* NULL: none; names the rule's metrics and messages */
 	const char *match;          /* MQTT topic filter; required */
 	const char *exchange;       /* NULL: the main exchange (amqp.exchange) */
 	const char *routing_key;    /* template; NULL: the default translation */
@@ -56,6 +57,7 @@ struct rule_spec {
 struct rule {
 	size_t index;               /* 1-based position in the list */
 	int line;
+	char *name;                 /* NULL: none */
 	char *match;                /* as written: what is subscribed to */
 	const char *filter;         /* inside `match`: without a "$share/GROUP/" prefix */
 	char *exchange;             /* NULL: the main exchange */
@@ -101,7 +103,7 @@ typedef void rules_report_fn(void *arg, int line, const char *msg);
  * routing_key, key_prefix, strip_prefix, persistent or headers; an exchange
  * longer than 255 bytes; a key_prefix or a template's literal text that
  * alone exceeds 255 bytes; a header name that is empty or over 255 bytes,
- * or given twice in one rule.
+ * or given twice in one rule; a name two rules share.
  *
  * Returns the compiled set (empty, not NULL, for n == 0), or NULL when any
  * error was reported or memory ran out.

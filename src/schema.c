@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "endpoint.h"
 #include "failover.h"
 
 /* AMQP 0-9-1 short strings (exchange, queue and vhost names) carry at most 255 bytes. */
@@ -34,6 +35,31 @@ static const char *dot_replacement_rule(const char *value)
 	/* Any other text with a '.' would split one MQTT level into several AMQP words. */
 	if (strchr(value, '.') != NULL && strcmp(value, ".") != 0)
 		return "must be \".\" or contain no '.'";
+	return NULL;
+}
+
+static const char *http_listen_rule(const char *value)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *bad = endpoint_listen(value, &ss, &len);
+
+	if (bad)
+		return bad;
+#ifndef HAVE_MICROHTTPD
+	return "is set, but this build has no HTTP support (it was configured without "
+	       "libmicrohttpd): remove the setting, or rebuild with libmicrohttpd-dev installed";
+#else
+	return NULL;
+#endif
+}
+
+/* A rule's name labels its metrics: printable, no quotes or backslashes to escape. */
+static const char *rule_name_rule(const char *value)
+{
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if (*p < 0x21 || *p == 0x7f || *p == '"' || *p == '\\')
+			return "must be printable, without spaces, quotes or backslashes";
 	return NULL;
 }
 
@@ -180,6 +206,8 @@ static const struct setting bridge_rows[] = {
 	  .choices = plugin_header_names },
 	{ .name = "poison_failures", .kind = SK_INT, ON(poison_failures), .min = 0, .max = 100,
 	  .def = 3 },
+	{ .name = "http_listen", .kind = SK_STRING, .flags = SF_NONEMPTY, ON(http_listen),
+	  .max = 64, .rule = http_listen_rule },
 };
 #undef ROWS_OF
 
@@ -191,13 +219,15 @@ static const struct setting bridge_rows[] = {
  */
 #define RULE_ON(m) .off = offsetof(struct rule_spec, m), .off_kept = offsetof(struct rule, m)
 #define SAME_SIZE(m) (sizeof(((struct rule_spec *)0)->m) == sizeof(((struct rule *)0)->m))
-_Static_assert(SAME_SIZE(match) && SAME_SIZE(exchange) && SAME_SIZE(routing_key)
+_Static_assert(SAME_SIZE(name) && SAME_SIZE(match) && SAME_SIZE(exchange) && SAME_SIZE(routing_key)
                && SAME_SIZE(strip_prefix) && SAME_SIZE(key_prefix) && SAME_SIZE(persistent)
                && SAME_SIZE(headers) && SAME_SIZE(n_headers) && SAME_SIZE(cont)
                && SAME_SIZE(drop), "a rule's fields keep their types when compiled");
 
 static const struct setting rule_rows[] = {
 	{ .name = "match", .kind = SK_STRING, .flags = SF_REQUIRED, RULE_ON(match) },
+	{ .name = "name", .kind = SK_STRING, .flags = SF_NONEMPTY, RULE_ON(name), .max = 64,
+	  .rule = rule_name_rule },
 	{ .name = "exchange", .kind = SK_STRING, RULE_ON(exchange) },
 	{ .name = "routing_key", .kind = SK_STRING, RULE_ON(routing_key) },
 	{ .name = "strip_prefix", .kind = SK_STRING, RULE_ON(strip_prefix) },

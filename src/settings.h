@@ -114,6 +114,7 @@ struct bridge_settings {
 	char *plugin_headers;
 	/* AMQP failures with the same message at their head before it is poison (0: never) */
 	int poison_failures;
+	char *http_listen;          /* "ADDRESS:PORT" of /metrics, /healthz, /readyz; NULL: off */
 };
 
 /* The optional `topology` group: what is declared on every AMQP (re)connect. */

@@ -2093,7 +2093,8 @@ START_TEST(test_setting_at)
 	static const char *const want[][2] = {
 		{ "bridge", "unmatched" }, { "bridge", "topic_header" }, { "bridge", "retain_header" },
 		{ "bridge", "plugin_headers" }, { "bridge", "poison_failures" },
-		{ "rules", "match" }, { "rules", "exchange" }, { "rules", "routing_key" },
+		{ "bridge", "http_listen" },
+		{ "rules", "match" }, { "rules", "name" }, { "rules", "exchange" }, { "rules", "routing_key" },
 		{ "rules", "strip_prefix" }, { "rules", "key_prefix" }, { "rules", "persistent" },
 		{ "rules", "headers" }, { "rules", "continue" }, { "rules", "drop" },
 		{ "topology.exchanges", "name" }, { "topology.exchanges", "type" },
