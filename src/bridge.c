@@ -243,7 +243,7 @@ bool bridge_ready(const struct bridge *b, char *why, size_t size)
 	if (b->mqtt.state != ML_ACTIVE)
 		WHY("MQTT %s is down\n", mlink_node(&b->mqtt)->name);
 	if (age_us > BRIDGE_STALL_MS * 1000u && b->amqp.state == AL_READY)
-		WHY("RabbitMQ has not confirmed a publish of %" PRIu64 " ms ago (%zu waiting)\n",
+		WHY("RabbitMQ has not confirmed a publish made %" PRIu64 " ms ago (%zu waiting)\n",
 		    age_us / 1000u, gate_outstanding(&b->gate));
 #undef WHY
 	return len == 0;
