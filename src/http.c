@@ -56,8 +56,12 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *c, const ch
 	(void)upload_size;
 	(void)state;
 	h->route(h->arg, method, url, &r);
+	/*
+	 * A body that is not handed over is copied: a slow client may still be
+	 * sent it after the route has written the next answer into the same place.
+	 */
 	resp = MHD_create_response_from_buffer(r.len, r.body, r.owned ? MHD_RESPMEM_MUST_FREE
-	                                                              : MHD_RESPMEM_PERSISTENT);
+	                                                              : MHD_RESPMEM_MUST_COPY);
 	if (!resp) {
 		if (r.owned)
 			free(r.body);

@@ -26,7 +26,7 @@
 #define HTTP_CONN_MEMORY 32768
 #define HTTP_ERR_MAX 256
 
-/* What a route answers; the server frees `body` when `owned`. */
+/* What a route answers; the server frees `body` when `owned`, and copies it otherwise. */
 struct http_reply {
 	unsigned status;
 	const char *content_type;
