@@ -53,12 +53,26 @@ for page in man/mqtt-amqp-bridge.8 man/mqtt-amqp-bridge.conf.5; do
 	echo "$page: clean"
 done
 
-step "install into a scratch prefix; systemd-analyze verify the units"
+step "install into a scratch prefix (built without libmicrohttpd); systemd-analyze verify the units"
 prefix=$(mktemp -d)
 mkdir -p build-install
 (cd build-install &&
-	../configure --prefix="$prefix" --with-systemdsystemunitdir="$prefix/lib/systemd/system" >/dev/null &&
+	../configure --prefix="$prefix" --with-systemdsystemunitdir="$prefix/lib/systemd/system" \
+		--without-microhttpd >/dev/null &&
 	make -j"$jobs" install >/dev/null)
+# A build without the HTTP endpoint refuses bridge.http_listen, saying why.
+printf '%s\n' 'mqtt = { host = "127.0.0.1"; subscribe = [ "a/#" ]; };' \
+	'amqp = { host = "127.0.0.1"; };' 'bridge = { http_listen = "127.0.0.1:9464"; };' \
+	>"$prefix/http.conf"
+if "$prefix/sbin/mqtt-amqp-bridge" -t -c "$prefix/http.conf" >"$prefix/http.out" 2>&1 ||
+	! grep -q "http.conf:3: 'bridge.http_listen' is set, but this build has no HTTP support" \
+		"$prefix/http.out"; then
+	cat "$prefix/http.out" >&2
+	echo "a build without libmicrohttpd did not refuse bridge.http_listen" >&2
+	exit 1
+fi
+echo "a build without libmicrohttpd refuses bridge.http_listen"
+
 (cd "$prefix/lib/systemd/system" &&
 	cp mqtt-amqp-bridge@.service mqtt-amqp-bridge@example.service &&
 	MANPATH="$prefix/share/man:" systemd-analyze verify ./mqtt-amqp-bridge.service ./mqtt-amqp-bridge@example.service)

@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
 	gcc make autoconf automake pkg-config
-	libmosquitto-dev librabbitmq-dev libconfig-dev check libssl-dev libsystemd-dev
+	libmosquitto-dev librabbitmq-dev libconfig-dev check libssl-dev libsystemd-dev libmicrohttpd-dev
 	mosquitto mosquitto-clients rabbitmq-server amqp-tools openssl
 	groff-base mandoc systemd
 	strace
