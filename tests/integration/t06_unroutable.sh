@@ -5,7 +5,7 @@
 # or routing-key-too-long, x-mqtt-topic, x-original-exchange, and
 # x-original-routing-key when the key was valid); without one they are
 # dropped and counted.  Either way they do not stall the routable messages
-# behind them.
+# behind them.  /metrics counts each by its reason.
 set -uo pipefail
 # shellcheck source=SCRIPTDIR/../lib/brokers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
@@ -14,6 +14,8 @@ ORPHAN='orphan/dev%d/x'
 # A topic that translates to a routing key of about 300 bytes.
 LONG="fleet/$(printf 'l%.0s' {1..290})/dev%d"
 export BR_SUBSCRIBE='"fleet/#", "orphan/#"'
+export BR_HTTP=1
+M=mqtt_amqp_bridge_messages
 
 mab_init t06
 mosq_start || fail "mosquitto did not start"
@@ -37,6 +39,11 @@ sink_expect "dead-lettered" -q dlq -s 0 -n 200 -t "$ORPHAN" -T 10 -i 30 \
 sink_expect "dead-lettered, key too long" -q dlq -s 500 -n 50 -t "$LONG" -T 10 -i 30 \
 	--dead-letter routing-key-too-long --orig-exchange telemetry
 sink_expect "routable" -q sink -s 1000 -n 300 -T 10 -i 30
+metric_is "${M}_dead_lettered_total{reason=\"unroutable\"}" 200 30 &&
+	metric_is "${M}_dead_lettered_total{reason=\"routing-key-too-long\"}" 50 30 &&
+	metric_is "${M}_forwarded_total{exchange=\"telemetry\"}" 300 30 &&
+	metric_is "${M}_dropped_total{reason=\"undeliverable\"}" 0 1 ||
+	fail "/metrics does not count the dead letters by reason"
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)
 mab_log "bridge: $stats"
@@ -50,6 +57,10 @@ bridge_start "$MAB_TMP/nodlx.conf"
 pub -s 2000 -n 100 -t "$ORPHAN" -T 10 -z 64 -i pub-t06c >/dev/null || fail "mab-pub (unroutable) failed"
 pub -s 3000 -n 300 -T 10 -z 64 -i pub-t06d >/dev/null || fail "mab-pub (routable) failed"
 sink_expect "routable after dropped" -q sink -s 3000 -n 300 -T 10 -i 30
+metric_is "${M}_dropped_total{reason=\"undeliverable\"}" 100 30 &&
+	metric_is "${M}_dropped_total{reason=\"unmatched\"}" 0 1 &&
+	metric_is "${M}_dead_lettered_total{reason=\"unroutable\"}" 0 1 ||
+	fail "/metrics does not count the undeliverable drops"
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1)
 mab_log "bridge: $stats"

@@ -67,15 +67,16 @@ TOPOLOGY='topology = {
 
 RULES='rules = (
     { match = "site1/+/temperature"; exchange = "tx.temp"; routing_key = "temp.{1}";
-      headers = { kind = "temperature"; sample-rate = 10; calibrated = true; }; },
+      headers = { kind = "temperature"; sample-rate = 10; calibrated = true; }; name = "temp"; },
     { match = "site1/+/alarm/#"; exchange = "tx.alarms"; routing_key = "alarm.{1}.{#}";
-      continue = true; },
+      continue = true; name = "alarms"; },
     { match = "site1/+/alarm/#"; exchange = "tx.audit"; routing_key = "{topic}";
-      strip_prefix = "site1/"; key_prefix = "audit."; },
-    { match = "site1/+/debug/#"; drop = true; },
+      strip_prefix = "site1/"; key_prefix = "audit."; name = "audit"; },
+    { match = "site1/+/debug/#"; drop = true; name = "debug"; },
     { match = "site1/#"; persistent = false; }
 );'
 
+export BR_HTTP=1
 mab_init t14
 CONF=$MAB_TMP/bridge.conf
 mosq_start || fail "mosquitto did not start"
@@ -136,6 +137,22 @@ if [[ $(stats_field mqtt_reconnects) == 0 && $(stats_field amqp_reconnects) == 0
 	[[ $(stats_field received) == $((5 * N)) ]] || fail "received != $((5 * N)): $line"
 	[[ $(stats_field forwarded) == $((4 * N)) ]] || fail "forwarded != $((4 * N)) copies: $line"
 	[[ $(stats_field dropped) == $((2 * N)) ]] || fail "dropped != $((2 * N)): $line"
+	# /metrics says the same by rule, exchange and reason; the last rule
+	# has no name and is known by its line.
+	status_line=$(grep -n 'match = "site1/#"' "$CONF" | cut -d: -f1)
+	MP=mqtt_amqp_bridge_
+	for want in "rule_matches_total{rule=\"temp\"} $N" "rule_matches_total{rule=\"alarms\"} $N" \
+		"rule_matches_total{rule=\"audit\"} $N" "rule_matches_total{rule=\"debug\"} $N" \
+		"rule_matches_total{rule=\"line $status_line\"} $N" \
+		"messages_forwarded_total{exchange=\"tx.temp\"} $N" \
+		"messages_forwarded_total{exchange=\"tx.alarms\"} $N" \
+		"messages_forwarded_total{exchange=\"tx.audit\"} $N" \
+		"messages_forwarded_total{exchange=\"telemetry\"} $N" \
+		"messages_dropped_total{reason=\"drop_rule\"} $N" \
+		"messages_dropped_total{reason=\"unmatched\"} $N" \
+		"messages_received_total $((5 * N))"; do
+		metric_is "$MP${want% *}" "${want##* }" 1 || fail "/metrics: expected $MP$want"
+	done
 fi
 [[ $(stats_field nacked) == 0 && $(stats_field dead_lettered) == 0 ]] ||
 	fail "messages were nacked or dead-lettered: $line"

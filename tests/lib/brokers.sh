@@ -594,12 +594,17 @@ pass() {
 # BR_EXCHANGE override defaults; BR_MQTT (libconfig lines, e.g.
 # 'session_expiry = 60;') is added to the mqtt group, BR_BRIDGE to the
 # bridge group and BR_TAIL (e.g. rules and topology) after it; extra
-# arguments are added to the amqp group.  The file is written under another
+# arguments are added to the amqp group.  BR_HTTP=1 serves /metrics on a
+# free port, MAB_HTTP_PORT (see metric).  The file is written under another
 # name and renamed into place, so that a bridge reloading it never reads
 # half of it.
 bridge_conf() {
-	local file=$1 id=$2 line extra="" subscribe
+	local file=$1 id=$2 line extra="" subscribe http=""
 	shift 2
+	if [[ ${BR_HTTP:-0} == 1 ]]; then
+		MAB_HTTP_PORT=${MAB_HTTP_PORT:-$(free_port)}
+		http="http_listen = \"127.0.0.1:$MAB_HTTP_PORT\";"
+	fi
 	for line in "$@"; do
 		extra+="    $line"$'\n'
 	done
@@ -632,11 +637,34 @@ bridge_conf() {
 		    reconnect_min_ms = 200;
 		    reconnect_max_ms = 2000;
 		    drain_timeout = ${BR_DRAIN:-10};
+		    $http
 		${BR_BRIDGE:-}
 		};
 		${BR_TAIL:-}
 	EOF
 	mv -f "$file.new" "$file"
+}
+
+# metric SERIES: prints the value of one series of the bridge's /metrics
+# (BR_HTTP=1), written as the exposition writes it:
+# 'mqtt_amqp_bridge_messages_dropped_total{reason="unmatched"}'.  Fails
+# when the endpoint does not answer or has no such series.
+metric() {
+	curl -sf --max-time 10 "http://127.0.0.1:$MAB_HTTP_PORT/metrics" |
+		awk -v s="$1" '{ i = match($0, / [^ ]+$/) }
+			i > 1 && substr($0, 1, i - 1) == s { print $NF; found = 1 }
+			END { exit !found }'
+}
+
+# metric_is SERIES VALUE SECONDS: waits (bounded) until SERIES reads VALUE;
+# confirms may reach the bridge after the consumer has the messages.
+metric_is() {
+	local deadline=$((SECONDS + $3)) v
+	while :; do
+		v=$(metric "$1") && [[ $v == "$2" ]] && return 0
+		((SECONDS >= deadline)) && { mab_log "metric $1 = ${v:-?}, expected $2"; return 1; }
+		sleep 0.2
+	done
 }
 
 # Several bridges in one test: bridge_use NAME makes bridge NAME the one that

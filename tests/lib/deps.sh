@@ -11,7 +11,7 @@ packages=(
 	libmosquitto-dev librabbitmq-dev libconfig-dev check libssl-dev libsystemd-dev libmicrohttpd-dev
 	mosquitto mosquitto-clients rabbitmq-server amqp-tools openssl
 	groff-base mandoc systemd
-	strace
+	strace curl
 )
 
 missing=()
