@@ -294,7 +294,8 @@ static void alink_on_setup(void *arg, const char *err)
 	bool blocked;
 
 	if (err) {
-		alink_fail(a, err);
+		/* RabbitMQ refused it (login, vhost, topology): counted apart from not reaching it. */
+		alink_fail_as(a, a->setup.refused ? AL_CAUSE_CONNECTION_CLOSED : AL_CAUSE_LINK, 0, err);
 		return;
 	}
 	a->conn = asetup_take(&a->setup, &a->fd, &a->sock, &blocked);

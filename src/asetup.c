@@ -188,6 +188,7 @@ static int as_on_tune(struct asetup *s, const amqp_connection_tune_t *t)
  */
 static void as_fail_here(struct asetup *s, const char *full, const char *text, int code)
 {
+	s->refused = true;
 	switch (s->state) {
 	case AS_CHANNEL:
 		as_fail(s, "channel.open failed: %s", full);
@@ -212,11 +213,13 @@ static void as_fail_here(struct asetup *s, const char *full, const char *text, i
 static void as_fail_io(struct asetup *s, int rc, const char *why)
 {
 	/* TLS 1.3 refuses a client certificate after the handshake, during login. */
-	if (s->tls && (rc == AMQP_STATUS_SSL_ERROR || rc == 0) && s->state <= AS_OPEN)
+	if (s->tls && (rc == AMQP_STATUS_SSL_ERROR || rc == 0) && s->state <= AS_OPEN) {
+		s->refused = true;
 		as_fail(s, "TLS connection closed during login (%s): the broker may have refused the "
 		        "client certificate (tls_cert_file, tls_key_file)", why);
-	else
+	} else {
 		as_fail_here(s, why, why, 0);
+	}
 }
 
 /* Fails unless `rc` (from encoding a reply) is 0.  Returns rc. */
@@ -612,6 +615,7 @@ void asetup_start(struct asetup *s, const struct amqp_settings *cfg,
 	s->n_check = check ? n_check : 0;
 	s->blocked = false;
 	s->blocked_why[0] = '\0';
+	s->refused = false;
 	s->frame_max = AS_FRAME_MIN;
 	as_enter(s, AS_RESOLVING);
 	loop_timer_arm(s->loop, &s->deadline_timer, (uint64_t)cfg->connect_timeout * 1000u);

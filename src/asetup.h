@@ -89,6 +89,11 @@ struct asetup {
 	size_t sent, acked;              /* declarations sent, and answered */
 	bool blocked;                    /* connection.blocked came during the set-up */
 	char blocked_why[256];
+	/*
+	 * The failure came from the AMQP conversation (login, vhost, channel,
+	 * declarations), not from reaching the broker: RabbitMQ said no.
+	 */
+	bool refused;
 	char err[768];
 };
 

@@ -17,6 +17,8 @@
 #     the same; once the broker's password is changed back the bridge
 #     logs in by itself and forwards what was published meanwhile.
 #  4. No password ever appears in the bridge's output.
+# While a login is refused, /metrics counts the refusals by side and
+# /readyz says which side is down.
 set -uo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=SCRIPTDIR/../lib/brokers.sh
@@ -25,6 +27,8 @@ here=$(dirname "${BASH_SOURCE[0]}")
 . "$here/../lib/tls.sh"
 
 ID=bridge-t12
+export BR_HTTP=1
+FAILS=mqtt_amqp_bridge_connection_failures_total
 MQTT_USER=bridge-t12
 AMQP_USER=bridge-t12
 M=100
@@ -90,6 +94,8 @@ conf() {
 	echo "$f"
 }
 
+# conf runs in a subshell: the port is chosen here, once.
+MAB_HTTP_PORT=$(free_port) || fail "no free port"
 conf1=$(conf files-1 "password_file = \"$MAB_TMP/mqtt.pass\";" \
 	'password_credential = "amqp-pass";') || exit 1
 conf2=$(conf files-2 'password_credential = "mqtt-pass";' \
@@ -131,6 +137,11 @@ mab_log "wrong-mqtt: ${line#* }"
 bo=$(check_backoff "$BRIDGE_LOG" mqtt) || fail "wrong-mqtt: no growing backoff: $bo"
 mab_log "wrong-mqtt: $bo"
 (($(bridge_forwarding_count) == 0)) || fail "wrong-mqtt: the bridge forwarded"
+metric_at_least "$FAILS{side=\"mqtt\",reason=\"refused\"}" 4 ||
+	fail "wrong-mqtt: /metrics does not count the refusals"
+ready=$(curl -s --max-time 10 "http://127.0.0.1:$MAB_HTTP_PORT/readyz")
+[[ $ready == *"not ready: MQTT 127.0.0.1:$MQTT_AUTH_PORT is down"* ]] ||
+	fail "wrong-mqtt: /readyz says: $ready"
 bridge_stop 20 || fail "wrong-mqtt: bridge exited with status $? after SIGTERM"
 # Fixed: the right password (from its file).
 BRIDGE_LOG=$MAB_TMP/bridge-wrong-mqtt-fixed.log
@@ -156,6 +167,11 @@ mab_log "wrong-amqp: ${line#* }"
 bo=$(check_backoff "$BRIDGE_LOG" amqp) || fail "wrong-amqp: no growing backoff: $bo"
 mab_log "wrong-amqp: $bo"
 (($(bridge_forwarding_count) == 0)) || fail "wrong-amqp: the bridge forwarded"
+metric_at_least "$FAILS{side=\"amqp\",reason=\"refused\"}" 4 ||
+	fail "wrong-amqp: /metrics does not count the refusals"
+ready=$(curl -s --max-time 10 "http://127.0.0.1:$MAB_HTTP_PORT/readyz")
+[[ $ready == *"not ready: RabbitMQ 127.0.0.1:$RABBIT_PORT is down"* ]] ||
+	fail "wrong-amqp: /readyz says: $ready"
 # Fixed on the broker: the bridge logs in by itself.
 rmqctl -q change_password "$AMQP_USER" "$AMQP_PASS" >/dev/null ||
 	fail "cannot change the password of $AMQP_USER back"

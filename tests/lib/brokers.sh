@@ -594,8 +594,9 @@ pass() {
 # BR_EXCHANGE override defaults; BR_MQTT (libconfig lines, e.g.
 # 'session_expiry = 60;') is added to the mqtt group, BR_BRIDGE to the
 # bridge group and BR_TAIL (e.g. rules and topology) after it; extra
-# arguments are added to the amqp group.  BR_HTTP=1 serves /metrics on a
-# free port, MAB_HTTP_PORT (see metric).  The file is written under another
+# arguments are added to the amqp group.  BR_HTTP=1 serves /metrics on
+# MAB_HTTP_PORT, a free port chosen on the first call (choose it first when
+# bridge_conf runs in a subshell); see metric.  The file is written under another
 # name and renamed into place, so that a bridge reloading it never reads
 # half of it.
 bridge_conf() {
@@ -665,6 +666,13 @@ metric_is() {
 		((SECONDS >= deadline)) && { mab_log "metric $1 = ${v:-?}, expected $2"; return 1; }
 		sleep 0.2
 	done
+}
+
+# metric_at_least SERIES MIN: whether SERIES reads MIN or more now.
+metric_at_least() {
+	local v
+	v=$(metric "$1") || return 1
+	((v >= $2)) || { mab_log "metric $1 = $v, expected at least $2"; return 1; }
 }
 
 # Several bridges in one test: bridge_use NAME makes bridge NAME the one that
