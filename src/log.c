@@ -1,5 +1,8 @@
 #include "log.h"
 
+#include "logjson.h"
+
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,20 @@
 static enum log_level current = LOG_LVL_INFO;
 static int to_journal;
 static enum log_target target = LOG_TARGET_STDERR;
+static enum log_format format = LOG_FORMAT_TEXT;
+
+/*
+ * A message's text is cut at this many bytes (less its NUL), before a
+ * JSON object is made of it.
+ */
+#define LOG_TEXT_MAX 2048
+/*
+ * A JSON object at most: a text of LOG_TEXT_MAX bytes escaped, and its
+ * fields, fit unless the text is full of control characters or invalid
+ * UTF-8.  Kept within the 8 KiB that rsyslog takes of a message by
+ * default, so that no syslog daemon's cut leaves the object open.
+ */
+#define LOG_JSON_MAX 8000
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 /* syslog(3) and sd-daemon(3) priorities. */
@@ -29,6 +46,11 @@ void log_set_target(enum log_target t)
 	if (t == LOG_TARGET_SYSLOG)
 		openlog("mqtt-amqp-bridge", LOG_PID, LOG_DAEMON);
 	target = t;
+}
+
+void log_set_format(enum log_format f)
+{
+	format = f;
 }
 
 void log_fini(void)
@@ -57,14 +79,30 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
-static void log_emit(enum log_level level, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
-static void log_emit(enum log_level level, const char *fmt, va_list ap)
+static void log_json(enum log_level level, const char *text, bool cut,
+                     const struct log_field *f, size_t n)
 {
-	char line[2048];
+	char line[LOG_JSON_MAX];
+	struct logjson_msg m = {
+		.level = level_names[level],
+		.text = text,
+		.cut = cut,
+		.fields = f,
+		.n_fields = n,
+	};
 
-	if (level > current)
-		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
+	clock_gettime(CLOCK_REALTIME, &m.time);
+	logjson_format(line, sizeof(line), &m);
+	if (target == LOG_TARGET_SYSLOG)
+		syslog(level_prio[level], "%s", line);
+	else if (to_journal)
+		fprintf(stderr, "<%d>%s\n", level_prio[level], line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+static void log_text(enum log_level level, const char *line)
+{
 	if (target == LOG_TARGET_SYSLOG) {
 		syslog(level_prio[level], "%s", line);
 	} else if (to_journal) {
@@ -82,13 +120,32 @@ static void log_emit(enum log_level level, const char *fmt, va_list ap)
 	}
 }
 
-#define LOG_FN(name, level)                      \
-	void name(const char *fmt, ...)          \
-	{                                        \
-		va_list ap;                      \
-		va_start(ap, fmt);               \
-		log_emit(level, fmt, ap);        \
-		va_end(ap);                      \
+static void log_emit(enum log_level level, const struct log_field *f, size_t n,
+                     const char *fmt, va_list ap) LOG_PRINTF(4, 0);
+static void log_emit(enum log_level level, const struct log_field *f, size_t n,
+                     const char *fmt, va_list ap)
+{
+	char text[LOG_TEXT_MAX];
+	int len;
+
+	if (level > current)
+		return;
+	len = vsnprintf(text, sizeof(text), fmt, ap);
+	if (len < 0)
+		snprintf(text, sizeof(text), "(the message could not be formatted: %s)", fmt);
+	if (format == LOG_FORMAT_JSON)
+		log_json(level, text, len >= (int)sizeof(text), f, n);
+	else
+		log_text(level, text);
+}
+
+#define LOG_FN(name, level)                        \
+	void name(const char *fmt, ...)            \
+	{                                          \
+		va_list ap;                        \
+		va_start(ap, fmt);                 \
+		log_emit(level, NULL, 0, fmt, ap); \
+		va_end(ap);                        \
 	}
 
 LOG_FN(log_error, LOG_LVL_ERROR)
@@ -96,12 +153,21 @@ LOG_FN(log_warn, LOG_LVL_WARNING)
 LOG_FN(log_info, LOG_LVL_INFO)
 LOG_FN(log_debug, LOG_LVL_DEBUG)
 
+void log_kv(enum log_level level, const struct log_field *f, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(level, f, n, fmt, ap);
+	va_end(ap);
+}
+
 void fatal(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_emit(LOG_LVL_ERROR, fmt, ap);
+	log_emit(LOG_LVL_ERROR, NULL, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
