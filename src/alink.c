@@ -1,6 +1,7 @@
 #include "alink.h"
 
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,28 @@ static void alink_set_state(struct alink *a, enum alink_state s)
 		return;
 	log_debug("amqp: %s -> %s", state_names[a->state], state_names[s]);
 	a->state = s;
+}
+
+/*
+ * A message about the connection to the current broker; in JSON it
+ * carries `event` ("connected", "lost" or "connect_failed"), `side` and
+ * `node`, so that collectors need not parse the text.
+ */
+static void alink_event(const struct alink *a, enum log_level level, const char *event,
+                        const char *fmt, ...) LOG_PRINTF(4, 5);
+static void alink_event(const struct alink *a, enum log_level level, const char *event,
+                        const char *fmt, ...)
+{
+	const struct log_field f[] = {
+		LOG_STR("event", event),
+		LOG_STR("side", "amqp"),
+		LOG_STR("node", alink_node(a)->name),
+	};
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vkv(level, f, LOG_NFIELDS(f), fmt, ap);
+	va_end(ap);
 }
 
 static amqp_bytes_t bytes_of(const char *p, size_t len)
@@ -134,10 +157,11 @@ static void alink_fail_as(struct alink *a, enum alink_cause cause, int code, con
 	a->failure.code = code;
 	snprintf(a->failure.text, sizeof(a->failure.text), "%s", why);
 	if (was_up)
-		log_warn("amqp: connection to %s lost: %s", alink_node(a)->name, why);
+		alink_event(a, LOG_LVL_WARNING, "lost", "amqp: connection to %s lost: %s",
+		            alink_node(a)->name, why);
 	else
-		log_warn("amqp: cannot connect to %s (vhost '%s'): %s", alink_node(a)->name,
-		         a->cfg->vhost, why);
+		alink_event(a, LOG_LVL_WARNING, "connect_failed", "amqp: cannot connect to %s "
+		            "(vhost '%s'): %s", alink_node(a)->name, a->cfg->vhost, why);
 	if (stable)
 		backoff_reset(&a->backoff);
 	alink_teardown(a);
@@ -308,8 +332,9 @@ static void alink_on_setup(void *arg, const char *err)
 	loop_timer_arm(a->loop, &a->tick_timer, ALINK_TICK_MS);
 	alink_set_state(a, AL_READY);
 	failover_connected(&a->fo);
-	log_info("amqp: connected to %s vhost '%s', exchange '%s'%s", alink_node(a)->name,
-	         a->cfg->vhost, a->cfg->exchange, failover_where(&a->fo, where, sizeof(where), " (", ")"));
+	alink_event(a, LOG_LVL_INFO, "connected", "amqp: connected to %s vhost '%s', exchange '%s'%s",
+	            alink_node(a)->name, a->cfg->vhost, a->cfg->exchange,
+	            failover_where(&a->fo, where, sizeof(where), " (", ")"));
 	if (failover_on_standby(&a->fo))
 		homing_start(&a->homing, &a->cfg->hosts[0],
 		             failover_retry_ms(&a->fo, a->cfg->primary_retry),

@@ -305,16 +305,31 @@ static uint64_t reconnects(uint64_t connects)
 	return connects > 0 ? connects - 1 : 0;
 }
 
+/* The JSON fields are the text's counters, under the same names, as numbers. */
 void bridge_log_stats(const struct bridge *b)
 {
 	const struct stats *s = &b->stats;
+	uint64_t mqtt_reconnects = reconnects(b->mqtt.connects);
+	uint64_t amqp_reconnects = reconnects(s->amqp_connects);
+	const char *mqtt_node = mlink_node(&b->mqtt)->name, *amqp_node = alink_node(&b->amqp)->name;
+	const struct log_field f[] = {
+		LOG_U64("received", s->received),
+		LOG_U64("redelivered", b->gate.redelivered),
+		LOG_U64("forwarded", s->forwarded),
+		LOG_U64("dead_lettered", s->dead_lettered),
+		LOG_U64("dropped", s->dropped),
+		LOG_U64("nacked", s->nacked),
+		LOG_U64("mqtt_reconnects", mqtt_reconnects),
+		LOG_U64("amqp_reconnects", amqp_reconnects),
+		LOG_STR("mqtt_node", mqtt_node),
+		LOG_STR("amqp_node", amqp_node),
+	};
 
-	log_info("stats: received=%" PRIu64 " redelivered=%" PRIu64 " forwarded=%" PRIu64
-	         " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
-	         " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64 " mqtt_node=%s amqp_node=%s",
-	         s->received, b->gate.redelivered, s->forwarded, s->dead_lettered, s->dropped,
-	         s->nacked, reconnects(b->mqtt.connects), reconnects(s->amqp_connects),
-	         mlink_node(&b->mqtt)->name, alink_node(&b->amqp)->name);
+	log_kv(LOG_LVL_INFO, f, LOG_NFIELDS(f), "stats: received=%" PRIu64 " redelivered=%" PRIu64
+	       " forwarded=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
+	       " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64 " mqtt_node=%s amqp_node=%s",
+	       s->received, b->gate.redelivered, s->forwarded, s->dead_lettered, s->dropped,
+	       s->nacked, mqtt_reconnects, amqp_reconnects, mqtt_node, amqp_node);
 }
 
 /*
@@ -403,6 +418,8 @@ static int br_http_listen(struct bridge *b)
  */
 static void br_reload(struct bridge *b)
 {
+	/* In JSON, every reload's end carries `event`, and `errors` when the file was read. */
+	static const struct log_field oom[] = { LOG_STR("event", "reload_failed") };
 	struct bridge_config *old = b->cfg, *cfg;
 	struct config_errors errs;
 	unsigned diff;
@@ -415,17 +432,22 @@ static void br_reload(struct bridge *b)
 	log_info("bridge: reloading %s", old->path);
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
-		log_error("bridge: reload failed: out of memory; still running on the previous "
-		          "configuration");
+		log_kv(LOG_LVL_ERROR, oom, LOG_NFIELDS(oom), "bridge: reload failed: out of memory; "
+		       "still running on the previous configuration");
 		br_reload_done(b, false);
 		return;
 	}
 	config_errors_init(&errs);
 	if (config_load(old->path, cfg, &errs) != 0) {
+		const struct log_field f[] = {
+			LOG_STR("event", "reload_failed"),
+			LOG_U64("errors", errs.n),
+		};
+
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("%s", errs.msg[i]);
-		log_error("bridge: reload failed: %zu error(s) in %s; still running on the previous "
-		          "configuration", errs.n, old->path);
+		log_kv(LOG_LVL_ERROR, f, LOG_NFIELDS(f), "bridge: reload failed: %zu error(s) in %s; "
+		       "still running on the previous configuration", errs.n, old->path);
 		config_errors_free(&errs);
 		free(cfg);
 		br_reload_done(b, false);
@@ -436,8 +458,8 @@ static void br_reload(struct bridge *b)
 		log_warn("%s", cfg->warnings[i]);
 	diff = config_diff(old, cfg);
 	if (fw_configure(&b->fw, cfg) != 0) {
-		log_error("bridge: reload failed: out of memory; still running on the previous "
-		          "configuration");
+		log_kv(LOG_LVL_ERROR, oom, LOG_NFIELDS(oom), "bridge: reload failed: out of memory; "
+		       "still running on the previous configuration");
 		config_free(cfg);
 		free(cfg);
 		br_reload_done(b, false);
@@ -477,6 +499,10 @@ static void br_reload(struct bridge *b)
 			{ CFG_DIFF_AMQP, "amqp settings or topology changed: reconnecting AMQP once the "
 			                 "messages in flight are confirmed" },
 		};
+		const struct log_field f[] = {
+			LOG_STR("event", "reloaded"),
+			LOG_U64("errors", 0),
+		};
 		char what[512] = "nothing changed";
 		size_t len = 0;
 
@@ -484,7 +510,7 @@ static void br_reload(struct bridge *b)
 			if (diff & changes[i].flag)
 				len += (size_t)snprintf(what + len, len < sizeof(what) ? sizeof(what) - len : 0,
 				                        "%s%s", len ? "; " : "", changes[i].what);
-		log_info("bridge: reloaded %s: %s", cfg->path, what);
+		log_kv(LOG_LVL_INFO, f, LOG_NFIELDS(f), "bridge: reloaded %s: %s", cfg->path, what);
 	}
 	if (b->restart_mqtt || b->restart_amqp) {
 		/* A link still points into the old configuration until it restarts. */

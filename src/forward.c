@@ -272,6 +272,29 @@ static int fw_forward(struct forward *f, const struct mosquitto_message *msg,
 }
 
 /*
+ * What rule `r` (NULL: no rule matched) did with a message, at level
+ * debug; in JSON with `action`, `topic`, and `rule` (its position) and
+ * `rule_line` when a rule decided.
+ */
+static void fw_log_rule(const struct rule *r, bool drop, const char *topic)
+{
+	const struct log_field f[] = {
+		LOG_STR("action", drop ? "drop" : "forward"),
+		LOG_STR("topic", topic),
+		LOG_U64("rule", r ? r->index : 0),
+		LOG_I64("rule_line", r ? r->line : 0),
+	};
+
+	/* Without a rule, the first two only. */
+	if (r == NULL)
+		log_kv(LOG_LVL_DEBUG, f, 2, "bridge: dropped the message on '%s': no rule matches it",
+		       topic);
+	else
+		log_kv(LOG_LVL_DEBUG, f, LOG_NFIELDS(f), "bridge: rule %zu (line %d) %s the message "
+		       "on '%s'", r->index, r->line, drop ? "drops" : "forwards", topic);
+}
+
+/*
  * Every rule that applies gets its copy, in rule order; a drop rule (or the
  * unmatched default "drop") ends the message, counted as dropped when no
  * copy was sent.
@@ -307,16 +330,14 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 		if (c.rule)
 			f->stats->rules[c.rule->index - 1].matches++;
 		if (c.rule)
-			log_debug("bridge: rule %zu (line %d) forwards the message on '%s'", c.rule->index,
-			          c.rule->line, msg->topic);
+			fw_log_rule(c.rule, false, msg->topic);
 		if (fw_forward(f, msg, mprops, dup, fp, tlen, &c) != 0)
 			return;
 	}
 	if (rt->end == ROUTE_DROP_UNMATCHED)
-		log_debug("bridge: dropped the message on '%s': no rule matches it", msg->topic);
+		fw_log_rule(NULL, true, msg->topic);
 	else if (rt->end == ROUTE_DROP_RULE)
-		log_debug("bridge: rule %zu (line %d) drops the message on '%s'", rt->drop->index,
-		          rt->drop->line, msg->topic);
+		fw_log_rule(rt->drop, true, msg->topic);
 	if (rt->end == ROUTE_DROP_RULE)
 		f->stats->rules[rt->drop->index - 1].matches++;
 	if (rt->end != ROUTE_COPIES && rt->n == 0)

@@ -162,6 +162,12 @@ void log_kv(enum log_level level, const struct log_field *f, size_t n, const cha
 	va_end(ap);
 }
 
+void log_vkv(enum log_level level, const struct log_field *f, size_t n, const char *fmt,
+             va_list ap)
+{
+	log_emit(level, f, n, fmt, ap);
+}
+
 void fatal(const char *fmt, ...)
 {
 	va_list ap;

@@ -87,6 +87,8 @@ void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
 /* A message at `level` with `n` fields, e.g. log_kv(LOG_LVL_INFO, f, LOG_NFIELDS(f), ...). */
 void log_kv(enum log_level level, const struct log_field *f, size_t n, const char *fmt, ...)
 	LOG_PRINTF(4, 5);
+void log_vkv(enum log_level level, const struct log_field *f, size_t n, const char *fmt,
+             va_list ap) LOG_PRINTF(4, 0);
 
 /* For start-up errors and broken invariants only: logs and exits 1. */
 void fatal(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));

@@ -351,26 +351,32 @@ int mclient_handshake(struct mosquitto *mosq, int fd, short revents, const char 
 void mclient_log_disconnect(struct mosquitto *mosq, const struct mqtt_settings *c,
                             const char *node, int rc, bool before_connack)
 {
+	const struct log_field f[] = {
+		LOG_STR("event", before_connack ? "connect_failed" : "lost"),
+		LOG_STR("side", "mqtt"),
+		LOG_STR("node", node),
+	};
 	char why[320];
 
 	if (rc == 0) {
 		log_info("mqtt: disconnected from %s", node);
 	} else if (c->tls && mclient_tls_logged()) {
 		/* TLS 1.3 refuses a client certificate only after the handshake. */
-		log_warn("mqtt: connection to %s lost: TLS: %s", node,
-		         mclient_tls_reason(mosq, c->tls, why, sizeof(why)));
+		log_kv(LOG_LVL_WARNING, f, LOG_NFIELDS(f), "mqtt: connection to %s lost: TLS: %s", node,
+		       mclient_tls_reason(mosq, c->tls, why, sizeof(why)));
 	} else if (c->tls && before_connack) {
 		/*
 		 * With TLS 1.3 a broker checks the client certificate after the
 		 * handshake and may just close the connection, leaving no reason.
 		 */
-		log_warn("mqtt: connection to %s closed before CONNACK (%s): the broker may have "
-		         "refused the TLS client certificate (tls_cert_file, tls_key_file)",
-		         node, mclient_reason(rc, c->keepalive, why, sizeof(why)));
+		log_kv(LOG_LVL_WARNING, f, LOG_NFIELDS(f), "mqtt: connection to %s closed before "
+		       "CONNACK (%s): the broker may have refused the TLS client certificate "
+		       "(tls_cert_file, tls_key_file)", node,
+		       mclient_reason(rc, c->keepalive, why, sizeof(why)));
 	} else {
-		log_warn("mqtt: connection to %s %s: %s", node,
-		         before_connack ? "closed before CONNACK" : "lost",
-		         mclient_reason(rc, c->keepalive, why, sizeof(why)));
+		log_kv(LOG_LVL_WARNING, f, LOG_NFIELDS(f), "mqtt: connection to %s %s: %s", node,
+		       before_connack ? "closed before CONNACK" : "lost",
+		       mclient_reason(rc, c->keepalive, why, sizeof(why)));
 	}
 }
 

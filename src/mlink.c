@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -44,6 +45,28 @@ static void mlink_set_state(struct mlink *m, enum mlink_state s)
 		return;
 	log_debug("mqtt: %s -> %s", state_names[m->state], state_names[s]);
 	m->state = s;
+}
+
+/*
+ * A message about the connection to the current broker; in JSON it
+ * carries `event` ("connected", "lost" or "connect_failed"), `side` and
+ * `node`, so that collectors need not parse the text.
+ */
+static void mlink_event(const struct mlink *m, enum log_level level, const char *event,
+                        const char *fmt, ...) LOG_PRINTF(4, 5);
+static void mlink_event(const struct mlink *m, enum log_level level, const char *event,
+                        const char *fmt, ...)
+{
+	const struct log_field f[] = {
+		LOG_STR("event", event),
+		LOG_STR("side", "mqtt"),
+		LOG_STR("node", mlink_node(m)->name),
+	};
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vkv(level, f, LOG_NFIELDS(f), fmt, ap);
+	va_end(ap);
 }
 
 bool mlink_connected(const struct mlink *m)
@@ -211,19 +234,19 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	if (rc != 0) {
 		m->refused = true;
 		/* libmosquitto closes the connection after this; on_disconnect follows. */
-		log_error("mqtt: %s refused the connection%s%s%s: %s", mlink_node(m)->name,
-		          m->cfg->username ? " for user '" : "", m->cfg->username ? m->cfg->username : "",
-		          m->cfg->username ? "'" : "",
-		          m->cfg->protocol == MQTT_PROTOCOL_5 ? mosquitto_reason_string(rc)
-		                                               : mosquitto_connack_string(rc));
+		mlink_event(m, LOG_LVL_ERROR, "connect_failed", "mqtt: %s refused the connection%s%s%s: %s",
+		            mlink_node(m)->name, m->cfg->username ? " for user '" : "",
+		            m->cfg->username ? m->cfg->username : "", m->cfg->username ? "'" : "",
+		            m->cfg->protocol == MQTT_PROTOCOL_5 ? mosquitto_reason_string(rc)
+		                                                 : mosquitto_connack_string(rc));
 		return;
 	}
 	loop_timer_disarm(m->loop, &m->connect_timer);
 	mclient_tls_connected(m->mosq);
 	m->connects++;
-	log_info("mqtt: connected to %s as '%s' (session %s%s)", mlink_node(m)->name,
-	         m->cfg->client_id, session_present ? "resumed" : "new",
-	         failover_where(&m->fo, where, sizeof(where), "; ", ""));
+	mlink_event(m, LOG_LVL_INFO, "connected", "mqtt: connected to %s as '%s' (session %s%s)",
+	            mlink_node(m)->name, m->cfg->client_id, session_present ? "resumed" : "new",
+	            failover_where(&m->fo, where, sizeof(where), "; ", ""));
 	if (mlink_had_session(m) && !session_present)
 		log_warn("mqtt: %s kept no session for client id '%s'; messages published "
 		         "while the bridge was disconnected were not queued for it (check the "
@@ -360,7 +383,8 @@ static void mlink_read(struct mlink *m)
 /* A connection attempt that ended before CONNECT could be sent. */
 static void mlink_attempt_failed(struct mlink *m, const char *what, const char *why)
 {
-	log_error("mqtt: %s %s failed: %s", what, mlink_node(m)->name, why);
+	mlink_event(m, LOG_LVL_ERROR, "connect_failed", "mqtt: %s %s failed: %s", what,
+	            mlink_node(m)->name, why);
 	if (m->fd >= 0)
 		shutdown(m->fd, SHUT_RDWR);
 	mlink_went_down(m, ML_END_BROKER);
@@ -432,10 +456,11 @@ static void mlink_connect(struct mlink *m, const char *addr)
 	mclient_tls_attempt(m->mosq, m->cfg->tls);
 	rc = mosquitto_connect_async(m->mosq, addr, mlink_node(m)->port, m->cfg->keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_warn("mqtt: cannot connect to %s: %s", mlink_node(m)->name,
-		         rc == MOSQ_ERR_ERRNO ? strerror(errno)
-		         : rc == MOSQ_ERR_TLS ? mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why))
-		         : mosquitto_strerror(rc));
+		mlink_event(m, LOG_LVL_WARNING, "connect_failed", "mqtt: cannot connect to %s: %s",
+		            mlink_node(m)->name,
+		            rc == MOSQ_ERR_ERRNO ? strerror(errno)
+		            : rc == MOSQ_ERR_TLS ? mclient_tls_reason(m->mosq, m->cfg->tls, why, sizeof(why))
+		            : mosquitto_strerror(rc));
 		mlink_went_down(m, ML_END_BROKER);
 		return;
 	}
@@ -497,7 +522,8 @@ static void mlink_attempt(struct mlink *m)
 
 	if (resolve_start(&m->resolve, mlink_node(m)->host, mlink_node(m)->port, err,
 	                  sizeof(err)) != 0) {
-		log_error("mqtt: connecting to %s failed: %s", mlink_node(m)->name, err);
+		mlink_event(m, LOG_LVL_ERROR, "connect_failed", "mqtt: connecting to %s failed: %s",
+		            mlink_node(m)->name, err);
 		m->fails[ML_FAIL_CONNECT]++;
 		mlink_schedule(m, ML_END_BROKER, false, false);
 		return;
