@@ -362,6 +362,7 @@ static void br_apply_logging(struct bridge *b)
 	if (!b->log_level_forced)
 		log_set_level(b->cfg->bridge.log_level);
 	log_set_target(b->cfg->bridge.log_target);
+	log_set_format(b->cfg->bridge.log_format);
 }
 
 static double br_wall_clock(void)

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 
 	log_init(verbose ? LOG_LVL_DEBUG : cfg->bridge.log_level);
 	log_set_target(cfg->bridge.log_target);
+	log_set_format(cfg->bridge.log_format);
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		log_warn("%s", cfg->warnings[i]);
 	/* A peer closing a socket must surface as an error return, not kill the process. */

@@ -15,14 +15,16 @@ static const char *const tls_versions[] = { "tlsv1.2", "tlsv1.3", NULL };
 static const char *const plugin_header_names[] = { "3.10", "3.12", "none", NULL };
 static const char *const protocol_names[] = { "3.1.1", "5", NULL };
 static const int protocol_values[] = { MQTT_PROTOCOL_311, MQTT_PROTOCOL_5 };
-/* Indexed by enum log_level, enum log_target and enum unmatched_policy. */
+/* Indexed by enum log_level, enum log_target, enum log_format and enum unmatched_policy. */
 static const char *const level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const target_names[] = { "stderr", "syslog", NULL };
+static const char *const format_names[] = { "text", "json", NULL };
 static const char *const unmatched_names[] = { "forward", "drop", NULL };
 /* Indexed by enum failover_order. */
 static const char *const order_names[] = { "primary", "round_robin", NULL };
 
 _Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_target) == sizeof(int)
+               && sizeof(enum log_format) == sizeof(int)
                && sizeof(enum failover_order) == sizeof(int)
                && sizeof(enum unmatched_policy) == sizeof(int)
                && sizeof(enum rule_persist) == sizeof(int),
@@ -190,6 +192,8 @@ static const struct setting bridge_rows[] = {
 	  .choices = level_names },
 	{ .name = "log_target", .kind = SK_CHOICE, ON(log_target), .def = LOG_TARGET_STDERR,
 	  .choices = target_names },
+	{ .name = "log_format", .kind = SK_CHOICE, ON(log_format), .def = LOG_FORMAT_TEXT,
+	  .choices = format_names },
 	{ .name = "dot_replacement", .kind = SK_STRING, ON(dot_replacement), .max = 8,
 	  .def_str = ".", .rule = dot_replacement_rule },
 	{ .name = "reconnect_min_ms", .kind = SK_INT, ON(reconnect_min_ms), .min = 10,

@@ -99,6 +99,7 @@ enum unmatched_policy { UNMATCHED_FORWARD = 0, UNMATCHED_DROP };
 struct bridge_settings {
 	enum log_level log_level;
 	enum log_target log_target;
+	enum log_format log_format;
 	char *dot_replacement;      /* replaces '.' inside MQTT levels ("." keeps them) */
 	int reconnect_min_ms;
 	int reconnect_max_ms;       /* at least reconnect_min_ms */
