@@ -283,6 +283,8 @@ static void fw_log_rule(const struct rule *r, bool drop, const char *topic)
 		LOG_STR("topic", topic),
 		LOG_U64("rule", r ? r->index : 0),
 		LOG_I64("rule_line", r ? r->line : 0),
+		/* As the metrics label it: null without a name. */
+		LOG_STR("rule_name", r ? r->name : NULL),
 	};
 
 	/* Without a rule, the first two only. */
