@@ -24,6 +24,18 @@
 #      them: a backlog of BENCH_STRACE_N messages drained by a bridge started
 #      under `strace -c -f`, then a live run of BENCH_STRACE_N through another
 #      one; system calls, errors and the most frequent calls per message.
+#   h. the metrics endpoint, with BENCH_HTTP=1, after e: the same work
+#      (a backlog of BENCH_HTTP_N, then as many live) through a bridge
+#      without bridge.http_listen and through one with it while curl GETs
+#      /metrics every second, in turns (off, on in odd rounds; on, off in
+#      even ones) for BENCH_REPEAT rounds; msg/s, the bridge's CPU per
+#      message (from /proc/PID/schedstat, in ns) and the ratios on / off;
+#      then the size of one scrape and the bridge's CPU per scrape (200
+#      back to back, BENCH_HTTP_SCRAPES, with no traffic), and, in phase
+#      s, a traced backlog and live run with the endpoint on and nobody
+#      scraping, whose system calls per message stand next to those with
+#      it off.  It is not in the default run: it forwards 12 x BENCH_N
+#      messages (4 per round), about two minutes more at the defaults.
 #   r. rules, first and without brokers: bench/mab-rules, the cost of
 #      choosing a mapping rule and building its routing key per message
 #      with 1 rule and with 10,000 rules (rules_match + rules_key); its
@@ -99,6 +111,12 @@
 #                      bridge uses killed twice) and the times it reports
 #                      from the bridge's log, from the kill to the first
 #                      confirm through another node
+#   BENCH_HTTP=1       phase h, the cost of the metrics endpoint (it needs
+#                      curl and a bridge built with libmicrohttpd)
+#   BENCH_HTTP_N       messages in each of its backlogs and live runs
+#                      (default BENCH_N)
+#   BENCH_HTTP_SCRAPES back-to-back scrapes for the CPU per scrape
+#                      (default 200)
 #   BENCH_PLUGIN_HEADERS  the bridge's bridge.plugin_headers (default: its
 #                      default, "3.10"); "none" shows what decoding the
 #                      x-mqtt-* headers of every message costs RabbitMQ
@@ -135,6 +153,9 @@ STRACE=${BENCH_STRACE:-1}
 SCALE=${BENCH_SCALE:-0}
 FAILOVER=${BENCH_FAILOVER:-0}
 STRACE_N=${BENCH_STRACE_N:-20000}
+HTTP=${BENCH_HTTP:-0}
+HTTP_N=${BENCH_HTTP_N:-$N}
+HTTP_SCRAPES=${BENCH_HTTP_SCRAPES:-200}
 TLS=${BENCH_TLS:-0}
 SUMMARY=${BENCH_SUMMARY:-}
 RSS_TARGET_KB=8192
@@ -163,7 +184,9 @@ check_int BENCH_PUB_STREAMS "$PUB_STREAMS" 1 16
 check_int BENCH_PUB_CHUNK "$PUB_CHUNK" 1 10000000
 check_int BENCH_PROFILE_N "$PROFILE_N" 1 10000000
 check_int BENCH_STRACE_N "$STRACE_N" 1 10000000
-for v in BENCH_FAILOVER BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_SCALE BENCH_STRACE BENCH_TLS; do
+check_int BENCH_HTTP_N "$HTTP_N" 1 10000000
+check_int BENCH_HTTP_SCRAPES "$HTTP_SCRAPES" 1 100000
+for v in BENCH_FAILOVER BENCH_HTTP BENCH_MOSQ_DEBUG BENCH_PROFILE BENCH_SCALE BENCH_STRACE BENCH_TLS; do
 	case ${!v:-0} in
 	0 | 1) ;;
 	*) echo "run.sh: $v must be 0 or 1" >&2; exit 2 ;;
@@ -198,6 +221,24 @@ if [[ $STRACE == 1 ]]; then
 fi
 [[ $PROFILE == 1 ]] && need perf linux-perf "BENCH_PROFILE=1"
 [[ $TLS == 1 ]] && need openssl openssl "the certificates of BENCH_TLS=1"
+if [[ $HTTP == 1 ]]; then
+	need curl curl "the scrapes of BENCH_HTTP=1"
+	# A build without libmicrohttpd refuses bridge.http_listen; -t says so
+	# without connecting anywhere.
+	http_check=$(mktemp "${TMPDIR:-/tmp}/mab-http-check.XXXXXX") || exit 1
+	cat >"$http_check" <<-EOF
+		mqtt = { host = "127.0.0.1"; port = 1883; client_id = "check"; subscribe = [ "fleet/#" ]; };
+		amqp = { host = "127.0.0.1"; port = 5672; exchange = "telemetry"; };
+		bridge = { http_listen = "127.0.0.1:9464"; };
+	EOF
+	http_bin=${BRIDGE_BIN:-$BUILD_DIR/mqtt-amqp-bridge}
+	if ! http_err=$("$http_bin" -t -c "$http_check" 2>&1 >/dev/null); then
+		rm -f "$http_check"
+		echo "run.sh: $http_bin cannot serve bridge.http_listen, for BENCH_HTTP=1: $http_err" >&2
+		exit 77
+	fi
+	rm -f "$http_check"
+fi
 
 # ---------------------------------------------------------------------------
 # r. Rules: matching and key building alone, before any broker starts (it
@@ -834,6 +875,199 @@ stats=$(grep 'stats: ' "$BRIDGE_LOG" | tail -n 1 | sed 's/.*stats: //')
 mab_log "bridge $stats"
 
 # ---------------------------------------------------------------------------
+# h. The metrics endpoint (BENCH_HTTP=1): the same work through a bridge
+# without bridge.http_listen and through one with it, scraped every second,
+# in turns.  Each bridge is started on a backlog of HTTP_N (as in b), then
+# carries HTTP_N live (as in c), then is stopped; its CPU is read from
+# /proc/PID/schedstat (nanoseconds: at HTTP_N = 50,000 and 3 µs a message,
+# the clock ticks of /proc/PID/stat would be 15, too coarse for a ratio).
+
+# cpu_ns PID: the CPU nanoseconds of PID's threads (0 if it is gone); clock
+# ticks where the kernel has no schedstat.
+if [[ -r /proc/self/schedstat ]]; then
+	cpu_ns() {
+		local f v t=0
+		for f in /proc/"$1"/task/*/schedstat; do
+			{ read -r v _ <"$f"; } 2>/dev/null && t=$((t + v))
+		done
+		echo "$t"
+	}
+	CPU_SOURCE="/proc/PID/schedstat, ns"
+else
+	cpu_ns() {
+		echo $(($(ticks "$1") * 1000000000 / HZ))
+	}
+	CPU_SOURCE="/proc/PID/stat, clock ticks"
+fi
+
+# us_per NS COUNT: NS nanoseconds as µs per item, two decimals.
+us_per() {
+	awk -v t="$1" -v n="$2" 'BEGIN { printf "%.2f", t / 1000 / n }'
+}
+
+# scrape_loop URL STOPFILE: GETs URL every second until STOPFILE exists
+# (TIMEOUT times at most); a line "STATUS BYTES" per scrape, status 000
+# when nothing answered.
+scrape_loop() {
+	local i=0
+	while [[ ! -e $2 ]] && ((i++ < TIMEOUT)); do
+		curl -s -o /dev/null --max-time 5 -w '%{http_code} %{size_download}\n' "$1"
+		sleep 1
+	done
+	return 0
+}
+
+# h_stop MODE WHEN: as stop_bridge, the peak RSS going to H_HWM[MODE]
+# rather than to the main table's.
+declare -A H_HWM=([off]=0 [on]=0)
+h_stop() {
+	local kb
+	bridge_must_live "$2"
+	kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$BRIDGE_PID/status" 2>/dev/null)
+	[[ $kb =~ ^[0-9]+$ ]] || fail "cannot read the bridge's VmHWM"
+	((kb > H_HWM[$1])) && H_HWM[$1]=$kb
+	bridge_stop 60 || fail "the bridge did not stop cleanly (exit $?)"
+	BRIDGE_PID=0
+}
+
+declare -A HB HL HBC HLC
+H_ORDER=() H_OK=0 H_NOANSWER=0 H_OTHER=0
+
+# h_run MODE ROUND: one bridge, endpoint MODE (off or on): a backlog of
+# HTTP_N, then HTTP_N live.  Appends to HB[MODE] and HL[MODE] (msg/s) and
+# HBC[MODE] and HLC[MODE] (CPU µs per message), space-separated by round.
+h_run() {
+	local mode=$1 r=$2 c=$conf tag=$1$2 stop before t0 cpu0 cpu1 t_end
+	stop=$MAB_TMP/scrape-$tag.stop
+	[[ $mode == on ]] && c=$conf_http
+	mab_log "round $r/$REPEAT: h. endpoint $mode: backlog of $HTTP_N"
+	pubs_start "pub-hb-$tag" "$base" "$HTTP_N"
+	pubs_wait "pub-hb-$tag" "publishing the backlog of phase h failed"
+	sink_start "sink-hb-$tag" "$base" "$HTTP_N" --quiet
+	sleep 0.5
+	before=$(bridge_forwarding_count)
+	snap "hb0"
+	NOWAIT=1 bridge_start "$c"
+	[[ $mode == on ]] && job_start "scrape-$tag" scrape_loop "$HTTP_URL" "$stop"
+	sink_check "sink-hb-$tag"
+	bridge_must_live "the backlog of phase h (endpoint $mode)"
+	cpu1=$(cpu_ns "$BRIDGE_PID")
+	snap "hb1"
+	acc "hb_$mode" hb0 hb1
+	SINKS+=("round $r endpoint $mode, backlog: $SINK_LINE")
+	t_end=$(job_end "sink-hb-$tag")
+	HB[$mode]+=" $(rate "$HTTP_N" "${SNAP[hb0.t]}" "$t_end")"
+	HBC[$mode]+=" $(us_per "$cpu1" "$HTTP_N")"
+	base=$((base + HTTP_N))
+	bridge_wait_forwarding "$before" 60
+
+	mab_log "round $r/$REPEAT: h. endpoint $mode: $HTTP_N live"
+	sink_start "sink-hl-$tag" "$base" "$HTTP_N" --quiet
+	sleep 0.5
+	snap "hl0"
+	cpu0=$(cpu_ns "$BRIDGE_PID")
+	pubs_start "pub-hl-$tag" "$base" "$HTTP_N"
+	pubs_wait "pub-hl-$tag" "the live publishers of phase h failed"
+	sink_check "sink-hl-$tag"
+	bridge_must_live "the live run of phase h (endpoint $mode)"
+	cpu1=$(cpu_ns "$BRIDGE_PID")
+	snap "hl1"
+	acc "hl_$mode" hl0 hl1
+	SINKS+=("round $r endpoint $mode, live: $SINK_LINE")
+	t_end=$(job_end "sink-hl-$tag")
+	HL[$mode]+=" $(rate "$HTTP_N" "${SNAP[hl0.t]}" "$t_end")"
+	HLC[$mode]+=" $(us_per "$((cpu1 - cpu0))" "$HTTP_N")"
+	base=$((base + HTTP_N))
+
+	if [[ $mode == on ]]; then
+		touch "$stop"
+		job_wait "scrape-$tag" 30 >/dev/null
+		H_OK=$((H_OK + $(awk '$1 == 200' "$MAB_TMP/job.scrape-$tag/out" | wc -l)))
+		H_NOANSWER=$((H_NOANSWER + $(awk '$1 == "000"' "$MAB_TMP/job.scrape-$tag/out" | wc -l)))
+		H_OTHER=$((H_OTHER + $(awk '$1 != 200 && $1 != "000"' "$MAB_TMP/job.scrape-$tag/out" | wc -l)))
+	fi
+	h_stop "$mode" "phase h (endpoint $mode)"
+	mab_log "round $r: h. endpoint $mode: backlog $(awk '{ print $NF }' <<<"${HB[$mode]}") msg/s," \
+		"$(awk '{ print $NF }' <<<"${HBC[$mode]}") µs/msg; live $(awk '{ print $NF }' <<<"${HL[$mode]}") msg/s," \
+		"$(awk '{ print $NF }' <<<"${HLC[$mode]}") µs/msg"
+}
+
+# scrapes_cpu NAME COUNT ARGS...: the bridge's CPU per scrape (µs) while
+# `curl ARGS...` makes COUNT scrapes with no traffic, less what it spends
+# idle in as much time (measured just before); checks that all COUNT
+# answered 200.  Sets SCRAPE_US, SCRAPE_MS (curl's median time per scrape)
+# and SCRAPE_BAD (how many did not answer 200).
+scrapes_cpu() {
+	local name=$1 count=$2 t0 t1 c0 c1 i0 i1 out=$MAB_TMP/scrapes-$1.out
+	shift 2
+	i0=$(cpu_ns "$BRIDGE_PID")
+	sleep 2
+	i1=$(cpu_ns "$BRIDGE_PID")
+	t0=$(now)
+	c0=$(cpu_ns "$BRIDGE_PID")
+	timeout "$TIMEOUT" curl "$@" >"$out" 2>"$MAB_TMP/scrapes-$1.err"
+	c1=$(cpu_ns "$BRIDGE_PID")
+	t1=$(now)
+	SCRAPE_US=$(awk -v c="$((c1 - c0))" -v i="$((i1 - i0))" -v t0="$t0" -v t1="$t1" -v n="$count" \
+		'BEGIN { x = c - i / 2 * (t1 - t0); if (x < 0) x = 0; printf "%.1f", x / 1000 / n }')
+	SCRAPE_IDLE_US=$(awk -v i="$((i1 - i0))" 'BEGIN { printf "%.1f", i / 1000 / 2 }')
+	SCRAPE_MS=$(awk '{ print $3 * 1000 }' "$out" | sort -g |
+		awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)] }')
+	SCRAPE_BAD=$((count - $(awk '$1 == 200' "$out" | wc -l)))
+	mab_log "h. $count scrapes ($name): $SCRAPE_US µs of bridge CPU each, curl's median $SCRAPE_MS ms; $SCRAPE_BAD not answered 200"
+}
+
+if [[ $HTTP == 1 ]]; then
+	MAB_VHOST=$BRIDGE_VHOST
+	HTTP_PORT=$(free_port) || fail "no free port for the metrics endpoint"
+	HTTP_URL=http://127.0.0.1:$HTTP_PORT/metrics
+	conf_http=$MAB_TMP/bridge-http.conf
+	awk -v line="    http_listen = \"127.0.0.1:$HTTP_PORT\";" \
+		'{ print } $0 == "bridge = {" { print line; found = 1 } END { exit !found }' \
+		"$conf" >"$conf_http" || fail "no bridge group in $conf"
+	# The same mode too: the bridge warns about a password readable by all.
+	chmod --reference="$conf" "$conf_http"
+	mab_log "h. the metrics endpoint: off and on by turns, $HTTP_N backlog + $HTTP_N live per bridge, $REPEAT rounds; $HTTP_URL"
+	for ((r = 1; r <= REPEAT; r++)); do
+		if ((r % 2)); then
+			H_ORDER+=("off, on")
+			h_run off "$r"
+			h_run on "$r"
+		else
+			H_ORDER+=("on, off")
+			h_run on "$r"
+			h_run off "$r"
+		fi
+	done
+	((H_OK > 0)) || fail "the metrics endpoint answered none of the scrapes during phase h"
+
+	# One scrape's size, then the CPU of scrapes with no traffic: each on
+	# a new connection (curl's -H 'Connection: close'; what a scraper that
+	# does not keep connections costs), then all on one (Prometheus keeps
+	# its connection).
+	mab_log "h. the cost of a scrape: $HTTP_SCRAPES back to back, no traffic"
+	bridge_start "$conf_http"
+	sleep 1
+	curl -s --max-time 5 -o "$MAB_TMP/metrics.txt" "$HTTP_URL" ||
+		fail "GET $HTTP_URL failed"
+	H_BYTES=$(wc -c <"$MAB_TMP/metrics.txt")
+	H_SERIES=$(grep -vc '^#' "$MAB_TMP/metrics.txt")
+	grep -q '^mqtt_amqp_bridge_messages_received_total ' "$MAB_TMP/metrics.txt" ||
+		fail "the scrape has no mqtt_amqp_bridge_messages_received_total"
+	h_args=()
+	for ((i = 0; i < HTTP_SCRAPES; i++)); do
+		h_args+=(-o /dev/null "$HTTP_URL")
+	done
+	w_fmt='%{http_code} %{size_download} %{time_total}\n'
+	scrapes_cpu close "$HTTP_SCRAPES" -s --max-time 5 -H 'Connection: close' -w "$w_fmt" "${h_args[@]}"
+	H_SCRAPE_CLOSE=$SCRAPE_US H_SCRAPE_CLOSE_MS=$SCRAPE_MS H_SCRAPE_BAD=$SCRAPE_BAD
+	H_IDLE=$SCRAPE_IDLE_US
+	scrapes_cpu keepalive "$HTTP_SCRAPES" -s --max-time 5 -w "$w_fmt" "${h_args[@]}"
+	H_SCRAPE_KEEP=$SCRAPE_US H_SCRAPE_KEEP_MS=$SCRAPE_MS H_SCRAPE_BAD=$((H_SCRAPE_BAD + SCRAPE_BAD))
+	h_stop on "the scrapes of phase h"
+fi
+
+# ---------------------------------------------------------------------------
 # s. System calls per message, each phase with a bridge of its own started
 # as `strace -c -f -o FILE mqtt-amqp-bridge ...`: a backlog flows from the
 # MQTT connection on, so attaching to a running bridge (strace -p) would
@@ -843,12 +1077,13 @@ mab_log "bridge $stats"
 
 declare -A SYS
 
-# strace_start PHASE [NOWAIT]: the bridge under strace, counting into
-# $MAB_TMP/strace-PHASE.txt; BRIDGE_PID is strace's PID (strace exits
-# with the bridge, and passes its exit status on).
+# strace_start PHASE [NOWAIT [CONF]]: the bridge (configured by CONF,
+# default $conf) under strace, counting into $MAB_TMP/strace-PHASE.txt;
+# BRIDGE_PID is strace's PID (strace exits with the bridge, and passes its
+# exit status on).
 strace_start() {
 	STRACE_FILE=$MAB_TMP/strace-$1.txt
-	BRIDGE_WRAPPER="strace -c -f -o $STRACE_FILE" NOWAIT=${2:-0} bridge_start "$conf"
+	BRIDGE_WRAPPER="strace -c -f -o $STRACE_FILE" NOWAIT=${2:-0} bridge_start "${3:-$conf}"
 }
 
 # strace_stop WHEN: SIGTERM to the traced bridge (strace's child), waits
@@ -911,6 +1146,34 @@ if [[ $STRACE == 1 ]]; then
 	strace_read live
 	base=$((base + STRACE_N))
 	mab_log "s. system calls per message: backlog $(per_n "${SYS[backlog.total]}" "$STRACE_N"), live $(per_n "${SYS[live.total]}" "$STRACE_N")"
+
+	# Phase h's question: does the endpoint, served but not scraped, add
+	# system calls to the forwarding path?  The same two runs with it on.
+	if [[ $HTTP == 1 ]]; then
+		mab_log "s. system calls with the metrics endpoint on, nobody scraping: backlog of $STRACE_N"
+		pubs_start pub-sbh "$base" "$STRACE_N"
+		pubs_wait pub-sbh "publishing the traced backlog (endpoint on) failed"
+		sink_start sink-sbh "$base" "$STRACE_N" --quiet
+		sleep 0.5
+		strace_start backlog_http 1 "$conf_http"
+		sink_check sink-sbh
+		strace_stop "the traced backlog with the endpoint on"
+		SINKS+=("traced backlog, endpoint on: $SINK_LINE")
+		strace_read backlog_http
+		base=$((base + STRACE_N))
+
+		mab_log "s. system calls with the metrics endpoint on, nobody scraping: live $STRACE_N"
+		sink_start sink-slh "$base" "$STRACE_N" --quiet
+		strace_start live_http 0 "$conf_http"
+		pubs_start pub-slh "$base" "$STRACE_N"
+		pubs_wait pub-slh "the traced live publishers (endpoint on) failed"
+		sink_check sink-slh
+		strace_stop "the traced live run with the endpoint on"
+		SINKS+=("traced live, endpoint on: $SINK_LINE")
+		strace_read live_http
+		base=$((base + STRACE_N))
+		mab_log "s. system calls per message, endpoint on: backlog $(per_n "${SYS[backlog_http.total]}" "$STRACE_N"), live $(per_n "${SYS[live_http.total]}" "$STRACE_N")"
+	fi
 fi
 
 # ---------------------------------------------------------------------------
@@ -1033,6 +1296,7 @@ SYS_TOP=()
 if [[ $STRACE == 1 ]]; then
 	mapfile -t SYS_TOP < <(for k in "${!SYS[@]}"; do
 		[[ $k == *.err || $k == *.total ]] && continue
+		[[ $k == backlog.* || $k == live.* ]] || continue
 		echo "${k#*.} ${SYS[$k]}"
 	done | awk '{ c[$1] += $2 } END { for (n in c) print c[n], n }' | sort -k1,1rn -k2 |
 		head -n 8 | awk '{ print $2 }')
@@ -1053,6 +1317,125 @@ if [[ $STRACE == 1 ]]; then
 fi
 if ((${#profile_lines[@]} > 0)); then
 	T+=("${profile_lines[@]}")
+fi
+
+# The metrics endpoint's table (phase h), printed after the others.
+HTTP_TABLE=""
+if [[ $HTTP == 1 ]]; then
+	# h_list MODE ARRAY: ARRAY's values of MODE, one per round, as a list.
+	h_list() {
+		local -n src=$1
+		read -r -a H_L <<<"${src[$2]}"
+	}
+	# h_ratios A B: A[i] / B[i] of two lists, one a line.
+	h_ratios() {
+		paste <(tr ' ' '\n' <<<"$1") <(tr ' ' '\n' <<<"$2") |
+			awk '{ printf "%.2f\n", ($2 > 0 ? $1 / $2 : 0) }'
+	}
+	declare -A HV HR
+	for m in HB HL HBC HLC; do
+		for mode in off on; do
+			h_list "$m" "$mode"
+			HV[$m.$mode]=${H_L[*]}
+		done
+		HR[$m]=$(h_ratios "${HV[$m.on]}" "${HV[$m.off]}" | paste -sd' ')
+	done
+	# h_stat KEY: "median (min–max)" of a list.
+	h_stat() {
+		# shellcheck disable=SC2086 # the list is split on purpose
+		stat_of $1
+	}
+	hwm() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+	HT=()
+	hrow() {
+		HT+=("| $1 | $2 | $3 | ${4:-} |")
+	}
+	hrow "bridge backlog of $HTTP_N, from its start to the last consumed (msg/s)" \
+		"$(h_stat "${HV[HB.off]}")" "$(h_stat "${HV[HB.on]}")" "$(h_stat "${HR[HB]}")"
+	hrow "bridge live, $HTTP_N, first publish to last consumed (msg/s)" \
+		"$(h_stat "${HV[HL.off]}")" "$(h_stat "${HV[HL.on]}")" "$(h_stat "${HR[HL]}")"
+	hrow "**bridge CPU per message, backlog (µs, from its start)**" \
+		"$(h_stat "${HV[HBC.off]}")" "$(h_stat "${HV[HBC.on]}")" "$(h_stat "${HR[HBC]}")"
+	hrow "**bridge CPU per message, live (µs)**" \
+		"$(h_stat "${HV[HLC.off]}")" "$(h_stat "${HV[HLC.on]}")" "$(h_stat "${HR[HLC]}")"
+	hrow "machine CPU busy: backlog; live" "$(phase_busy hb_off); $(phase_busy hl_off)" \
+		"$(phase_busy hb_on); $(phase_busy hl_on)"
+	hrow "bridge peak RSS, VmHWM (MiB)" "$(hwm "${H_HWM[off]}")" "$(hwm "${H_HWM[on]}")"
+	hrow "scrapes during the runs, one a second: answered 200 / no answer / other" "" \
+		"$H_OK / $H_NOANSWER / $H_OTHER"
+	hrow "**one scrape of /metrics (bytes; samples)**" "" "$H_BYTES; $H_SERIES"
+	hrow "**bridge CPU per scrape, $HTTP_SCRAPES back to back, no traffic: new connection each / one kept alive (µs)**" \
+		"" "$H_SCRAPE_CLOSE / $H_SCRAPE_KEEP"
+	hrow "curl's time per scrape, median: new connection each / one kept alive (ms)" "" \
+		"$H_SCRAPE_CLOSE_MS / $H_SCRAPE_KEEP_MS"
+	hrow "back-to-back scrapes not answered 200" "" "$H_SCRAPE_BAD"
+	hrow "bridge CPU idle, subtracted from the above (µs per second)" "" "$H_IDLE"
+	declare -A H_SYS_MAX=()
+	if [[ $STRACE == 1 ]]; then
+		for ph in backlog live; do
+			off=$(per_n "${SYS[$ph.total]}" "$STRACE_N")
+			on=$(per_n "${SYS[${ph}_http.total]}" "$STRACE_N")
+			hrow "**bridge system calls per message under strace, nobody scraping: $ph ($STRACE_N msgs)**" \
+				"$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%+.2f", a - b }')"
+		done
+		hrow "same, failed (strace's errors column): backlog / live" \
+			"$(per_n "${SYS[backlog.total.err]}" "$STRACE_N") / $(per_n "${SYS[live.total.err]}" "$STRACE_N")" \
+			"$(per_n "${SYS[backlog_http.total.err]}" "$STRACE_N") / $(per_n "${SYS[live_http.total.err]}" "$STRACE_N")"
+		# Each call of the four runs: per message off and on, and the
+		# largest difference; the calls only the endpoint makes (its
+		# socket, its epoll set), with their counts over the whole run.
+		mapfile -t h_names < <(for k in "${!SYS[@]}"; do
+			[[ $k == *.err || $k == *.total ]] && continue
+			echo "${k#*.}"
+		done | sort -u)
+		h_only=""
+		for ph in backlog live; do
+			H_SYS_MAX[$ph]=$(for name in "${h_names[@]}"; do
+				awk -v a="${SYS[${ph}_http.$name]:-0}" -v b="${SYS[$ph.$name]:-0}" -v n="$STRACE_N" -v c="$name" \
+					'BEGIN { d = (a - b) / n; printf "%.4f %s\n", (d < 0 ? -d : d), c }'
+			done | sort -k1,1gr | head -n 1)
+		done
+		for name in "${h_names[@]}"; do
+			[[ -z ${SYS[backlog.$name]:-} && -z ${SYS[live.$name]:-} ]] || continue
+			h_only+="${h_only:+, }$name ${SYS[backlog_http.$name]:-0} / ${SYS[live_http.$name]:-0}"
+		done
+		for name in "${SYS_TOP[@]}"; do
+			hrow "bridge $name per message: backlog / live" \
+				"$(per_n "${SYS[backlog.$name]:-0}" "$STRACE_N") / $(per_n "${SYS[live.$name]:-0}" "$STRACE_N")" \
+				"$(per_n "${SYS[backlog_http.$name]:-0}" "$STRACE_N") / $(per_n "${SYS[live_http.$name]:-0}" "$STRACE_N")"
+		done
+		hrow "largest difference of one call, per message: backlog; live" "" \
+			"${H_SYS_MAX[backlog]}; ${H_SYS_MAX[live]}"
+		hrow "calls made only with the endpoint on, whole run (calls: backlog / live)" "" "${h_only:-none}"
+	else
+		hrow "system calls per message" "" "not counted (BENCH_STRACE=0)"
+	fi
+	HTTP_TABLE=$(
+		echo "### The metrics endpoint (BENCH_HTTP=1)"
+		echo
+		echo "The same work through a bridge without bridge.http_listen and through one with it while"
+		echo "curl GETs /metrics every second, by turns (order per round below), $REPEAT rounds; each"
+		echo "bridge drains a backlog of $HTTP_N, then carries $HTTP_N live.  Bridge CPU from $CPU_SOURCE."
+		echo "Values are median (min–max) over the rounds; on / off is taken within each round."
+		echo "The system calls are counted in phase s, by bridges started under strace -c -f."
+		echo
+		echo "| measurement | endpoint off | endpoint on | on / off |"
+		echo "|---|---|---|---|"
+		printf '%s\n' "${HT[@]}"
+		echo
+		echo "| round | order | backlog off / on (msg/s) | ratio | live off / on (msg/s) | ratio | CPU backlog off / on (µs/msg) | ratio | CPU live off / on (µs/msg) | ratio |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+		for ((r = 0; r < REPEAT; r++)); do
+			cols=""
+			for m in HB HL HBC HLC; do
+				read -r -a a <<<"${HV[$m.off]}"
+				read -r -a b <<<"${HV[$m.on]}"
+				read -r -a q <<<"${HR[$m]}"
+				cols+=" ${a[r]} / ${b[r]} | ${q[r]} |"
+			done
+			echo "| $((r + 1)) | ${H_ORDER[r]} |$cols"
+		done
+	)
 fi
 
 cat <<REPORT
@@ -1089,6 +1472,11 @@ RabbitMQ + sink draining $N alone used $(us_of "$SINK_ALONE_CPU" "$N") µs of si
 Duplicates seen by the sinks (allowed, at least once): $DUPLICATES.
 Last bridge process: $stats
 REPORT
+if [[ -n $HTTP_TABLE ]]; then
+	echo
+	printf '%s\n' "$HTTP_TABLE"
+	echo
+fi
 printf 'Sink, %s\n' "${SINKS[@]}"
 echo
 printf '%s\n' "$RULES_TABLE"
@@ -1152,6 +1540,35 @@ if [[ -n $SUMMARY ]]; then
 					echo "sys_${ph}_$name=$(per_n "${SYS[$ph.$name]:-0}" "$STRACE_N")"
 				done
 			done
+		fi
+		if [[ $HTTP == 1 ]]; then
+			echo "http_n=$HTTP_N"
+			for m in HB:backlog_msgs HL:live_msgs HBC:cpu_backlog_us HLC:cpu_live_us; do
+				k=${m#*:}
+				for mode in off on; do
+					# shellcheck disable=SC2086 # the list is split on purpose
+					echo "http_${k}_$mode=$(median ${HV[${m%%:*}.$mode]})"
+				done
+				# shellcheck disable=SC2086
+				echo "http_${k}_ratio=$(median ${HR[${m%%:*}]})"
+				# shellcheck disable=SC2086
+				echo "http_${k}_ratio_range=$(min_max ${HR[${m%%:*}]})"
+			done
+			echo "http_rss_off_mib=$(hwm "${H_HWM[off]}")"
+			echo "http_rss_on_mib=$(hwm "${H_HWM[on]}")"
+			echo "http_scrapes_ok=$H_OK"
+			echo "http_scrapes_failed=$((H_NOANSWER + H_OTHER))"
+			echo "http_scrape_bytes=$H_BYTES"
+			echo "http_scrape_samples=$H_SERIES"
+			echo "http_scrape_cpu_us=$H_SCRAPE_CLOSE"
+			echo "http_scrape_keepalive_cpu_us=$H_SCRAPE_KEEP"
+			echo "http_idle_cpu_us_per_s=$H_IDLE"
+			if [[ $STRACE == 1 ]]; then
+				for ph in backlog live; do
+					echo "sys_http_${ph}_off=$(per_n "${SYS[$ph.total]}" "$STRACE_N")"
+					echo "sys_http_${ph}_on=$(per_n "${SYS[${ph}_http.total]}" "$STRACE_N")"
+				done
+			fi
 		fi
 	} >"$SUMMARY.tmp" || fail "cannot write $SUMMARY.tmp"
 	mv -f "$SUMMARY.tmp" "$SUMMARY" || fail "cannot write the summary to $SUMMARY"
