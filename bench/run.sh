@@ -35,7 +35,8 @@
 #      s, a traced backlog and live run with the endpoint on and nobody
 #      scraping, whose system calls per message stand next to those with
 #      it off.  It is not in the default run: it forwards 12 x BENCH_N
-#      messages (4 per round), about two minutes more at the defaults.
+#      messages (4 per round), some 70 s more at the defaults on a quiet
+#      2-core machine, more on a loaded one.
 #   r. rules, first and without brokers: bench/mab-rules, the cost of
 #      choosing a mapping rule and building its routing key per message
 #      with 1 rule and with 10,000 rules (rules_match + rules_key); its
