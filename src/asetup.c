@@ -188,7 +188,6 @@ static int as_on_tune(struct asetup *s, const amqp_connection_tune_t *t)
  */
 static void as_fail_here(struct asetup *s, const char *full, const char *text, int code)
 {
-	s->refused = true;
 	switch (s->state) {
 	case AS_CHANNEL:
 		as_fail(s, "channel.open failed: %s", full);
@@ -244,6 +243,8 @@ static int as_on_method(struct asetup *s, amqp_channel_t ch, amqp_method_t m)
 		/* Polite but not awaited: the socket closes right after. */
 		if (aframe_method(s->out, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok, s->frame_max) == 0)
 			asock_write(s->asock, text, sizeof(text));
+		/* RabbitMQ's answer, as a reset or an EOF is not. */
+		s->refused = true;
 		as_fail_here(s, full, full, 0);
 		return -1;
 	}
@@ -253,6 +254,7 @@ static int as_on_method(struct asetup *s, amqp_channel_t ch, amqp_method_t m)
 		snprintf(full, sizeof(full), "broker closed the channel: %u %.*s", c->reply_code,
 		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
 		snprintf(text, sizeof(text), "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+		s->refused = true;
 		as_fail_here(s, full, text, c->reply_code);
 		return -1;
 	}

@@ -90,8 +90,9 @@ struct asetup {
 	bool blocked;                    /* connection.blocked came during the set-up */
 	char blocked_why[256];
 	/*
-	 * The failure came from the AMQP conversation (login, vhost, channel,
-	 * declarations), not from reaching the broker: RabbitMQ said no.
+	 * RabbitMQ said no: it closed the connection or the channel (login,
+	 * vhost, declarations), or the TLS session during login (a client
+	 * certificate refused).  Not a reset or an EOF elsewhere.
 	 */
 	bool refused;
 	char err[768];

@@ -385,28 +385,35 @@ static void br_reload_done(struct bridge *b, bool ok)
 }
 
 /*
- * Serves bridge.http_listen when it is not the address served already.  A
- * new address that cannot be listened on leaves the old one served (a
- * later reload tries again).  Returns 0, or -1 after logging why.
+ * Serves `want` ("ADDRESS:PORT", NULL for nothing) unless it is served
+ * already.  When the new address cannot be listened on, perhaps because
+ * the old one holds its port ("0.0.0.0:P" after "127.0.0.1:P"), the old
+ * listener makes way and the new one is tried again; if that fails too,
+ * the old one comes back.  Returns 0, or -1 with the reason in `err`.
  */
-static int br_http_listen(struct bridge *b)
+static int br_http_serve(struct bridge *b, const char *want, char err[HTTP_ERR_MAX])
 {
-	const char *now = b->cfg->bridge.http_listen;
-	char err[HTTP_ERR_MAX], before[sizeof(b->http.addr)];
+	char before[sizeof(b->http.addr)], again[HTTP_ERR_MAX];
 
 	snprintf(before, sizeof(before), "%s", b->http.addr);
-	if (strcmp(now ? now : "", before) == 0)
+	if (strcmp(want ? want : "", before) == 0)
 		return 0;
-	if (!now) {
+	if (!want) {
 		http_stop(&b->http);
 		log_info("http: stopped serving on %s (bridge.http_listen is gone)", before);
 		return 0;
 	}
-	if (http_start(&b->http, now, err) != 0) {
-		log_error("http: %s%s%s", err, before[0] ? "; still serving on " : "", before);
-		return -1;
+	if (http_start(&b->http, want, err) != 0) {
+		if (!before[0])
+			return -1;
+		http_stop(&b->http);
+		if (http_start(&b->http, want, again) != 0) {
+			if (http_start(&b->http, before, again) != 0)
+				log_error("http: cannot serve on %s again either: %s", before, again);
+			return -1;
+		}
 	}
-	log_info("http: serving /metrics, /healthz and /readyz on %s", now);
+	log_info("http: serving /metrics, /healthz and /readyz on %s", want);
 	return 0;
 }
 
@@ -421,6 +428,7 @@ static void br_reload(struct bridge *b)
 {
 	/* In JSON, every reload's end carries `event`, and `errors` when the file was read. */
 	static const struct log_field oom[] = { LOG_STR("event", "reload_failed") };
+	char err[HTTP_ERR_MAX];
 	struct bridge_config *old = b->cfg, *cfg;
 	struct config_errors errs;
 	unsigned diff;
@@ -458,9 +466,20 @@ static void br_reload(struct bridge *b)
 	for (size_t i = 0; i < cfg->n_warnings; i++)
 		log_warn("%s", cfg->warnings[i]);
 	diff = config_diff(old, cfg);
+	/* First what can fail, so that a reload takes effect whole or not at all. */
+	if (br_http_serve(b, cfg->bridge.http_listen, err) != 0) {
+		log_kv(LOG_LVL_ERROR, oom, LOG_NFIELDS(oom), "bridge: reload failed: http: %s; still "
+		       "running on the previous configuration", err);
+		config_free(cfg);
+		free(cfg);
+		br_reload_done(b, false);
+		return;
+	}
 	if (fw_configure(&b->fw, cfg) != 0) {
 		log_kv(LOG_LVL_ERROR, oom, LOG_NFIELDS(oom), "bridge: reload failed: out of memory; "
 		       "still running on the previous configuration");
+		if (br_http_serve(b, old->bridge.http_listen, err) != 0)
+			log_error("http: %s", err);
 		config_free(cfg);
 		free(cfg);
 		br_reload_done(b, false);
@@ -468,7 +487,6 @@ static void br_reload(struct bridge *b)
 	}
 	b->cfg = cfg;
 	br_reload_done(b, true);
-	br_http_listen(b);
 	gate_configure(&b->gate, (uint64_t)cfg->mqtt.inflight_max,
 	               (unsigned)cfg->bridge.poison_failures);
 	br_apply_logging(b);
@@ -639,6 +657,7 @@ static bool br_prepare(void *arg)
 
 int bridge_init(struct bridge *b, struct bridge_config *cfg)
 {
+	char err[HTTP_ERR_MAX];
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	const struct mlink_handlers mh = {
 		.message = br_on_message,
@@ -684,8 +703,10 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 	if (mlink_init(&b->mqtt, &cfg->mqtt, &cfg->bridge, &b->loop, &mh, b) != 0)
 		goto fail_amqp;
 	http_init(&b->http, &b->loop, br_http_route, b);
-	if (br_http_listen(b) != 0)
+	if (br_http_serve(b, cfg->bridge.http_listen, err) != 0) {
+		log_error("http: %s", err);
 		goto fail_mqtt;
+	}
 	return 0;
 
 fail_mqtt:

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 const uint64_t hist_bounds_us[HIST_BOUNDS] = {
 	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
 	1000000, 2500000, 5000000, 10000000,
@@ -85,18 +87,31 @@ static void expo_printf(struct expo *e, const char *fmt, ...)
 		expo_put(e, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* Escapes `\` and newline, and `"` too inside a label value. */
+/*
+ * Escapes `\` and newline, and `"` too inside a label value.  A byte that
+ * is not valid UTF-8 becomes U+FFFD: Prometheus refuses a whole scrape
+ * over one such label value.
+ */
 static void expo_escaped(struct expo *e, const char *s, bool quote)
 {
-	for (const char *p = s; *p; p++) {
-		if (*p == '\\')
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_len((const unsigned char *)s + i, n - i);
+
+		if (len == 0) {
+			expo_put(e, "\xef\xbf\xbd", 3);
+			len = 1;
+		} else if (s[i] == '\\') {
 			expo_put(e, "\\\\", 2);
-		else if (*p == '\n')
+		} else if (s[i] == '\n') {
 			expo_put(e, "\\n", 2);
-		else if (*p == '"' && quote)
+		} else if (s[i] == '"' && quote) {
 			expo_put(e, "\\\"", 2);
-		else
-			expo_put(e, p, 1);
+		} else {
+			expo_put(e, s + i, len);
+		}
+		i += len;
 	}
 }
 

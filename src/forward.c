@@ -314,7 +314,9 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 	if (f->gate->poisoned)
 		return;
 	f->stats->received++;
-	stats_read_at(f->stats, loop_time_us());
+	/* A QoS 0 message has no PUBACK to hold. */
+	if (msg->qos > 0)
+		stats_read_at(f->stats, loop_time_us());
 	route_message(rt, f->cfg, msg->topic, tlen);
 	/* Room for each copy and, should it be returned, its dead-letter copy. */
 	if (ctrack_reserve(&f->gate->track, (size_t)ctrack_span(&f->gate->track) + 2 * rt->n + 2) != 0) {

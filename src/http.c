@@ -42,19 +42,29 @@ static void http_log(void *arg, const char *fmt, va_list ap)
 	log_debug("http: %s", line);
 }
 
+/*
+ * Called once the headers are in, then again (GET, HEAD) once the request
+ * is complete: answering then keeps the connection alive for the next
+ * request.  Any other method is answered at once, which also refuses its
+ * body: libmicrohttpd then closes the connection instead of reading it.
+ */
 static enum MHD_Result http_answer(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version,
                                    const char *upload_data, size_t *upload_size, void **state)
 {
+	static int seen;
 	struct http *h = cls;
 	struct http_reply r = { .status = 500, .content_type = "text/plain; charset=utf-8" };
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
+	bool bodiless = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	(void)version;
 	(void)upload_data;
-	(void)upload_size;
-	(void)state;
+	if (bodiless && *state == NULL && *upload_size == 0) {
+		*state = &seen;
+		return MHD_YES;
+	}
 	h->route(h->arg, method, url, &r);
 	/*
 	 * A body that is not handed over is copied: a slow client may still be
@@ -74,6 +84,28 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *c, const ch
 	rc = MHD_queue_response(c, r.status, resp);
 	MHD_destroy_response(resp);
 	return rc;
+}
+
+/*
+ * At the limit, a new connection is refused (closed) at once.  Left to
+ * libmicrohttpd's own limit, the listener would leave its epoll set and
+ * come back only at a later MHD_run(), which nothing may call.
+ */
+static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct http *h = cls;
+	const union MHD_DaemonInfo *info;
+
+	(void)addr;
+	(void)len;
+	if (!h->daemon)
+		return MHD_YES;
+	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	if (info && info->num_connections >= HTTP_MAX_CONNS) {
+		log_debug("http: refusing a connection: %d are open", HTTP_MAX_CONNS);
+		return MHD_NO;
+	}
+	return MHD_YES;
 }
 
 /* Runs libmicrohttpd's due work, then sleeps until its next timeout. */
@@ -136,9 +168,10 @@ int http_start(struct http *h, const char *listen, char err[HTTP_ERR_MAX])
 
 	if (fd < 0)
 		return -1;
-	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, http_answer, h,
+	/* Its own limit, above ours (http_accept()), is never reached. */
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, http_accept, h, http_answer, h,
 	                     MHD_OPTION_LISTEN_SOCKET, fd,
-	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
+	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * HTTP_MAX_CONNS),
 	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
 	                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	                     MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,

@@ -56,12 +56,12 @@ static const char *http_listen_rule(const char *value)
 #endif
 }
 
-/* A rule's name labels its metrics: printable, no quotes or backslashes to escape. */
+/* A rule's name labels its metrics: printable ASCII, nothing to escape. */
 static const char *rule_name_rule(const char *value)
 {
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-		if (*p < 0x21 || *p == 0x7f || *p == '"' || *p == '\\')
-			return "must be printable, without spaces, quotes or backslashes";
+		if (*p < 0x21 || *p >= 0x7f || *p == '"' || *p == '\\')
+			return "must be printable ASCII, without spaces, quotes or backslashes";
 	return NULL;
 }
 

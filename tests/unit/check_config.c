@@ -228,6 +228,14 @@ static const struct {
 	{ "bad-rule-list-type.conf",
 	  ":9: 'rules' must be a list of groups: rules = ( { match = ...; ... }, ... );" },
 	{ "bad-rule-element.conf", ":11: rule 1 must be a group: { match = ...; ... }" },
+	{ "bad-rule-name.conf",
+	  ":10: rule 1: 'name' must be printable ASCII, without spaces, quotes or backslashes" },
+	{ "bad-rule-name-twice.conf",
+	  ":11: rule 2 (match 'sensors/#'): name 'sensors' is taken by rule 1 (line 10); each "
+	  "rule's name is its own" },
+	{ "bad-http-listen.conf",
+	  ":10: 'bridge.http_listen' must give a numeric IPv4 address, or an IPv6 one in brackets "
+	  "(names are not looked up)" },
 	/* The rules module words these; only the rule and line are ours. */
 	{ "bad-rule-filter.conf", ":10: rule 1 (match 'sensors/#/temperature'): ..." },
 	{ "bad-rule-template.conf", ":10: rule 1 (match 'sensors/+/temperature'): ..." },

@@ -57,6 +57,19 @@ START_TEST(test_escaping)
 }
 END_TEST
 
+START_TEST(test_invalid_utf8)
+{
+	struct expo e;
+	/* Latin-1 "café", a stray continuation byte, and valid UTF-8 kept as it is. */
+	struct expo_label l[3] = { { "a", "caf\xe9" }, { "b", "x\x80y" }, { "c", "caf\xc3\xa9" } };
+
+	expo_init(&e);
+	expo_u64(&e, "m", l, 3, 1);
+	ck_assert_str_eq(text(&e), "m{a=\"caf\xef\xbf\xbd\",b=\"x\xef\xbf\xbdy\",c=\"caf\xc3\xa9\"} 1\n");
+	expo_fini(&e);
+}
+END_TEST
+
 START_TEST(test_histogram)
 {
 	struct expo e;
@@ -204,6 +217,7 @@ static Suite *expo_suite(void)
 
 	tcase_add_test(tc, test_counter_and_gauge);
 	tcase_add_test(tc, test_escaping);
+	tcase_add_test(tc, test_invalid_utf8);
 	tcase_add_test(tc, test_histogram);
 	tcase_add_test(tc, test_take);
 	tcase_add_test(tc, test_stats_exchanges);
