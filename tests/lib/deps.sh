@@ -3,7 +3,9 @@
 # benchmark the bridge, when any is missing.  Uses sudo when not run as
 # root.  (bench/run.sh counts the bridge's system calls with strace;
 # BENCH_PROFILE=1 also wants perf, from linux-perf, which is left to those
-# who ask for it: it must match the running kernel.)
+# who ask for it: it must match the running kernel.  The metrics tests run
+# a real Prometheus against bridge.http_listen, and read it and the
+# bridge's endpoints with curl and python3.)
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,7 @@ packages=(
 	mosquitto mosquitto-clients rabbitmq-server amqp-tools openssl
 	groff-base mandoc systemd
 	strace curl
+	prometheus python3
 )
 
 missing=()
