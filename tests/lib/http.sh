@@ -30,7 +30,8 @@ http_require() {
 
 # http_request METHOD PATH [CURL ARGS]...: one request to the bridge (at most
 # HTTP_TIMEOUT seconds, default 5).  Sets HTTP_CODE (000 when there was no
-# answer), HTTP_BODY and HTTP_HEADERS_FILE (the response's header lines).
+# answer), HTTP_BODY (empty for HEAD: curl reads no body then, see
+# http_raw) and HTTP_HEADERS_FILE (the response's header lines).
 http_request() {
 	local method=$1 path=$2 args
 	shift 2
@@ -46,7 +47,31 @@ http_request() {
 	HTTP_CODE=$(curl "${args[@]}" "$@" "$HTTP_URL$path" 2>/dev/null) || true
 	[[ $HTTP_CODE =~ ^[0-9]{3}$ ]] || HTTP_CODE=000
 	HTTP_BODY=$(cat "$MAB_TMP/http.body")
+	# With --head, curl writes the headers where the body would go.
+	[[ $method == HEAD ]] && HTTP_BODY=
 	HTTP_HEADERS_FILE=$MAB_TMP/http.headers
+}
+
+# http_raw REQUEST: sends REQUEST (with \r, \n and \xHH expanded) on a fresh
+# connection and prints everything the server sends until it closes (5 s at
+# most); for what curl does not show, such as bytes after a HEAD answer.
+http_raw() {
+	python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
+end = time.monotonic() + 5
+data = b""
+while time.monotonic() < end:
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        break
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data)
+' "$HTTP_PORT" "$1"
 }
 
 # http_header NAME: the value of response header NAME (case-insensitive) of
