@@ -62,6 +62,10 @@ if [[ -n ${BRIDGE_WRAPPER:-} ]] || ldd "$BRIDGE_BIN" 2>/dev/null | grep -q 'liba
 	rss_checked=0
 fi
 
+# listen_queue: how many connections wait to be accepted on http_listen.
+listen_queue() {
+	ss -Hltn "( sport = :$HTTP_PORT )" 2>/dev/null | awk '{ print $2; exit }'
+}
 rss_kb() {
 	awk '$1 == "VmRSS:" { print $2 }' "/proc/$BRIDGE_PID/status" 2>/dev/null
 }
@@ -156,7 +160,9 @@ until (($(fd_count) <= base_fds)); do
 	sleep 0.2
 done
 mab_log "fds back to $(fd_count) (baseline $base_fds) $(($(mab_now_ms) - t0)) ms after the attack"
-http_wait_code 10 /healthz 200 || fail "/healthz answered $HTTP_CODE, not 200, after the attack"
+http_wait_code 10 /healthz 200 ||
+	fail "/healthz answered $HTTP_CODE, not 200, after the attack;" \
+		"$(listen_queue) connection(s) wait in the endpoint's listen queue, never accepted"
 [[ $HTTP_BODY == ok ]] || fail "/healthz body '$HTTP_BODY' after the attack"
 http_expect GET /metrics 200
 
