@@ -16,7 +16,9 @@
 #      a 200, and never hang past the idle timeout.
 # Once the attack ends, the fd count comes back to its baseline (within the
 # 10 s idle timeout plus a margin), /healthz answers 200, and every message
-# arrives: none lost.
+# arrives: none lost.  Last, with nothing else going on, 32 connections
+# (the limit) are opened and closed, by their client and then by the idle
+# timeout: each time the endpoint must accept again at once.
 set -uo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=SCRIPTDIR/../lib/brokers.sh
@@ -169,6 +171,31 @@ http_expect GET /metrics 200
 wait "$pub_pid" || fail "mab-pub failed: $(cat "$MAB_TMP/pub.out")"
 sink_expect "sink" -q sink -n "$N" -T 100 -i 30
 final_rss=$(rss_kb)
+
+# The limit reached and let go, with nothing else going on: exactly 32
+# connections, closed by their client after HOLD seconds; past the 10 s
+# idle timeout the endpoint has closed them itself first.  Either way the
+# endpoint must take new connections again at once; 10 s is the margin for
+# a loaded machine.
+limit_and_release() {
+	local hold=$1 how=$2
+	python3 - "$HTTP_PORT" "$HTTP_CONNS" "$hold" <<-'EOF' ||
+		import socket, sys, time
+		socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+		         for _ in range(int(sys.argv[2]))]
+		time.sleep(float(sys.argv[3]))
+		for s in socks:
+		    s.close()
+	EOF
+		fail "could not open $HTTP_CONNS connections to the endpoint"
+	http_wait_code 10 /healthz 200 ||
+		fail "/healthz answered $HTTP_CODE, not 200, 10 s after $HTTP_CONNS connections (the limit)" \
+			"were $how; $(listen_queue) connection(s) wait in the listen queue, never accepted"
+	mab_log "$HTTP_CONNS connections $how: /healthz 200 after ${HTTP_WAIT_MS} ms"
+}
+limit_and_release 1 "opened and closed by their client"
+limit_and_release $((IDLE_TIMEOUT + 2)) "held until the endpoint's idle timeout closed them"
+
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 expect_nothing_set_aside
 pass "$SINK_SUMMARY; VmRSS base ${base_rss} kB, max ${max_rss} kB, end ${final_rss} kB"
