@@ -42,6 +42,15 @@ static void http_log(void *arg, const char *fmt, va_list ap)
 	log_debug("http: %s", line);
 }
 
+static bool http_has_body(struct MHD_Connection *c)
+{
+	const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (len && strcmp(len, "0") != 0) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 /*
  * Called once the headers are in, then again (GET, HEAD) once the request
  * is complete: answering then keeps the connection alive for the next
@@ -61,11 +70,18 @@ static enum MHD_Result http_answer(void *cls, struct MHD_Connection *c, const ch
 
 	(void)version;
 	(void)upload_data;
-	if (bodiless && *state == NULL && *upload_size == 0) {
+	(void)upload_size;
+	if (bodiless && *state == NULL && http_has_body(c)) {
+		/* Refused before the body is read: the connection closes after the answer. */
+		r.status = 400;
+		r.body = (char *)"bad request: GET and HEAD take no body\n";
+		r.len = strlen(r.body);
+	} else if (bodiless && *state == NULL) {
 		*state = &seen;
 		return MHD_YES;
+	} else {
+		h->route(h->arg, method, url, &r);
 	}
-	h->route(h->arg, method, url, &r);
 	/*
 	 * A body that is not handed over is copied: a slow client may still be
 	 * sent it after the route has written the next answer into the same place.

@@ -94,7 +94,11 @@ http_expect HEAD /metrics 200
 after=$(http_raw 'HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' |
 	python3 -c 'import sys; d = sys.stdin.buffer.read(); i = d.find(b"\r\n\r\n"); print(-1 if i < 0 else len(d) - i - 4)')
 [[ $after == 0 ]] || fail "HEAD /metrics: $after bytes after the headers (-1: no end of headers)"
-mab_log "/healthz 200, /readyz 200, /nope 404, POST 405 with Allow: GET, HEAD, HEAD /metrics 200"
+# A GET with a body is refused before the body is read.
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X GET --data-binary body \
+	"$HTTP_URL/metrics")
+[[ $code == 400 ]] || fail "GET /metrics with a body answered $code, expected 400"
+mab_log "/healthz 200, /readyz 200, /nope 404, POST 405 with Allow: GET, HEAD, HEAD /metrics 200, GET with a body 400"
 
 # 2. RabbitMQ frozen while messages keep coming.
 pub -s 0 -n "$N1" -T 50 -z 32 -Z 512 -r "$RATE" -i pub-t28a >"$MAB_TMP/pub1.out" 2>&1 &

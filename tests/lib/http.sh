@@ -8,11 +8,12 @@
 # 127.0.0.1, bypasses any proxy from the environment and is bounded in time.
 
 # http_setup: picks a free port for the endpoint (HTTP_PORT, HTTP_URL) and
-# adds http_listen to BR_BRIDGE, which bridge_conf puts in the bridge group.
+# has bridge_conf serve it there (BR_HTTP, MAB_HTTP_PORT: brokers.sh).
 http_setup() {
-	HTTP_PORT=$(free_port) || fail "no free port for http_listen"
+	MAB_HTTP_PORT=$(free_port) || fail "no free port for http_listen"
+	BR_HTTP=1
+	HTTP_PORT=$MAB_HTTP_PORT
 	HTTP_URL=http://127.0.0.1:$HTTP_PORT
-	BR_BRIDGE="${BR_BRIDGE:-}    http_listen = \"127.0.0.1:$HTTP_PORT\";"$'\n'
 }
 
 # http_require CONF: checks CONF with `-t`.  A build without libmicrohttpd
