@@ -315,9 +315,9 @@ void bridge_log_stats(const struct bridge *b)
 	const struct log_field f[] = {
 		LOG_U64("received", s->received),
 		LOG_U64("redelivered", b->gate.redelivered),
-		LOG_U64("forwarded", s->forwarded),
+		LOG_U64("forwarded", stats_forwarded(s)),
 		LOG_U64("dead_lettered", s->dead_lettered),
-		LOG_U64("dropped", s->dropped),
+		LOG_U64("dropped", stats_dropped(s)),
 		LOG_U64("nacked", s->nacked),
 		LOG_U64("mqtt_reconnects", mqtt_reconnects),
 		LOG_U64("amqp_reconnects", amqp_reconnects),
@@ -328,7 +328,7 @@ void bridge_log_stats(const struct bridge *b)
 	log_kv(LOG_LVL_INFO, f, LOG_NFIELDS(f), "stats: received=%" PRIu64 " redelivered=%" PRIu64
 	       " forwarded=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
 	       " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64 " mqtt_node=%s amqp_node=%s",
-	       s->received, b->gate.redelivered, s->forwarded, s->dead_lettered, s->dropped,
+	       s->received, b->gate.redelivered, stats_forwarded(s), s->dead_lettered, stats_dropped(s),
 	       s->nacked, mqtt_reconnects, amqp_reconnects, mqtt_node, amqp_node);
 }
 

@@ -272,12 +272,17 @@ static int fw_forward(struct forward *f, const struct mosquitto_message *msg,
 }
 
 /*
- * What rule `r` (NULL: no rule matched) did with a message, at level
- * debug; in JSON with `action`, `topic`, and `rule` (its position) and
- * `rule_line` when a rule decided.
+ * What rule `r` (NULL: no rule matched) did with a message: counted as the
+ * rule's match, and logged at level debug; in JSON with `action`, `topic`,
+ * and `rule` (its position), `rule_line` and `rule_name` when a rule
+ * decided.  Without debug, nothing more is done per message.
  */
-static void fw_log_rule(const struct rule *r, bool drop, const char *topic)
+static void fw_decided(struct forward *fw, const struct rule *r, bool drop, const char *topic)
 {
+	if (r)
+		fw->stats->rules[r->index - 1].matches++;
+	if (log_get_level() < LOG_LVL_DEBUG)
+		return;
 	const struct log_field f[] = {
 		LOG_STR("action", drop ? "drop" : "forward"),
 		LOG_STR("topic", topic),
@@ -332,27 +337,20 @@ void fw_on_message(void *arg, const struct mosquitto_message *msg,
 
 		route_copy(rt, f->cfg, i, &c);
 		if (c.rule)
-			f->stats->rules[c.rule->index - 1].matches++;
-		if (c.rule)
-			fw_log_rule(c.rule, false, msg->topic);
+			fw_decided(f, c.rule, false, msg->topic);
 		if (fw_forward(f, msg, mprops, dup, fp, tlen, &c) != 0)
 			return;
 	}
-	if (rt->end == ROUTE_DROP_UNMATCHED)
-		fw_log_rule(NULL, true, msg->topic);
-	else if (rt->end == ROUTE_DROP_RULE)
-		fw_log_rule(rt->drop, true, msg->topic);
-	if (rt->end == ROUTE_DROP_RULE)
-		f->stats->rules[rt->drop->index - 1].matches++;
+	if (rt->end != ROUTE_COPIES)
+		fw_decided(f, rt->end == ROUTE_DROP_RULE ? rt->drop : NULL, true, msg->topic);
 	if (rt->end != ROUTE_COPIES && rt->n == 0)
 		stats_drop(f->stats, rt->end == ROUTE_DROP_RULE ? STATS_DROP_RULE : STATS_DROP_UNMATCHED);
 }
 
 static void fw_add_counts(struct forward *f, const struct ctrack_counts *c)
 {
-	f->stats->forwarded += c->forwarded;
+	/* Forwarded copies are counted by exchange, in fw_settled(). */
 	f->stats->dead_lettered += c->dead_lettered;
-	f->stats->dropped += c->dropped;
 	f->stats->drops[STATS_DROP_UNDELIVERABLE] += c->dropped;
 	f->stats->nacked += c->nacked;
 }

@@ -39,6 +39,24 @@ enum stats_dead stats_dead_index(const char *reason)
 	return STATS_DEAD_N;
 }
 
+uint64_t stats_forwarded(const struct stats *s)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->n_ex; i++)
+		n += s->ex[i].forwarded;
+	return n;
+}
+
+uint64_t stats_dropped(const struct stats *s)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < STATS_DROP_N; i++)
+		n += s->drops[i];
+	return n;
+}
+
 void stats_init(struct stats *s)
 {
 	memset(s, 0, sizeof(*s));

@@ -61,9 +61,8 @@ struct stats_holdq {
 
 struct stats {
 	uint64_t received;          /* PUBLISH packets read from MQTT (redeliveries: gate.redelivered) */
-	uint64_t forwarded;         /* confirmed by RabbitMQ on the exchange a rule chose */
-	uint64_t dead_lettered;     /* confirmed on the dead-letter exchange */
-	uint64_t dropped;           /* all of drops[] */
+	uint64_t dead_lettered;     /* confirmed on the dead-letter exchange (all of dead[] and
+	                               any reason it does not name) */
 	uint64_t nacked;            /* basic.nack received: MQTT dropped so the broker redelivers */
 	uint64_t amqp_connects;
 	uint64_t drops[STATS_DROP_N];
@@ -109,8 +108,12 @@ const char *stats_drop_name(enum stats_drop d);
 static inline void stats_drop(struct stats *s, enum stats_drop why)
 {
 	s->drops[why]++;
-	s->dropped++;
 }
+
+/* Copies confirmed on the exchange a rule chose: all of ex[]. */
+uint64_t stats_forwarded(const struct stats *s);
+/* Messages that went nowhere: all of drops[]. */
+uint64_t stats_dropped(const struct stats *s);
 
 /* Room for `n` read times (mqtt.inflight_max).  Returns 0, or -1 (nothing changed). */
 int stats_holdq_reserve(struct stats *s, uint64_t n);

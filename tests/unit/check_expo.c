@@ -148,7 +148,12 @@ START_TEST(test_stats_exchanges)
 	ck_assert_int_eq(stats_dead_index("nonsense"), STATS_DEAD_N);
 	ck_assert_str_eq(stats_dead_name(STATS_DEAD_KEY_TOO_LONG), "routing-key-too-long");
 	stats_drop(&s, STATS_DROP_UNMATCHED);
-	ck_assert_uint_eq(s.dropped, 1);
+	ck_assert_uint_eq(stats_dropped(&s), 1);
+	stats_drop(&s, STATS_DROP_UNDELIVERABLE);
+	ck_assert_uint_eq(stats_dropped(&s), 2);
+	s.ex[0].forwarded = 2;
+	s.ex[21].forwarded = 3;
+	ck_assert_uint_eq(stats_forwarded(&s), 5);
 	ck_assert_uint_eq(s.drops[STATS_DROP_UNMATCHED], 1);
 	stats_fini(&s);
 }
