@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level current = LOG_LVL_INFO;
-static int to_journal;
+static bool to_journal;
 static enum log_target target = LOG_TARGET_STDERR;
 static enum log_format format = LOG_FORMAT_TEXT;
 
@@ -31,10 +33,31 @@ static const char *const level_names[] = { "error", "warning", "info", "debug" }
 /* syslog(3) and sd-daemon(3) priorities. */
 static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
+/*
+ * Whether stderr is a stream to the journal: JOURNAL_STREAM names its
+ * device and inode ("DEV:INO"), as systemd.exec(5) describes.  The
+ * variable alone is not enough: a bridge started by hand from a shell
+ * that runs under a unit inherits it with stderr on a terminal or a
+ * file, where "<N>" prefixes would only be noise.
+ */
+static bool stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (!v || sscanf(v, "%llu:%llu%c", &dev, &ino, &end) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(enum log_level level)
 {
 	current = level;
-	to_journal = getenv("JOURNAL_STREAM") != NULL;
+	to_journal = stderr_is_journal();
 }
 
 void log_set_target(enum log_target t)
@@ -166,6 +189,23 @@ void log_vkv(enum log_level level, const struct log_field *f, size_t n, const ch
              va_list ap)
 {
 	log_emit(level, f, n, fmt, ap);
+}
+
+void log_plain(enum log_level level, const char *fmt, ...)
+{
+	static int journal = -1;
+	char text[LOG_TEXT_MAX];
+	va_list ap;
+
+	if (journal < 0)
+		journal = stderr_is_journal();
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (journal)
+		fprintf(stderr, "<%d>%s\n", level_prio[level], text);
+	else
+		fprintf(stderr, "%s\n", text);
 }
 
 void fatal(const char *fmt, ...)

@@ -2,9 +2,9 @@
  * log: leveled messages to stderr or syslog.
  *
  * On stderr, one line each, prefixed with a level tag.  When stderr is the
- * journal (JOURNAL_STREAM is set) the line carries a sd-daemon "<N>"
- * priority prefix instead of a timestamp, so journald keeps the level;
- * otherwise it starts with a local timestamp.  With syslog, each message
+ * journal (JOURNAL_STREAM names stderr's device and inode) the line
+ * carries a sd-daemon "<N>" priority prefix instead of a timestamp, so
+ * journald keeps the level; otherwise it starts with a local timestamp.  With syslog, each message
  * goes to syslog(3) as "mqtt-amqp-bridge[PID]", facility LOG_DAEMON, at the
  * matching priority.
  *
@@ -89,6 +89,15 @@ void log_kv(enum log_level level, const struct log_field *f, size_t n, const cha
 	LOG_PRINTF(4, 5);
 void log_vkv(enum log_level level, const struct log_field *f, size_t n, const char *fmt,
              va_list ap) LOG_PRINTF(4, 0);
+
+/*
+ * A line for whoever ran the command, before a configuration says how to
+ * log (usage and configuration errors, what -t finds): on stderr as it
+ * is, whatever the level, target or format; on the journal with its "<N>"
+ * prefix, so that an ExecStart= or ExecReload= that fails shows in
+ * `journalctl -p err`.
+ */
+void log_plain(enum log_level level, const char *fmt, ...) LOG_PRINTF(2, 3);
 
 /* For start-up errors and broken invariants only: logs and exits 1. */
 void fatal(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));

@@ -25,12 +25,14 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "Usage: mqtt-amqp-bridge [-c FILE] [-t] [-r TOPIC]... [-v] [-V] [-h]\n"
+	        "Usage: mqtt-amqp-bridge [-c FILE] [-t [-q]] [-r TOPIC]... [-v] [-V] [-h]\n"
 	        "Forward MQTT messages to an AMQP 0-9-1 exchange, acknowledging each one\n"
 	        "to the MQTT broker only after RabbitMQ has confirmed it.\n"
 	        "\n"
 	        "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	        "  -t, --test         check the configuration, print it and exit\n"
+	        "  -q, --quiet        with -t, print only errors and warnings (systemctl\n"
+	        "                     reload runs this before it signals the bridge)\n"
 	        "  -r, --route TOPIC  print where a message on TOPIC would go, without\n"
 	        "                     connecting, and exit (may be repeated)\n"
 	        "  -v, --verbose      log debug messages (overrides bridge.log_level)\n"
@@ -127,13 +129,13 @@ static int print_route(const struct bridge_config *cfg, const char *topic, FILE 
 
 	tr = topic_name_to_key(topic, tlen, ".", key, &klen);
 	if (tr == TOPIC_ERR_EMPTY || tr == TOPIC_ERR_WILDCARD || tr == TOPIC_ERR_NUL) {
-		fprintf(stderr, "mqtt-amqp-bridge: --route '%s': not a topic name: %s\n", topic,
-		        topic_strerror(tr));
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: --route '%s': not a topic name: %s",
+		          topic, topic_strerror(tr));
 		return 1;
 	}
 	route_init(&rt);
 	if (route_reserve(&rt, cfg->rules) != 0) {
-		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: out of memory");
 		return 1;
 	}
 	props_init(&pb);
@@ -168,13 +170,14 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
 		{ "route", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG;
-	bool test = false, verbose = false;
+	bool test = false, quiet = false, verbose = false;
 	struct config_errors errs;
 	struct bridge_config *cfg;
 	struct bridge bridge;
@@ -184,13 +187,14 @@ int main(int argc, char **argv)
 
 	routes = calloc((size_t)argc, sizeof(*routes));
 	if (!routes) {
-		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: out of memory");
 		return 1;
 	}
-	while ((opt = getopt_long(argc, argv, "c:tr:vVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tqr:vVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': test = true; break;
+		case 'q': quiet = true; break;
 		case 'r': routes[n_routes++] = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V':
@@ -208,7 +212,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "mqtt-amqp-bridge: unexpected argument '%s'\n", argv[optind]);
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		free(routes);
+		return 2;
+	}
+
+	if (quiet && !test) {
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: -q only applies to -t");
 		usage(stderr);
 		free(routes);
 		return 2;
@@ -216,15 +227,15 @@ int main(int argc, char **argv)
 
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
-		fprintf(stderr, "mqtt-amqp-bridge: out of memory\n");
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: out of memory");
 		free(routes);
 		return 1;
 	}
 	config_errors_init(&errs);
 	if (config_load(path, cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msg[i]);
-		fprintf(stderr, "mqtt-amqp-bridge: %zu error(s) in %s\n", errs.n, path);
+			log_plain(LOG_LVL_ERROR, "%s", errs.msg[i]);
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: %zu error(s) in %s", errs.n, path);
 		config_errors_free(&errs);
 		free(cfg);
 		free(routes);
@@ -234,8 +245,8 @@ int main(int argc, char **argv)
 	if (test || n_routes > 0) {
 		status = 0;
 		for (size_t i = 0; i < cfg->n_warnings; i++)
-			fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
-		if (test) {
+			log_plain(LOG_LVL_WARNING, "warning: %s", cfg->warnings[i]);
+		if (test && !quiet) {
 			config_print(cfg, stdout);
 			printf("configuration ok: %s\n", path);
 		}

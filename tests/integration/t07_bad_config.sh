@@ -214,6 +214,58 @@ else
 	pass "missing config file: refused with status 1, naming the file"
 fi
 
+# -q: what systemctl reload runs before it signals the bridge.
+run -t -q -c "$sample"
+if ((status != 0)) || [[ -s $tmp/out ]]; then
+	fail "-t -q on the sample: status $status, $(wc -c <"$tmp/out") bytes on stdout, wanted 0 and none"
+else
+	pass "-t -q on the sample: status 0, nothing printed"
+fi
+run -t -q -c "$conf_dir/bad-port-range.conf"
+if ((status != 1)) || ! has_error_line "$conf_dir/bad-port-range.conf"; then
+	fail "-t -q on bad-port-range.conf: status $status, wanted 1 with the error ($(stderr_excerpt))"
+else
+	pass "-t -q on bad-port-range.conf: refused with status 1 and the error"
+fi
+run -q -c "$sample"
+if ((status != 2)); then
+	fail "-q without -t: exit status $status, wanted 2 (usage error)"
+else
+	pass "-q without -t: refused with status 2"
+fi
+
+# With stderr on the journal (JOURNAL_STREAM names its device and inode,
+# as systemd sets it), each error line carries priority 3 and each warning
+# 4, so that journalctl -p err shows why a start or a reload failed; with
+# JOURNAL_STREAM naming another file, the lines stay plain.
+journal_run() {
+	local stream=$1
+	shift
+	: >"$tmp/err"
+	status=0
+	JOURNAL_STREAM=$(stat -L -c '%d:%i' "$stream") timeout 30 "$BRIDGE_BIN" "$@" \
+		</dev/null >"$tmp/out" 2>>"$tmp/err" || status=$?
+}
+journal_run "$tmp/err" -t -c "$conf_dir/bad-port-range.conf"
+if ((status != 1)) || grep -q -v '^<3>' "$tmp/err" ||
+	! grep -q "^<3>$conf_dir/bad-port-range.conf:[0-9]*: " "$tmp/err"; then
+	fail "errors to the journal: not every line starts <3> ($(stderr_excerpt))"
+else
+	pass "errors to the journal: every line at priority 3 (err)"
+fi
+journal_run "$tmp/err" -t -q -c "$shadow"
+if ((status != 0)) || ! grep -q '^<4>warning: ' "$tmp/err" || grep -q -v '^<4>' "$tmp/err"; then
+	fail "warnings to the journal: not every line starts <4> ($(stderr_excerpt))"
+else
+	pass "warnings to the journal: every line at priority 4 (warning)"
+fi
+journal_run "$tmp/out" -t -c "$conf_dir/bad-port-range.conf"
+if grep -q '^<' "$tmp/err"; then
+	fail "JOURNAL_STREAM naming another file: prefixes written ($(stderr_excerpt))"
+else
+	pass "JOURNAL_STREAM naming another file: plain lines"
+fi
+
 run --nope -t -c "$sample"
 if ((status != 2)); then
 	fail "unknown option --nope: exit status $status, wanted 2 (usage error)"
