@@ -65,6 +65,18 @@ static void warn_if_public(struct loader *ld, const config_setting_t *s, const c
 		          mode);
 }
 
+/*
+ * For a check: warns that credential `path` (`full` names it) was not
+ * read, as this process cannot see it (err: why), instead of failing.
+ */
+static void warn_unseen(struct loader *ld, const config_setting_t *s, const char *full,
+                        const char *path, int err)
+{
+	load_warn(ld, s, "'%s' not checked: %s cannot be seen here (%s); systemd gives the "
+	          "unit's credentials to the bridge, which reads them at start and at each reload",
+	          full, path, strerror(err));
+}
+
 /* Loads the password that row `src` (password_file or password_credential) names into place. */
 static void load_secret(struct loader *ld, enum section_id g, int src)
 {
@@ -77,8 +89,14 @@ static void load_secret(struct loader *ld, enum section_id g, int src)
 	load_full_name(full, sizeof(full), g, src);
 	if (schema[g].rows[src].flags & SF_PASS_CRED) {
 		if (!secret_credential_path(value, path, sizeof(path))) {
-			load_error(ld, s, "'%s' needs $CREDENTIALS_DIRECTORY, which is not set "
-			           "(systemd sets it for LoadCredential= and SetCredential=)", full);
+			if (ld->check)
+				load_warn(ld, s, "'%s' not checked: $CREDENTIALS_DIRECTORY is not set "
+				          "(systemd sets it for the unit, whose bridge reads the "
+				          "credential at start)", full);
+			else
+				load_error(ld, s, "'%s' needs $CREDENTIALS_DIRECTORY, which is not set "
+				           "(systemd sets it for LoadCredential= and SetCredential=)",
+				           full);
 			return;
 		}
 	} else {
@@ -87,7 +105,11 @@ static void load_secret(struct loader *ld, enum section_id g, int src)
 	}
 	why = secret_read_line(path, (size_t)schema[g].rows[target].max, &secret, &err, &kind);
 	if (secret == NULL) {
-		if (why != NULL)
+		int unseen;
+
+		if (ld->check && why == NULL && kind == NULL && secret_credential_unseen(path, &unseen))
+			warn_unseen(ld, s, full, path, unseen);
+		else if (why != NULL)
 			load_error(ld, s, "'%s' names %s, which %s", full, path, why);
 		else if (kind != NULL)
 			load_error(ld, s, "'%s' names %s, which is %s, not a regular file", full, path, kind);
@@ -162,7 +184,7 @@ static void check_tls(struct loader *ld, enum section_id g)
 	const config_setting_t *tls_s = ld->found[g][tls].s;
 	char full[64], other[64];
 	const char *kind;
-	int err;
+	int err, unseen;
 
 	if (tls_s == NULL || ld->found[g][tls].bad || !bool_at(ld, g, tls))
 		return;
@@ -206,7 +228,9 @@ static void check_tls(struct loader *ld, enum section_id g)
 			continue;
 		load_full_name(full, sizeof(full), g, i);
 		err = secret_check(path, dir, &kind);
-		if (err > 0)
+		if (err > 0 && ld->check && secret_credential_unseen(path, &unseen))
+			warn_unseen(ld, ld->found[g][i].s, full, path, unseen);
+		else if (err > 0)
 			load_error(ld, ld->found[g][i].s, "'%s' cannot be read (%s): %s", full, path,
 			           strerror(err));
 		else if (err < 0)

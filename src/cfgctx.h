@@ -29,6 +29,7 @@ struct found {
 
 struct loader {
 	const char *path;
+	bool check;                 /* config_check(): unseen credentials are warnings */
 	struct cfgerr ce;
 	struct cfgsrc src;
 	struct bridge_config *cfg;  /* being filled */

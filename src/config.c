@@ -473,7 +473,8 @@ static void load_all(struct loader *ld, const config_t *lc)
 	check_mapping(ld);
 }
 
-int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs)
+static int load(const char *path, bool check, struct bridge_config *cfg,
+                struct config_errors *errs)
 {
 	struct bridge_config work;
 	struct loader ld;
@@ -483,6 +484,7 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 	memset(&work, 0, sizeof(work));
 	memset(cfg, 0, sizeof(*cfg));
 	ld.path = path;
+	ld.check = check;
 	ld.cfg = &work;
 	cfgerr_init(&ld.ce, path, errs);
 
@@ -512,6 +514,16 @@ int config_load(const char *path, struct bridge_config *cfg, struct config_error
 	}
 	*cfg = work;
 	return 0;
+}
+
+int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs)
+{
+	return load(path, false, cfg, errs);
+}
+
+int config_check(const char *path, struct bridge_config *cfg, struct config_errors *errs)
+{
+	return load(path, true, cfg, errs);
 }
 
 void config_free(struct bridge_config *cfg)

@@ -51,13 +51,24 @@ struct bridge_config {
 /*
  * Parses and validates `path` into `cfg` (which need not be initialised).
  * Password files and credentials are read, and the TLS files checked to be
- * readable, now, so that -t finds what start-up would.
+ * readable, now, so that -t finds what start-up would (config_check()).
  * Returns 0 on success.  Returns -1 when the file cannot be read or parsed or
  * any setting is unknown, of the wrong type, out of range or missing; `errs`
  * then holds every error (it is appended to; the caller frees it), and `cfg`
  * holds nothing that needs freeing.
  */
 int config_load(const char *path, struct bridge_config *cfg, struct config_errors *errs);
+
+/*
+ * The same, for a check (-t, --route) rather than a start: a systemd
+ * credential that this process cannot see is not an error but a warning
+ * that it was not checked.  systemd hands credentials to the unit's main
+ * process, which reads them at start and at each reload; a check run by
+ * hand has no $CREDENTIALS_DIRECTORY, and systemd 252 does not give the
+ * credentials to ExecReload= in a sandboxed unit.  A credential that can
+ * be seen is read as at start.
+ */
+int config_check(const char *path, struct bridge_config *cfg, struct config_errors *errs);
 
 void config_free(struct bridge_config *cfg);
 

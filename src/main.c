@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_errors_init(&errs);
-	if (config_load(path, cfg, &errs) != 0) {
+	if ((test || n_routes > 0 ? config_check : config_load)(path, cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_plain(LOG_LVL_ERROR, "%s", errs.msg[i]);
 		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: %zu error(s) in %s", errs.n, path);

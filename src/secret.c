@@ -169,6 +169,37 @@ bool secret_credential_path(const char *name, char *buf, size_t size)
 	return true;
 }
 
+/* Whether `path` is below directory `dir` (given without a trailing slash or with one). */
+static bool below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return n > 0 && strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+bool secret_credential_unseen(const char *path, int *err)
+{
+	const char *env = getenv("CREDENTIALS_DIRECTORY");
+	char dir[4096];
+	struct stat st;
+	char *slash;
+
+	if (!(env != NULL && env[0] != '\0' && below(path, env)) && !below(path, "/run/credentials"))
+		return false;
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return false;
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return false;
+	*slash = '\0';
+	if (stat(dir, &st) == 0)
+		return false;
+	*err = errno;
+	return *err == EACCES || *err == ENOENT || *err == ENOTDIR;
+}
+
 int secret_check(const char *path, bool dir, const char **kind)
 {
 	struct stat st;

@@ -48,6 +48,15 @@ const char *secret_read_line(const char *path, size_t max, char **out, int *err,
 bool secret_credential_path(const char *name, char *buf, size_t size);
 
 /*
+ * Whether `path` is a systemd credential that this process cannot see: it
+ * lies in $CREDENTIALS_DIRECTORY or under /run/credentials/, and its
+ * directory cannot be looked up (it does not exist, or, as systemd 252
+ * leaves it for ExecReload= in a sandbox, it cannot be entered).  Sets
+ * *err to the errno of that lookup.
+ */
+bool secret_credential_unseen(const char *path, int *err);
+
+/*
  * Whether `path` can be opened for reading, as a regular file or as a
  * directory when `dir`: 0, or an errno value, or -1 with *kind saying what
  * it is instead.

@@ -266,6 +266,46 @@ else
 	pass "JOURNAL_STREAM naming another file: plain lines"
 fi
 
+# Credentials: a check (-t) that cannot see them, run by hand without
+# $CREDENTIALS_DIRECTORY or by ExecReload= (systemd 252 hides them from
+# it), warns that they were not checked; a start needs them; a check that
+# sees the directory reads them, so a wrong name is still an error.
+cred=$tmp/cred.conf
+cat >"$cred" <<EOF
+mqtt = {
+	host = "127.0.0.1";
+	subscribe = [ "a/#" ];
+	username = "bridge";
+	password_credential = "mqtt-password";
+	tls = true;
+	tls_cert_file = "$sample";
+	tls_key_file = "/run/credentials/t07-none.service/client.key";
+};
+amqp = { host = "127.0.0.1"; };
+EOF
+run -t -q -c "$cred"
+if ((status != 0)) || ! grep -q -F "warning: $cred:5: 'mqtt.password_credential' not checked: \$CREDENTIALS_DIRECTORY is not set" "$tmp/err" ||
+	! grep -q -F "warning: $cred:8: 'mqtt.tls_key_file' not checked: /run/credentials/t07-none.service/client.key cannot be seen here" "$tmp/err"; then
+	fail "unseen credentials in -t: status $status, wanted 0 with two warnings ($(stderr_excerpt))"
+else
+	pass "unseen credentials in -t: status 0, each named in a warning"
+fi
+status=0
+timeout 30 "$BRIDGE_BIN" -c "$cred" </dev/null >"$tmp/out" 2>"$tmp/err" || status=$?
+if ((status != 1)) || ! grep -q -F "$cred:5: 'mqtt.password_credential' needs \$CREDENTIALS_DIRECTORY" "$tmp/err"; then
+	fail "unseen credentials at start: status $status, wanted 1 with the error ($(stderr_excerpt))"
+else
+	pass "unseen credentials at start: refused with status 1"
+fi
+mkdir -p "$tmp/creds"
+status=0
+CREDENTIALS_DIRECTORY=$tmp/creds timeout 30 "$BRIDGE_BIN" -t -q -c "$cred" </dev/null >"$tmp/out" 2>"$tmp/err" || status=$?
+if ((status != 1)) || ! grep -q -F "$cred:5: 'mqtt.password_credential' cannot be read ($tmp/creds/mqtt-password)" "$tmp/err"; then
+	fail "a credential missing from a visible directory: status $status, wanted 1 ($(stderr_excerpt))"
+else
+	pass "a credential missing from a visible directory: refused by -t with status 1"
+fi
+
 run --nope -t -c "$sample"
 if ((status != 2)); then
 	fail "unknown option --nope: exit status $status, wanted 2 (usage error)"
