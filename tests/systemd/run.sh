@@ -22,7 +22,8 @@
 #             the bridge's start line before systemd's "Started", STATUS=
 #             shown by systemctl status
 #  2 forward  10,000 messages, then (after a reload to TLS on both sides,
-#             client certificates) 10,000 more; none lost; one main PID
+#             client certificates, the key from LoadCredential=) 10,000
+#             more; none lost; one main PID; /readyz and /metrics answer
 #  3 reload   a changed rule moves the messages to another exchange; a file
 #             with several errors: each logged as FILE:LINE, the bridge
 #             keeps running and forwarding, and systemctl reload fails
@@ -37,6 +38,10 @@
 #  8 badconf  a bad file: start fails, the unit ends failed and is not
 #             restarted; the errors are at priority err with FILE:LINE;
 #             reload of a bad file fails
+#  9 package  the maintainer scripts: an install neither enables nor
+#             starts; a reinstall restarts a running bridge and instance
+#             and leaves a stopped one stopped; remove stops them and keeps
+#             the configuration; purge removes it
 #
 # Environment:
 #   DEB                 the package (or the first argument)
@@ -72,6 +77,10 @@ ID=bridge-nspawn
 MQTT_PORT=1883 MQTT_TLS_PORT=8883 MQTT_AUTH_PORT=1884
 AMQP_PORT=5672 AMQP_TLS_PORT=5671
 MQTT_USER=mab-bridge
+# Where systemd puts the unit's credentials (LoadCredential=).
+CRED_DIR=/run/credentials/$UNIT
+# The unit's HTTP endpoint (bridge.http_listen).
+HTTP_PORT=9464
 # From the unit: WatchdogSec=30s, RestartSec=2s.
 WATCHDOG_S=30 RESTART_S=2
 
@@ -194,11 +203,12 @@ P=$MAB_TMP/pki
 	inst "$P/server.key" /etc/mosquitto/mab-tls/server.key 0600 mosquitto
 	inst "$P/server.key" /etc/rabbitmq/mab-tls/server.key 0600 rabbitmq
 	# The bridge runs as a dynamic user: what it reads directly must be
-	# world-readable.  A throwaway test key, so 0644 is acceptable here;
-	# check 5 shows the LoadCredential= way for a secret.
+	# world-readable.  The client key stays root-only and reaches the
+	# bridge as a credential, as the unit's comments and the man page say
+	# (the drop-in below).
 	inst "$P/ca.crt" /etc/mqtt-amqp-bridge/tls/ca.crt 0644
 	inst "$P/client.crt" /etc/mqtt-amqp-bridge/tls/client.crt 0644
-	inst "$P/client.key" /etc/mqtt-amqp-bridge/tls/client.key 0644
+	inst "$P/client.key" /etc/mqtt-amqp-bridge/tls/client.key 0600
 } || fail "cannot copy the PKI into the container"
 
 (umask 077 && timeout 20 mosquitto_passwd -c -b "$MAB_TMP/mosquitto.passwd" "$MQTT_USER" "$MQTT_PASS") ||
@@ -254,6 +264,14 @@ inst "$TOOLS/mab-pub" /usr/local/bin/mab-pub 0755 &&
 	inst "$DEB" "/srv/mab/$(basename "$DEB")" 0644 ||
 	fail "cannot copy the tools and the package into the container"
 
+# The TLS client key as a credential, for the whole run: systemd copies
+# it at each start into $CRED_DIR, readable by the dynamic user only, and
+# check 2's reload to TLS names the copy.
+put "$DROPIN_DIR/mab-test-tls-key.conf" 0644 <<EOF || fail "cannot write the key's drop-in"
+[Service]
+LoadCredential=bridge-client.key:/etc/mqtt-amqp-bridge/tls/client.key
+EOF
+
 # ---------------------------------------------------------------------------
 # Boot, install.
 
@@ -278,7 +296,8 @@ if ! CX_TIMEOUT=180 cx apt-get install -y -o Acquire::Retries=0 -o Dpkg::Use-Pty
 fi
 measure install_ms "$(($(mab_now_ms) - t0))"
 cx test -f "/lib/systemd/system/$UNIT" || fail "the package has no /lib/systemd/system/$UNIT"
-mab_log "installed: $(cx dpkg-query -W -f '${Package} ${Version}' mqtt-amqp-bridge); $UNIT is $(cx systemctl is-enabled "$UNIT" 2>&1 || true), $(cx systemctl is-active "$UNIT" 2>&1 || true)"
+INSTALL_STATE="$(cx systemctl is-enabled "$UNIT" 2>&1 || true) $(cx systemctl is-active "$UNIT" 2>&1 || true)"
+mab_log "installed: $(cx dpkg-query -W -f '${Package} ${Version}' mqtt-amqp-bridge); $UNIT is $INSTALL_STATE"
 
 # ---------------------------------------------------------------------------
 # Helpers for the checks.
@@ -377,6 +396,7 @@ write_conf() {
 		    reconnect_min_ms = 200;
 		    reconnect_max_ms = 2000;
 		    drain_timeout = 10;
+		    http_listen = "127.0.0.1:$HTTP_PORT";
 		};
 		${3:-}
 	EOF
@@ -386,12 +406,12 @@ TLS_MQTT="    port = $MQTT_TLS_PORT;
     tls = true;
     tls_ca_file = \"/etc/mqtt-amqp-bridge/tls/ca.crt\";
     tls_cert_file = \"/etc/mqtt-amqp-bridge/tls/client.crt\";
-    tls_key_file = \"/etc/mqtt-amqp-bridge/tls/client.key\";"
+    tls_key_file = \"$CRED_DIR/bridge-client.key\";"
 TLS_AMQP="    port = $AMQP_TLS_PORT;
     tls = true;
     tls_ca_file = \"/etc/mqtt-amqp-bridge/tls/ca.crt\";
     tls_cert_file = \"/etc/mqtt-amqp-bridge/tls/client.crt\";
-    tls_key_file = \"/etc/mqtt-amqp-bridge/tls/client.key\";"
+    tls_key_file = \"$CRED_DIR/bridge-client.key\";"
 # A setting given twice is an error in libconfig, so these replace the
 # port lines of write_conf's file (tls_conf).
 
@@ -508,8 +528,16 @@ check_forward() {
 		{ why "mab-pub failed: $(tail -n 3 "$MAB_TMP/pub.out")"; return 1; }
 	consume tls -q sink -s "$SEQ" -n "$N" -T 100 -i 30 --quiet || return 1
 	SEQ=$((SEQ + N))
+	# The HTTP endpoint (libmicrohttpd's epoll, accept4, ...) under the
+	# unit's SystemCallFilter=: ready, and the forwarded count is there.
+	local ready fwd
+	ready=$(cx curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/readyz" || true)
+	fwd=$(cx curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" |
+		awk '/^mqtt_amqp_bridge_messages_forwarded_total[{ ]/ { n += $NF } END { printf "%d", n }' || true)
 	pid=$(main_pid)
-	SUMMARY="plain: $plain; TLS: $SINK_SUMMARY; MainPID $MAIN_PID -> $pid"
+	SUMMARY="plain: $plain; TLS (key from LoadCredential=): $SINK_SUMMARY; MainPID $MAIN_PID -> $pid; /readyz $ready, forwarded_total $fwd"
+	[[ $ready == 200 ]] || { why "/readyz answered '$ready', not 200"; return 1; }
+	((fwd >= 2 * N)) || { why "/metrics: forwarded_total $fwd, expected at least $((2 * N))"; return 1; }
 	[[ $pid == "$MAIN_PID" ]] || { why "the main PID changed"; return 1; }
 	[[ $(prop NRestarts) == 0 ]] || { why "NRestarts=$(prop NRestarts)"; return 1; }
 }
@@ -648,6 +676,13 @@ check_cred() {
 	consume credential -q sink -s "$SEQ" -n "$M" -T 10 -i 20 --quiet || ok=0
 	SEQ=$((SEQ + M))
 	local fwd=$SINK_SUMMARY
+	# A reload with the credential: ExecReload='s check cannot read it
+	# (systemd 252 gives credentials to the main process only), which must
+	# not fail the reload; the bridge itself reads it again.
+	c=$(cursor)
+	cx systemctl reload "$UNIT" || { why "systemctl reload with password_credential failed: $(journal_since "$c" -o cat | tail -n 5 | tr '\n' '|')"; ok=0; }
+	reload_wait "$c" || { why "the bridge refused the reload with the credential"; ok=0; }
+	fwd+="; reloaded with the credential"
 	# No password anywhere in the journal (every field of every entry).
 	for pw in "$MQTT_PASS" "$WRONG_PASS"; do
 		if cx journalctl --no-pager -o export | grep -aqF "$pw"; then
@@ -757,6 +792,73 @@ check_badconf() {
 	((ok))
 }
 
+# The package's maintainer scripts with the real systemd: a reinstall (an
+# upgrade as far as they know) restarts a running bridge and a running
+# instance of the template, and leaves a stopped one stopped; removal stops
+# them all and keeps the configuration; purge removes it; a fresh install
+# neither enables nor starts the service (as on the first install).
+check_package() {
+	local inst=mqtt-amqp-bridge@b2.service p1 p2 q1 q2 c deb ok=1 msgs=()
+	deb=/srv/mab/$(basename "$DEB")
+	[[ $INSTALL_STATE == "disabled inactive" ]] ||
+		{ why "after the first install the unit was '$INSTALL_STATE', not 'disabled inactive'"; ok=0; }
+	# A good file again (check 8 left a bad one), and an instance beside
+	# the main bridge, on another filter and another HTTP port.
+	write_conf && cx cat "$CONF_IN" |
+		sed -e "s|client_id = \"$ID\"|client_id = \"$ID-b2\"|" -e 's|"fleet/#"|"b2/#"|' \
+			-e "s|:$HTTP_PORT\"|:$((HTTP_PORT + 1))\"|" | put /etc/mqtt-amqp-bridge/b2.conf 0644 ||
+		{ why "cannot write the configurations"; return 1; }
+	c=$(cursor)
+	CX_TIMEOUT=100 cx systemctl restart "$UNIT" && CX_TIMEOUT=100 cx systemctl start "$inst" &&
+		wait_forwarding "$c" 30 || { why "cannot start $UNIT and $inst"; return 1; }
+	p1=$(main_pid) p2=$(cx systemctl show -P MainPID "$inst")
+	CX_TIMEOUT=180 cx dpkg -i "$deb" >"$MAB_TMP/dpkg.out" 2>&1 || { why "dpkg -i (reinstall) failed"; return 1; }
+	q1=$(main_pid) q2=$(cx systemctl show -P MainPID "$inst")
+	if [[ $(prop ActiveState) == active && $q1 != 0 && $q1 != "$p1" && $q2 != 0 && $q2 != "$p2" ]]; then
+		msgs+=("reinstall restarted both ($p1 -> $q1, $p2 -> $q2)")
+	else
+		why "reinstall: $UNIT $p1 -> $q1 ($(prop ActiveState)), $inst $p2 -> $q2"
+		ok=0
+	fi
+	CX_TIMEOUT=60 cx systemctl stop "$inst" || true
+	CX_TIMEOUT=180 cx dpkg -i "$deb" >"$MAB_TMP/dpkg.out" 2>&1 || { why "dpkg -i (reinstall) failed"; return 1; }
+	if [[ $(cx systemctl is-active "$inst" || true) == inactive ]]; then
+		msgs+=("a stopped instance stayed stopped")
+	else
+		why "reinstall started the stopped $inst"
+		ok=0
+	fi
+	CX_TIMEOUT=100 cx systemctl start "$inst" || { why "cannot start $inst"; return 1; }
+	CX_TIMEOUT=180 cx apt-get remove -y mqtt-amqp-bridge >"$MAB_TMP/apt-remove.out" 2>&1 ||
+		{ why "apt-get remove failed"; return 1; }
+	if [[ $(cx systemctl is-active "$UNIT" || true) == inactive && $(cx systemctl is-active "$inst" || true) == inactive ]] &&
+		! cx test -e /usr/sbin/mqtt-amqp-bridge && cx test -f "$CONF_IN"; then
+		msgs+=("remove stopped both and kept $CONF_IN")
+	else
+		why "after remove: $UNIT $(cx systemctl is-active "$UNIT"), $inst $(cx systemctl is-active "$inst"), binary $(cx test -e /usr/sbin/mqtt-amqp-bridge && echo present || echo gone), configuration $(cx test -f "$CONF_IN" && echo kept || echo gone)"
+		ok=0
+	fi
+	CX_TIMEOUT=180 cx apt-get purge -y mqtt-amqp-bridge >"$MAB_TMP/apt-purge.out" 2>&1 ||
+		{ why "apt-get purge failed"; return 1; }
+	if cx test -e "$CONF_IN"; then
+		why "purge left $CONF_IN"
+		ok=0
+	else
+		msgs+=("purge removed it")
+	fi
+	CX_TIMEOUT=180 cx apt-get install -y "$deb" >"$MAB_TMP/apt.log" 2>&1 || { why "reinstall after purge failed"; return 1; }
+	local st
+	st="$(cx systemctl is-enabled "$UNIT" || true) $(cx systemctl is-active "$UNIT" || true)"
+	if [[ $st == "disabled inactive" ]]; then
+		msgs+=("installed again: disabled, inactive")
+	else
+		why "a fresh install left the unit '$st'"
+		ok=0
+	fi
+	SUMMARY=$(printf '%s; ' "${msgs[@]}")
+	((ok))
+}
+
 run_check 1-start check_start
 run_check 2-forward check_forward
 run_check 3-reload check_reload
@@ -765,6 +867,7 @@ run_check 5-cred check_cred
 run_check 6-stop check_stop
 run_check 7-security check_security
 run_check 8-badconf check_badconf
+run_check 9-package check_package
 
 measure total_s "$((SECONDS - T_START))"
 echo
