@@ -3,9 +3,11 @@
 #
 # Installs the packages it needs, builds with warnings as errors, runs the
 # unit tests, runs them again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, checks `make distcheck`, then runs the
-# integration tests against real brokers that the harness starts on
-# 127.0.0.1, first with the plain build and then with the sanitizer build.
+# UndefinedBehaviorSanitizer, checks `make distcheck`, builds the Debian
+# package and lints it, boots a real systemd in a container to run the
+# package's units, then runs the integration tests against real brokers
+# that the harness starts on 127.0.0.1, first with the plain build and then
+# with the sanitizer build.
 #
 # Environment: JOBS (make -j, default 2), SKIP_DISTCHECK=1, SKIP_ASAN=1.
 set -euo pipefail
@@ -81,6 +83,13 @@ systemd-analyze security --offline=yes "$prefix/lib/systemd/system/mqtt-amqp-bri
 	grep -i 'overall exposure' || true
 rm -rf "$prefix"
 echo "units verified"
+
+step "Debian package (dpkg-buildpackage -b, lintian)"
+tests/package/build-deb.sh "$root/build-deb" | tee "$root/build-deb.log"
+deb=$(tail -n 1 "$root/build-deb.log")
+
+step "the package under a real systemd (systemd-nspawn, Debian 12)"
+BUILD_DIR="$root/build" tests/systemd/run.sh "$deb"
 
 step "integration tests (real mosquitto and rabbitmq-server)"
 BUILD_DIR="$root/build" tests/integration/run.sh

@@ -5,7 +5,9 @@
 # BENCH_PROFILE=1 also wants perf, from linux-perf, which is left to those
 # who ask for it: it must match the running kernel.  The metrics tests run
 # a real Prometheus against bridge.http_listen, and read it and the
-# bridge's endpoints with curl and python3.)
+# bridge's endpoints with curl and python3.  tests/systemd/run.sh boots a
+# Debian 12 root file system made with mmdebstrap under systemd-nspawn;
+# tests/package/build-deb.sh installs the packaging tools itself.)
 set -euo pipefail
 
 packages=(
@@ -15,6 +17,7 @@ packages=(
 	groff-base mandoc systemd
 	strace curl
 	prometheus python3
+	systemd-container mmdebstrap
 )
 
 missing=()
