@@ -102,6 +102,23 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
+/*
+ * Writes `text` to the journal's stream with priority `prio`: journald
+ * makes one entry of each line, so each line gets the prefix (a value
+ * from the file, quoted in an error, may hold a newline; without its own
+ * prefix the rest would land at info).
+ */
+static void journal_lines(int prio, const char *text)
+{
+	const char *nl;
+
+	while ((nl = strchr(text, '\n')) != NULL) {
+		fprintf(stderr, "<%d>%.*s\n", prio, (int)(nl - text), text);
+		text = nl + 1;
+	}
+	fprintf(stderr, "<%d>%s\n", prio, text);
+}
+
 static void log_json(enum log_level level, const char *text, bool cut,
                      const struct log_field *f, size_t n)
 {
@@ -129,7 +146,7 @@ static void log_text(enum log_level level, const char *line)
 	if (target == LOG_TARGET_SYSLOG) {
 		syslog(level_prio[level], "%s", line);
 	} else if (to_journal) {
-		fprintf(stderr, "<%d>%s\n", level_prio[level], line);
+		journal_lines(level_prio[level], line);
 	} else {
 		struct timespec ts;
 		struct tm tm;
@@ -203,7 +220,7 @@ void log_plain(enum log_level level, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (journal)
-		fprintf(stderr, "<%d>%s\n", level_prio[level], text);
+		journal_lines(level_prio[level], text);
 	else
 		fprintf(stderr, "%s\n", text);
 }

@@ -194,7 +194,8 @@ bool secret_credential_unseen(const char *path, int *err)
 	if (slash == NULL || slash == dir)
 		return false;
 	*slash = '\0';
-	if (stat(dir, &st) == 0)
+	/* A directory that exists but is not ours to enter is as unseen. */
+	if (stat(dir, &st) == 0 && access(dir, X_OK) == 0)
 		return false;
 	*err = errno;
 	return *err == EACCES || *err == ENOENT || *err == ENOTDIR;

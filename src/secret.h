@@ -50,9 +50,10 @@ bool secret_credential_path(const char *name, char *buf, size_t size);
 /*
  * Whether `path` is a systemd credential that this process cannot see: it
  * lies in $CREDENTIALS_DIRECTORY or under /run/credentials/, and its
- * directory cannot be looked up (it does not exist, or, as systemd 252
- * leaves it for ExecReload= in a sandbox, it cannot be entered).  Sets
- * *err to the errno of that lookup.
+ * directory does not exist or cannot be entered (systemd 252 leaves
+ * /run/credentials mode 000 for ExecReload= in a sandbox; a user other
+ * than the unit's cannot enter the unit's directory).  Sets *err to the
+ * errno of that lookup.
  */
 bool secret_credential_unseen(const char *path, int *err);
 

@@ -253,6 +253,17 @@ if ((status != 1)) || grep -q -v '^<3>' "$tmp/err" ||
 else
 	pass "errors to the journal: every line at priority 3 (err)"
 fi
+# An error quoting a value with a newline in it: journald makes an entry
+# of each line, so the line after the newline needs the prefix too.
+nl=$tmp/newline.conf
+printf '%s\n' 'mqtt = { host = "127.0.0.1"; };' 'amqp = { host = "127.0.0.1"; };' \
+	'rules = ( { match = "fleet/#/x\nbad"; } );' >"$nl"
+journal_run "$tmp/err" -t -c "$nl"
+if ((status != 1)) || grep -q -v '^<3>' "$tmp/err" || (($(grep -c '' "$tmp/err") < 3)); then
+	fail "an error with a newline to the journal: not every line starts <3> ($(stderr_excerpt))"
+else
+	pass "an error with a newline to the journal: each of its lines at priority 3"
+fi
 journal_run "$tmp/err" -t -q -c "$shadow"
 if ((status != 0)) || ! grep -q '^<4>warning: ' "$tmp/err" || grep -q -v '^<4>' "$tmp/err"; then
 	fail "warnings to the journal: not every line starts <4> ($(stderr_excerpt))"
