@@ -12,8 +12,8 @@
 #     under module "main".
 #  3. Every line the bridge wrote, up to the stats object at exit, is one
 #     JSON object, and the last stats object counts every message.
-#  4. Under the journal (JOURNAL_STREAM set) every line is the "<N>"
-#     priority of its level followed by the object.
+#  4. Under the journal (JOURNAL_STREAM naming stderr) every line is the
+#     "<N>" priority of its level followed by the object.
 set -uo pipefail
 # shellcheck source=SCRIPTDIR/../lib/brokers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
@@ -197,7 +197,10 @@ lines=$(json_lines | wc -l)
 # ---- 4: under the journal.
 BRIDGE_LOG=$MAB_TMP/journal.log
 BR_BRIDGE='    log_format = "json";' bridge_conf "$CONF" "$ID"
-JOURNAL_STREAM=8:123456 start_json
+# As systemd sets it: the device and inode of the bridge's stderr, here
+# the log file (a value naming anything else leaves the lines plain).
+touch "$BRIDGE_LOG"
+JOURNAL_STREAM=$(stat -L -c '%d:%i' "$BRIDGE_LOG") start_json
 from=$(bridge_log_lines)
 kill -USR1 "$BRIDGE_PID" || fail "cannot signal the bridge"
 bridge_wait_log "$from" '"module":"stats"' 10
