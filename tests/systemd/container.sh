@@ -81,7 +81,12 @@ container__cgroups() {
 	CG_DIRS=()
 	for h in unified systemd; do
 		d=/sys/fs/cgroup/$h/mab-nspawn-$$
-		[[ -d /sys/fs/cgroup/$h ]] || { echo "no /sys/fs/cgroup/$h on this host" >&2; return 1; }
+		[[ -d /sys/fs/cgroup/$h ]] || {
+			echo "no /sys/fs/cgroup/$h: this test is written for a host without systemd, with" \
+				"hybrid cgroups (v1 controllers, unified and systemd hierarchies);" \
+				"this one has $(stat -fc %T /sys/fs/cgroup 2>/dev/null || echo 'no cgroup file system')" >&2
+			return 1
+		}
 		mkdir -p "$d" || return 1
 		CG_DIRS+=("$d")
 	done

@@ -32,13 +32,27 @@ ROOTFS_PACKAGES=(
 
 MAB_NSPAWN_CACHE=${MAB_NSPAWN_CACHE:-/var/cache/mqtt-amqp-bridge-tests}
 
-# rootfs__sources: the host's apt sources (one-line and deb822 files), for
-# mmdebstrap to read on stdin: the root fs gets the same mirrors, suites
-# and snapshot as the host.
+# rootfs__sources: the host's Debian apt sources, for mmdebstrap to read on
+# stdin: the root fs gets the same mirrors, suites and snapshot as the
+# host.  mmdebstrap reads one format from stdin, so: the deb822 stanzas of
+# the *.sources files if there are any, else the one-line entries; and only
+# Debian's (a third-party repository of the host's would need its key and
+# be reachable, and has nothing the test wants).
 rootfs__sources() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-		[[ -f $f ]] && cat "$f"
+	local f found=()
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -f $f ]] && found+=("$f")
+	done
+	if ((${#found[@]} > 0)); then
+		# A blank line after each file keeps stanzas of two files apart.
+		for f in "${found[@]}"; do
+			cat "$f"
+			echo
+		done | awk 'BEGIN { RS = ""; ORS = "\n\n" } /(^|\n)URIs:[^\n]*debian/'
+		return
+	fi
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[[ -f $f ]] && grep -E '^[[:space:]]*deb[[:space:]].*debian' "$f"
 	done
 }
 
@@ -91,7 +105,7 @@ rootfs_get() {
 	# started at build time (mmdebstrap runs no init), and the mosquitto
 	# and RabbitMQ configuration is the test's, written at each boot.
 	# shellcheck disable=SC2016  # $1 is expanded by mmdebstrap's hook shell
-	if ! rootfs__sources | timeout -k 10 900 mmdebstrap --variant=apt \
+	if ! rootfs__sources | timeout -k 10 300 mmdebstrap --variant=apt \
 		--include="$(IFS=,; echo "${ROOTFS_PACKAGES[*]}")" \
 		--skip=cleanup/apt/lists \
 		--customize-hook='echo mab-nspawn >"$1/etc/hostname"' \
