@@ -7,6 +7,8 @@
 
 #include <mqtt_protocol.h>
 
+#include "tmpl.h"
+
 /* Longest report, NUL included. */
 #define DLMAP_MSG_MAX 512
 /* Bytes of a name or value quoted in a detail before "...". */
@@ -58,6 +60,7 @@ struct dlmap_comp {
 	dlmap_report_fn *report;
 	void *ctx;
 	struct dlmap_template *t;
+	const char *tmpl;
 	int problems;
 };
 
@@ -95,21 +98,19 @@ static int dlmap__add_part(struct dlmap_comp *c, enum dlmap_part_kind kind, cons
 	return 0;
 }
 
-static int dlmap__flush_literal(struct dlmap_comp *c, char *buf, size_t *len)
+static int dlmap__literal(void *ctx, const char *s, size_t n)
 {
-	int rc = 0;
-
-	if (*len > 0)
-		rc = dlmap__add_part(c, DP_LITERAL, buf, *len);
-	*len = 0;
-	return rc;
+	return dlmap__add_part(ctx, DP_LITERAL, s, n);
 }
 
-/* Compiles the placeholder between braces, in[0..n); 0, or -1 when memory ran out. */
-static int dlmap__placeholder(struct dlmap_comp *c, const char *tmpl, const char *in, size_t n)
+/* Compiles the field between braces, in[0..n); 0, or -1 when memory ran out. */
+static int dlmap__field(void *ctx, const char *in, size_t n)
 {
 	static const char hdr[] = "header:";
 	const size_t hlen = sizeof(hdr) - 1;
+	struct dlmap_comp *c = ctx;
+	const char *tmpl = c->tmpl;
+	unsigned v;
 
 	if (n == 3 && memcmp(in, "key", 3) == 0)
 		return dlmap__add_part(c, DP_KEY, "", 0);
@@ -121,11 +122,7 @@ static int dlmap__placeholder(struct dlmap_comp *c, const char *tmpl, const char
 		}
 		return dlmap__add_part(c, DP_HEADER, in + hlen, n - hlen);
 	}
-	if (n > 0 && strspn(in, "0123456789") >= n) {
-		unsigned long v = 0;
-
-		for (size_t k = 0; k < n && v <= UINT32_MAX; k++)
-			v = v * 10 + (unsigned long)(in[k] - '0');
+	if (tmpl_index(in, n, &v)) {
 		if (v == 0) {
 			dlmap__say(c, "topic template '%.*s': {%.*s}: words count from {1}",
 			           DLMAP_SHOW_MAX, tmpl, n > 20 ? 20 : (int)n, in);
@@ -133,8 +130,8 @@ static int dlmap__placeholder(struct dlmap_comp *c, const char *tmpl, const char
 		}
 		if (dlmap__add_part(c, DP_WORD, "", 0) != 0)
 			return -1;
-		/* Past any key's word count: it can only ever be missing. */
-		c->t->parts[c->t->n_parts - 1].word = v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
+		/* Past any key's word count (saturated): it can only ever be missing. */
+		c->t->parts[c->t->n_parts - 1].word = v;
 		return 0;
 	}
 	dlmap__say(c, "topic template '%.*s': unknown placeholder '{%.*s%s}' (known: {1}, {2}, ..., "
@@ -143,58 +140,37 @@ static int dlmap__placeholder(struct dlmap_comp *c, const char *tmpl, const char
 	return 0;
 }
 
+static void dlmap__stray(void *ctx, size_t offset)
+{
+	struct dlmap_comp *c = ctx;
+
+	dlmap__say(c, "topic template '%.*s': stray '}' at offset %zu (write '}}' for a brace)",
+	           DLMAP_SHOW_MAX, c->tmpl, offset);
+}
+
+static void dlmap__unclosed(void *ctx, size_t offset)
+{
+	struct dlmap_comp *c = ctx;
+
+	dlmap__say(c, "topic template '%.*s': the '{' at offset %zu is never closed",
+	           DLMAP_SHOW_MAX, c->tmpl, offset);
+}
+
+static const struct tmpl_ops dlmap__ops = {
+	dlmap__literal, dlmap__field, dlmap__stray, dlmap__unclosed,
+};
+
 int dlmap_compile(const char *tmpl, dlmap_report_fn *report, void *ctx, struct dlmap_template *t)
 {
-	size_t tlen = strlen(tmpl), blen = 0;
-	struct dlmap_comp c = { report, ctx, t, 0 };
-	char *buf = malloc(tlen + 1);
-	int rc = 0;
+	size_t tlen = strlen(tmpl);
+	struct dlmap_comp c = { report, ctx, t, tmpl, 0 };
 
 	/* No template has more parts than bytes, plus one. */
 	t->n_parts = 0;
 	t->parts = calloc(tlen + 1, sizeof(*t->parts));
-	if (t->parts == NULL || buf == NULL) {
-		free(buf);
+	if (t->parts == NULL || tmpl_scan(tmpl, tlen, &dlmap__ops, &c) != 0)
 		return -1;
-	}
-	for (size_t i = 0; i < tlen && rc == 0;) {
-		const char *close;
-		size_t n;
-
-		if (tmpl[i] == '}') {
-			if (tmpl[i + 1] == '}')
-				buf[blen++] = '}';
-			else
-				dlmap__say(&c, "topic template '%.*s': stray '}' at offset %zu "
-				           "(write '}}' for a brace)", DLMAP_SHOW_MAX, tmpl, i);
-			i += tmpl[i + 1] == '}' ? 2 : 1;
-			continue;
-		}
-		if (tmpl[i] != '{') {
-			buf[blen++] = tmpl[i++];
-			continue;
-		}
-		if (tmpl[i + 1] == '{') {
-			buf[blen++] = '{';
-			i += 2;
-			continue;
-		}
-		close = strchr(tmpl + i + 1, '}');
-		if (close == NULL) {
-			dlmap__say(&c, "topic template '%.*s': the '{' at offset %zu is never closed",
-			           DLMAP_SHOW_MAX, tmpl, i);
-			break;
-		}
-		n = (size_t)(close - (tmpl + i + 1));
-		rc = dlmap__flush_literal(&c, buf, &blen);
-		if (rc == 0)
-			rc = dlmap__placeholder(&c, tmpl, tmpl + i + 1, n);
-		i += n + 2;
-	}
-	if (rc == 0)
-		rc = dlmap__flush_literal(&c, buf, &blen);
-	free(buf);
-	return rc != 0 ? -1 : c.problems;
+	return c.problems;
 }
 
 void dlmap_template_free(struct dlmap_template *t)

@@ -210,16 +210,14 @@ void log_vkv(enum log_level level, const struct log_field *f, size_t n, const ch
 
 void log_plain(enum log_level level, const char *fmt, ...)
 {
-	static int journal = -1;
 	char text[LOG_TEXT_MAX];
 	va_list ap;
 
-	if (journal < 0)
-		journal = stderr_is_journal();
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (journal)
+	/* Asked each time: these lines come before log_init(), and are few. */
+	if (stderr_is_journal())
 		journal_lines(level_prio[level], text);
 	else
 		fprintf(stderr, "%s\n", text);

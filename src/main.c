@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_CONFIG;
-	bool test = false, quiet = false, verbose = false;
+	bool test = false, quiet = false, verbose = false, check;
 	struct config_errors errs;
 	struct bridge_config *cfg;
 	struct bridge bridge;
@@ -232,7 +232,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_errors_init(&errs);
-	if ((test || n_routes > 0 ? config_check : config_load)(path, cfg, &errs) != 0) {
+	check = test || n_routes > 0;
+	if ((check ? config_check : config_load)(path, cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_plain(LOG_LVL_ERROR, "%s", errs.msg[i]);
 		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: %zu error(s) in %s", errs.n, path);
@@ -242,7 +243,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_errors_free(&errs);
-	if (test || n_routes > 0) {
+	if (check) {
 		status = 0;
 		for (size_t i = 0; i < cfg->n_warnings; i++)
 			log_plain(LOG_LVL_WARNING, "warning: %s", cfg->warnings[i]);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "tmpl.h"
 
 /* Longest report, NUL included. */
 #define RKEY_MSG_MAX 512
@@ -17,8 +18,10 @@
 struct rkey_comp {
 	rkey_report_fn *report;
 	void *ctx;
-	struct rule_part *parts;
+	struct rule_part *parts;    /* room for one more than the template's bytes */
 	size_t n_parts;
+	const char *tmpl;
+	const struct rkey_filter *filter;  /* NULL: not checked against one */
 };
 
 static void rkey__say(struct rkey_comp *c, const char *fmt, ...)
@@ -35,116 +38,89 @@ static void rkey__say(struct rkey_comp *c, const char *fmt, ...)
 	c->report(c->ctx, msg);
 }
 
-/* Appends a literal part made of buf[0..*len) and empties the buffer. */
-static int rkey__flush_literal(struct rkey_comp *c, char *buf, size_t *len)
+/* A run of literal text becomes a part. */
+static int rkey__literal(void *ctx, const char *s, size_t n)
 {
-	struct rule_part *p;
+	struct rkey_comp *c = ctx;
+	struct rule_part *p = &c->parts[c->n_parts];
 
-	if (*len == 0)
-		return 0;
-	p = &c->parts[c->n_parts];
 	p->kind = RP_LITERAL;
-	p->text = malloc(*len + 1);
+	p->text = malloc(n + 1);
 	if (p->text == NULL)
 		return -1;
-	memcpy(p->text, buf, *len);
-	p->text[*len] = '\0';
-	p->len = *len;
+	memcpy(p->text, s, n);
+	p->text[n] = '\0';
+	p->len = n;
 	c->n_parts++;
-	*len = 0;
 	return 0;
 }
 
-/* Compiles t[0..tlen) into c->parts, which has room for tlen + 1; 0 or -1. */
-static int rkey__compile(struct rkey_comp *c, const char *t, size_t tlen,
-                         const struct rkey_filter *f, char *buf)
+/* A field: {#}, {topic} or {N}, checked against the rule's filter when known. */
+static int rkey__field(void *ctx, const char *in, size_t n)
 {
-	size_t blen = 0;
-	int rc = 0;
+	struct rkey_comp *c = ctx;
+	struct rule_part *p = &c->parts[c->n_parts];
+	const struct rkey_filter *f = c->filter;
+	const char *t = c->tmpl;
+	unsigned v;
 
-	for (size_t i = 0; i < tlen && rc == 0;) {
-		const char *close;
-		size_t clen;
-		struct rule_part *p;
-
-		if (t[i] == '}') {
-			if (t[i + 1] != '}')
-				rkey__say(c, "routing_key '%.*s%s': stray '}' at offset %zu (write '}}' for a brace)",
-				          TOPIC_SHOW(t), i);
-			else
-				buf[blen++] = '}';
-			i += t[i + 1] == '}' ? 2 : 1;
-			continue;
-		}
-		if (t[i] != '{') {
-			buf[blen++] = t[i++];
-			continue;
-		}
-		if (t[i + 1] == '{') {
-			buf[blen++] = '{';
-			i += 2;
-			continue;
-		}
-		close = strchr(t + i + 1, '}');
-		if (close == NULL) {
-			rkey__say(c, "routing_key '%.*s%s': the '{' at offset %zu is never closed",
-			          TOPIC_SHOW(t), i);
-			break;
-		}
-		clen = (size_t)(close - (t + i + 1));
-		rc = rkey__flush_literal(c, buf, &blen);
-		p = &c->parts[c->n_parts];
-		if (clen == 1 && t[i + 1] == '#') {
-			p->kind = RP_TAIL;
-			if (f != NULL && !f->has_hash)
-				rkey__say(c, "routing_key: {#} but the filter does not end in '#'");
-		} else if (clen == 5 && memcmp(t + i + 1, "topic", 5) == 0) {
-			p->kind = RP_TOPIC;
-		} else if (clen > 0 && strspn(t + i + 1, "0123456789") == clen) {
-			unsigned long v = 0;
-
-			for (size_t k = 0; k < clen && v <= UINT32_MAX; k++)
-				v = v * 10 + (unsigned long)(t[i + 1 + k] - '0');
-			p->kind = RP_LEVEL;
-			p->level = v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
-			if (v == 0)
-				rkey__say(c, "routing_key: {%.*s}: '+' levels count from {1}", (int)clen,
-				          t + i + 1);
-			else if (f != NULL && v > f->n_plus)
-				rkey__say(c, "routing_key: {%.*s%s} but the filter has %u '+' level%s",
-				          clen > 20 ? 20 : (int)clen, t + i + 1, clen > 20 ? "..." : "",
-				          f->n_plus, f->n_plus == 1 ? "" : "s");
-		} else {
-			rkey__say(c, "routing_key '%.*s%s': unknown placeholder '{%.*s%s}' (known: {1}, {2}, ..., "
-			          "{#}, {topic}; '{{' and '}}' for braces)", TOPIC_SHOW(t),
-			          clen > 40 ? 40 : (int)clen, t + i + 1, clen > 40 ? "..." : "");
-			i += clen + 2;
-			continue;
-		}
-		c->n_parts++;
-		i += clen + 2;
+	if (n == 1 && in[0] == '#') {
+		p->kind = RP_TAIL;
+		if (f != NULL && !f->has_hash)
+			rkey__say(c, "routing_key: {#} but the filter does not end in '#'");
+	} else if (n == 5 && memcmp(in, "topic", 5) == 0) {
+		p->kind = RP_TOPIC;
+	} else if (tmpl_index(in, n, &v)) {
+		p->kind = RP_LEVEL;
+		p->level = v;
+		if (v == 0)
+			rkey__say(c, "routing_key: {%.*s}: '+' levels count from {1}", (int)n, in);
+		else if (f != NULL && v > f->n_plus)
+			rkey__say(c, "routing_key: {%.*s%s} but the filter has %u '+' level%s",
+			          n > 20 ? 20 : (int)n, in, n > 20 ? "..." : "",
+			          f->n_plus, f->n_plus == 1 ? "" : "s");
+	} else {
+		rkey__say(c, "routing_key '%.*s%s': unknown placeholder '{%.*s%s}' (known: {1}, {2}, ..., "
+		          "{#}, {topic}; '{{' and '}}' for braces)", TOPIC_SHOW(t),
+		          n > 40 ? 40 : (int)n, in, n > 40 ? "..." : "");
+		return 0;
 	}
-	if (rc == 0)
-		rc = rkey__flush_literal(c, buf, &blen);
-	return rc;
+	c->n_parts++;
+	return 0;
 }
+
+static void rkey__stray(void *ctx, size_t offset)
+{
+	struct rkey_comp *c = ctx;
+
+	rkey__say(c, "routing_key '%.*s%s': stray '}' at offset %zu (write '}}' for a brace)",
+	          TOPIC_SHOW(c->tmpl), offset);
+}
+
+static void rkey__unclosed(void *ctx, size_t offset)
+{
+	struct rkey_comp *c = ctx;
+
+	rkey__say(c, "routing_key '%.*s%s': the '{' at offset %zu is never closed",
+	          TOPIC_SHOW(c->tmpl), offset);
+}
+
+static const struct tmpl_ops rkey__ops = { rkey__literal, rkey__field, rkey__stray, rkey__unclosed };
 
 int rkey_compile(const char *tmpl, const struct rkey_filter *f, rkey_report_fn *report,
                  void *ctx, struct rule_part **parts, size_t *n_parts, size_t *literal)
 {
 	size_t tlen = strlen(tmpl);
-	struct rkey_comp c = { report, ctx, calloc(tlen + 1, sizeof(*c.parts)), 0 };
-	char *buf = malloc(tlen + 1);
+	struct rkey_comp c = { report, ctx, calloc(tlen + 1, sizeof(*c.parts)), 0, tmpl, f };
 	int rc = -1;
 
 	*literal = 0;
-	if (c.parts != NULL && buf != NULL)
-		rc = rkey__compile(&c, tmpl, tlen, f, buf);
+	if (c.parts != NULL)
+		rc = tmpl_scan(tmpl, tlen, &rkey__ops, &c);
 	for (size_t k = 0; k < c.n_parts; k++) {
 		if (c.parts[k].kind == RP_LITERAL)
 			*literal += c.parts[k].len;
 	}
-	free(buf);
 	*parts = c.parts;
 	*n_parts = c.n_parts;
 	return rc;
