@@ -79,6 +79,7 @@ const struct endpoint *alink_node(const struct alink *a)
 
 static void alink_teardown(struct alink *a)
 {
+	acons_detach(&a->cons);
 	asetup_cancel(&a->setup);
 	homing_stop(&a->homing);
 	if (a->fd >= 0)
@@ -324,6 +325,7 @@ static void alink_on_setup(void *arg, const char *err)
 	}
 	a->conn = asetup_take(&a->setup, &a->fd, &a->sock, &blocked);
 	a->next_tag = 1;
+	acons_attach(&a->cons, asock_out(a->sock), alink_frame_max(a));
 	a->up_since_ms = loop_now_ms();
 	if (loop_fd_add(a->loop, a->fd, POLLIN, alink_on_fd, a) != 0) {
 		alink_fail(a, "too many file descriptors in the event loop");
@@ -387,6 +389,7 @@ int alink_init(struct alink *a, const struct amqp_settings *cfg, const struct br
 	backoff_init(&a->backoff, (uint32_t)bs->reconnect_min_ms, (uint32_t)bs->reconnect_max_ms,
 	             (uint64_t)getpid() * 2654435761u ^ loop_now_ms());
 	asetup_init(&a->setup, loop, alink_on_setup, a);
+	acons_init(&a->cons, &h->consumer, arg);
 	failover_init(&a->fo, cfg->n_hosts, (enum failover_order)cfg->hosts_order);
 	homing_init(&a->homing, loop, "amqp", alink_away, alink_on_home, a);
 	loop_timer_init(&a->retry_timer, alink_on_retry, a);
@@ -399,6 +402,7 @@ void alink_fini(struct alink *a)
 {
 	loop_timer_disarm(a->loop, &a->retry_timer);
 	alink_teardown(a);
+	acons_fini(&a->cons);
 	asetup_fini(&a->setup);
 	homing_fini(&a->homing);
 }
@@ -650,6 +654,16 @@ static int alink_on_method(struct alink *a, const amqp_frame_t *f)
 /* Returns -1 after failing the link. */
 static int alink_on_frame(struct alink *a, const amqp_frame_t *f)
 {
+	/* The consumer channel's frames may come between those of a basic.return. */
+	if (f->channel == ACONS_CHANNEL) {
+		char why[512];
+
+		if (acons_frame(&a->cons, f, why, sizeof(why)) != 0) {
+			alink_fail(a, why);
+			return -1;
+		}
+		return 0;
+	}
 	if (a->ret_stage == 1) {
 		if (f->frame_type != AMQP_FRAME_HEADER || f->channel != ALINK_CHANNEL) {
 			alink_fail(a, "protocol error: basic.return without a content header");
@@ -690,6 +704,20 @@ static int alink_on_frame(struct alink *a, const amqp_frame_t *f)
 	return 0;
 }
 
+/*
+ * Frees what rabbitmq-c decoded, channel by channel: a delivery being
+ * assembled points into its channel's memory until its last frame.
+ */
+static void alink_release(struct alink *a)
+{
+	if (!a->conn)
+		return;
+	amqp_maybe_release_buffers_on_channel(a->conn, 0);
+	amqp_maybe_release_buffers_on_channel(a->conn, ALINK_CHANNEL);
+	if (!acons_assembling(&a->cons))
+		amqp_maybe_release_buffers_on_channel(a->conn, ACONS_CHANNEL);
+}
+
 void alink_read(struct alink *a)
 {
 	struct timeval zero = { 0, 0 };
@@ -713,8 +741,7 @@ void alink_read(struct alink *a)
 		if (alink_on_frame(a, &f) != 0)
 			return;
 	}
-	if (a->conn)
-		amqp_maybe_release_buffers(a->conn);
+	alink_release(a);
 }
 
 int alink_publish(struct alink *a, const char *exchange, size_t exlen, const char *key,
@@ -738,4 +765,49 @@ int alink_publish(struct alink *a, const char *exchange, size_t exlen, const cha
 	}
 	*tag = a->next_tag++;
 	return 0;
+}
+
+static bool alink_up(const struct alink *a)
+{
+	return a->state == AL_READY || a->state == AL_BLOCKED;
+}
+
+/* A frame of the consumer channel that could not be encoded: the connection is unusable. */
+static int alink_cons_result(struct alink *a, int rc, const char *what)
+{
+	char why[128];
+
+	if (rc >= 0)
+		return rc;
+	snprintf(why, sizeof(why), "cannot encode the downlink's %s", what);
+	alink_fail(a, why);
+	return -1;
+}
+
+int alink_consume(struct alink *a, const struct acons_queue *queues, size_t n)
+{
+	if (!alink_up(a) || a->cons.state != AC_CLOSED)
+		return -1;
+	return alink_cons_result(a, acons_open(&a->cons, queues, n), "channel.open");
+}
+
+int alink_consume_cancel(struct alink *a)
+{
+	if (!alink_up(a))
+		return -1;
+	return alink_cons_result(a, acons_cancel(&a->cons), "basic.cancel");
+}
+
+int alink_consume_close(struct alink *a)
+{
+	if (!alink_up(a))
+		return -1;
+	return alink_cons_result(a, acons_close(&a->cons), "channel.close");
+}
+
+int alink_settle(struct alink *a, uint64_t gen, uint64_t tag, enum acons_settle how)
+{
+	if (!alink_up(a))
+		return 1;
+	return alink_cons_result(a, acons_settle(&a->cons, gen, tag, how), "basic.ack");
 }

@@ -20,6 +20,9 @@
  * socket is readable or rabbitmq-c holds buffered data, and publishes
  * never wait for confirms.  CLOSING awaits connection.close-ok in the loop,
  * for ALINK_CLOSE_MS at most.
+ *
+ * A second channel, opened on request once READY, consumes the downlink's
+ * queues (acons.h); it goes with the connection.
  */
 #ifndef BRIDGE_ALINK_H
 #define BRIDGE_ALINK_H
@@ -30,6 +33,7 @@
 
 #include <amqp.h>
 
+#include "acons.h"
 #include "asetup.h"
 #include "backoff.h"
 #include "failover.h"
@@ -96,6 +100,8 @@ struct alink_handlers {
 	void (*returned)(void *arg, const struct alink_return *r);
 	/* On a standby address, the first one accepts connections again. */
 	void (*primary_back)(void *arg);
+	/* The downlink's consumer channel (acons.h). */
+	struct acons_handlers consumer;
 };
 
 struct asock;
@@ -112,6 +118,7 @@ struct alink {
 	size_t n_check;
 
 	struct asetup setup;         /* CONNECTING */
+	struct acons cons;           /* the downlink's consumer channel */
 	amqp_connection_state_t conn;
 	int fd;
 	struct asock *sock;          /* conn's socket: every write is queued there (asock.h) */
@@ -246,6 +253,20 @@ void alink_to_primary(struct alink *a);
  * READY.  Call it only with nothing unconfirmed.
  */
 void alink_restart(struct alink *a);
+
+/*
+ * The downlink's consumer channel: opens it and consumes `queues` (valid
+ * until it is closed), stops new deliveries, closes it (every delivery not
+ * acknowledged goes back to its queue), and acknowledges or rejects a
+ * delivery (acons.h).  The frames are queued, not written.  A frame that
+ * cannot be encoded fails the link.  Return 0, or -1 when the link or the
+ * channel is not in a state to do it.
+ */
+int alink_consume(struct alink *a, const struct acons_queue *queues, size_t n);
+int alink_consume_cancel(struct alink *a);
+int alink_consume_close(struct alink *a);
+/* As acons_settle(): 1 when the delivery's channel is gone. */
+int alink_settle(struct alink *a, uint64_t gen, uint64_t tag, enum acons_settle how);
 
 const char *alink_state_name(enum alink_state s);
 

@@ -184,6 +184,34 @@ static void br_on_returned(void *arg, const struct alink_return *r)
 	fw_on_returned(&b->fw, r);
 }
 
+static void br_on_delivery(void *arg, const struct acons_delivery *dv)
+{
+	struct bridge *b = arg;
+
+	dlink_on_delivery(&b->dl, dv);
+}
+
+static void br_on_consuming(void *arg)
+{
+	struct bridge *b = arg;
+
+	dlink_on_consuming(&b->dl);
+}
+
+static void br_on_consumer_closed(void *arg, const char *why)
+{
+	struct bridge *b = arg;
+
+	dlink_on_closed(&b->dl, why);
+}
+
+static void br_on_published(void *arg, int mid, int reason)
+{
+	struct bridge *b = arg;
+
+	dlink_on_published(&b->dl, mid, reason);
+}
+
 static void br_on_mqtt_connecting(void *arg)
 {
 	struct bridge *b = arg;
@@ -281,6 +309,7 @@ static void br_http_route(void *arg, const char *method, const char *path, struc
 	} else {
 		struct scrape_view v = {
 			.stats = &b->stats, .gate = &b->gate, .mqtt = &b->mqtt, .amqp = &b->amqp,
+			.dl = &b->dl,
 			.ready = bridge_ready(b, why, sizeof(why)),
 			.inflight_max = (uint64_t)b->cfg->mqtt.inflight_max,
 		};
@@ -312,6 +341,12 @@ void bridge_log_stats(const struct bridge *b)
 	uint64_t mqtt_reconnects = reconnects(b->mqtt.connects);
 	uint64_t amqp_reconnects = reconnects(s->amqp_connects);
 	const char *mqtt_node = mlink_node(&b->mqtt)->name, *amqp_node = alink_node(&b->amqp)->name;
+	struct dlink_counts dl;
+	uint64_t dl_rejected = 0;
+
+	dlink_totals(&b->dl, &dl);
+	for (int i = 0; i < DL_REJ_N; i++)
+		dl_rejected += dl.rejected[i];
 	const struct log_field f[] = {
 		LOG_U64("received", s->received),
 		LOG_U64("redelivered", b->gate.redelivered),
@@ -323,13 +358,20 @@ void bridge_log_stats(const struct bridge *b)
 		LOG_U64("amqp_reconnects", amqp_reconnects),
 		LOG_STR("mqtt_node", mqtt_node),
 		LOG_STR("amqp_node", amqp_node),
+		LOG_U64("down_received", dl.received),
+		LOG_U64("down_published", dl.published),
+		LOG_U64("down_rejected", dl_rejected),
+		LOG_U64("down_requeued", dl.requeued),
 	};
 
 	log_kv(LOG_LVL_INFO, f, LOG_NFIELDS(f), "stats: received=%" PRIu64 " redelivered=%" PRIu64
 	       " forwarded=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64 " nacked=%" PRIu64
-	       " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64 " mqtt_node=%s amqp_node=%s",
+	       " mqtt_reconnects=%" PRIu64 " amqp_reconnects=%" PRIu64 " mqtt_node=%s amqp_node=%s"
+	       " down_received=%" PRIu64 " down_published=%" PRIu64 " down_rejected=%" PRIu64
+	       " down_requeued=%" PRIu64,
 	       s->received, b->gate.redelivered, stats_forwarded(s), s->dead_lettered, stats_dropped(s),
-	       s->nacked, mqtt_reconnects, amqp_reconnects, mqtt_node, amqp_node);
+	       s->nacked, mqtt_reconnects, amqp_reconnects, mqtt_node, amqp_node, dl.received,
+	       dl.published, dl_rejected, dl.requeued);
 }
 
 /*
@@ -502,6 +544,8 @@ static void br_reload(struct bridge *b)
 	if (diff & CFG_DIFF_AMQP) {
 		b->restart_amqp = true;
 	} else {
+		/* The same downlink (it is part of what AMQP sets up): only the pointers move. */
+		dlink_configure(&b->dl, cfg);
 		alink_set_config(&b->amqp, &cfg->amqp);
 		alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges,
 		                   cfg->n_check_exchanges);
@@ -515,8 +559,8 @@ static void br_reload(struct bridge *b)
 			{ CFG_DIFF_SUBSCRIBE, "subscriptions changed" },
 			{ CFG_DIFF_BRIDGE, "bridge settings changed" },
 			{ CFG_DIFF_MQTT, "mqtt settings changed: reconnecting MQTT" },
-			{ CFG_DIFF_AMQP, "amqp settings or topology changed: reconnecting AMQP once the "
-			                 "messages in flight are confirmed" },
+			{ CFG_DIFF_AMQP, "amqp settings, topology or downlink changed: reconnecting AMQP "
+			                 "once the messages in flight are confirmed" },
 		};
 		const struct log_field f[] = {
 			LOG_STR("event", "reloaded"),
@@ -559,6 +603,9 @@ static void br_restart(struct bridge *b)
 		alink_set_topology(&b->amqp, &b->cfg->topology, b->cfg->check_exchanges,
 		                   b->cfg->n_check_exchanges);
 	}
+	/* The consumer channel is closed: the new downlink may differ. */
+	if (dlink_configure(&b->dl, b->cfg) != 0)
+		fatal("bridge: out of memory for the reloaded downlink");
 	if (b->restart_mqtt) {
 		if (mlink_reconfigure(&b->mqtt, &b->cfg->mqtt, &b->cfg->bridge) != 0)
 			fatal("bridge: cannot set up the MQTT client with the reloaded settings");
@@ -640,7 +687,10 @@ static bool br_prepare(void *arg)
 	/* Confirms may sit in rabbitmq-c's buffer where poll() cannot see them. */
 	if (alink_pending(&b->amqp))
 		alink_read(&b->amqp);
-	/* The pass is over: what it published leaves in one write. */
+	/* The downlink follows the links' states; a stop waits for its PUBACKs. */
+	dlink_update(&b->dl, b->state == BR_RUNNING, b->cfg->bridge.drain_timeout);
+	gate_downlink_busy(&b->gate, dlink_busy(&b->dl));
+	/* The pass is over: what it published (and acknowledged) leaves in one write. */
 	alink_write(&b->amqp, false);
 	br_decide(b, true);
 	mlink_prepare(&b->mqtt);
@@ -666,6 +716,7 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 		.up = br_on_mqtt_up,
 		.down = br_on_mqtt_down,
 		.primary_back = br_on_mqtt_primary_back,
+		.published = br_on_published,
 	};
 	const struct alink_handlers ah = {
 		.up = br_on_amqp_up,
@@ -675,6 +726,11 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 		.nack = br_on_nack,
 		.returned = br_on_returned,
 		.primary_back = br_on_amqp_primary_back,
+		.consumer = {
+			.deliver = br_on_delivery,
+			.consuming = br_on_consuming,
+			.closed = br_on_consumer_closed,
+		},
 	};
 
 	memset(b, 0, sizeof(*b));
@@ -702,13 +758,19 @@ int bridge_init(struct bridge *b, struct bridge_config *cfg)
 	alink_set_topology(&b->amqp, &cfg->topology, cfg->check_exchanges, cfg->n_check_exchanges);
 	if (mlink_init(&b->mqtt, &cfg->mqtt, &cfg->bridge, &b->loop, &mh, b) != 0)
 		goto fail_amqp;
+	if (dlink_init(&b->dl, cfg, &b->amqp, &b->mqtt, &b->loop) != 0) {
+		log_error("bridge: out of memory");
+		goto fail_mqtt;
+	}
 	http_init(&b->http, &b->loop, br_http_route, b);
 	if (br_http_serve(b, cfg->bridge.http_listen, err) != 0) {
 		log_error("http: %s", err);
-		goto fail_mqtt;
+		goto fail_dl;
 	}
 	return 0;
 
+fail_dl:
+	dlink_fini(&b->dl);
 fail_mqtt:
 	mlink_fini(&b->mqtt);
 fail_amqp:
@@ -751,6 +813,7 @@ int bridge_run(struct bridge *b)
 void bridge_fini(struct bridge *b)
 {
 	http_stop(&b->http);
+	dlink_fini(&b->dl);
 	mlink_fini(&b->mqtt);
 	alink_fini(&b->amqp);
 	gate_fini(&b->gate);

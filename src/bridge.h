@@ -34,6 +34,7 @@
 
 #include "alink.h"
 #include "config.h"
+#include "dlink.h"
 #include "forward.h"
 #include "gate.h"
 #include "http.h"
@@ -70,6 +71,7 @@ struct bridge {
 	struct stats stats;
 	struct notify notify;
 	struct forward fw;            /* the forwarding path */
+	struct dlink dl;              /* the downlink: RabbitMQ to MQTT */
 	struct loop_timer drain_timer;
 	struct http http;             /* bridge.http_listen: /metrics, /healthz, /readyz */
 };

@@ -16,6 +16,7 @@
 #include "cfgload.h"
 #include "cfgread.h"
 #include "cfgval.h"
+#include "filter.h"
 #include "props.h"
 #include "topocheck.h"
 
@@ -387,6 +388,118 @@ static void load_topology(struct loader *ld)
 		free(bad[id]);
 }
 
+/* The downlink */
+
+struct dl_report {
+	struct loader *ld;
+	const config_setting_t *at;
+	size_t index;
+	const char *tmpl;
+};
+
+static void dl_template_problem(void *ctx, const char *msg)
+{
+	struct dl_report *r = ctx;
+
+	(void)r->tmpl;
+	load_error(r->ld, r->at, "downlink entry %zu: %s", r->index + 1, msg);
+}
+
+/*
+ * With MQTT 3.1.1, or through a shared subscription (where MQTT 5 forbids
+ * No Local), an uplink subscription that matches a topic the entry
+ * publishes to would carry the bridge's own messages back to RabbitMQ.
+ */
+static void dl_check_echo(struct loader *ld, const config_setting_t *at, size_t i,
+                          const char *shape)
+{
+	const struct bridge_config *cfg = ld->cfg;
+	const struct downlink_entry *e = &cfg->downlink[i];
+
+	if (e->allow_echo)
+		return;
+	for (size_t k = 0; k < cfg->mqtt.n_subscribe; k++) {
+		const char *f = cfg->mqtt.subscribe[k];
+		const char *plain = filter_unshared(f);
+		bool shared = plain != f;
+
+		if ((cfg->mqtt.protocol == MQTT_PROTOCOL_5 && !shared) || !filter_overlap(shape, plain))
+			continue;
+		load_error(ld, at, "downlink entry %zu: its topics (%s) can match the uplink "
+		           "subscription '%s'%s: the bridge would forward its own messages back to "
+		           "RabbitMQ; narrow the topic or the subscription, %s, or set allow_echo = "
+		           "true if this is intended", i + 1, shape, f,
+		           shared ? ", a shared subscription (MQTT 5 allows no No Local there)" : "",
+		           shared ? "subscribe without $share" : "use mqtt.protocol = \"5\" (No Local)");
+		return;
+	}
+}
+
+/* Reads the optional `downlink` list and compiles each entry's topic. */
+static void load_downlink(struct loader *ld)
+{
+	const struct section *sec = &schema[S_DOWNLINK];
+	const unsigned topic_refused = ROW_BIT(schema_find(sec, "topic"));
+	const unsigned queue_refused = ROW_BIT(schema_find(sec, "queue"));
+	struct bridge_config *cfg = ld->cfg;
+	unsigned *bad;
+	void *vec;
+	size_t n = load_list(ld, sec, ld->top[S_DOWNLINK], &vec, &bad);
+
+	if (n == (size_t)-1 || n == 0) {
+		free(bad);
+		return;
+	}
+	cfg->downlink = vec;
+	cfg->n_downlink = n;
+	cfg->downlink_topics = calloc(n, sizeof(*cfg->downlink_topics));
+	if (cfg->downlink_topics == NULL) {
+		load_oom(ld);
+		free(bad);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(ld->top[S_DOWNLINK], (unsigned)i);
+		struct downlink_entry *e = &cfg->downlink[i];
+		struct dlmap_template *t = &cfg->downlink_topics[i];
+		char shape[1024];
+		int problems = 0;
+
+		if (!(bad[i] & queue_refused)) {
+			for (size_t j = 0; j < i; j++) {
+				if (!(bad[j] & queue_refused) && strcmp(cfg->downlink[j].queue, e->queue) == 0) {
+					load_error(ld, load_member_or(el, "queue"), "downlink entry %zu: queue '%s' "
+					           "is already consumed by downlink entry %zu (line %d)", i + 1,
+					           e->queue, j + 1, cfg->downlink[j].line);
+					break;
+				}
+			}
+		}
+		if (bad[i] & topic_refused)
+			continue;
+		if (e->topic != NULL) {
+			struct dl_report r = { ld, load_member_or(el, "topic"), i, e->topic };
+
+			problems = dlmap_compile(e->topic, dl_template_problem, &r, t);
+			if (problems < 0) {
+				load_oom(ld);
+				continue;
+			}
+		}
+		if (problems > 0)
+			continue;
+		if (!dlmap_shape(e->topic != NULL ? t : NULL, shape, sizeof(shape))) {
+			if (e->topic != NULL && strpbrk(e->topic, "+#") != NULL)
+				load_error(ld, load_member_or(el, "topic"), "downlink entry %zu: topic \"%s\": "
+				           "'+' and '#' are wildcards, which no topic name may hold", i + 1,
+				           e->topic);
+			continue;
+		}
+		dl_check_echo(ld, el, i, shape);
+	}
+	free(bad);
+}
+
 /* What the rules, the topology and the groups say about each other. */
 static void check_mapping(struct loader *ld)
 {
@@ -418,6 +531,10 @@ static void scan_root(struct loader *ld, const config_setting_t *root)
 		}
 		if (strcmp(name, "topology") == 0) {
 			ld->topology = s;
+			continue;
+		}
+		if (strcmp(name, schema[S_DOWNLINK].name) == 0) {
+			ld->top[S_DOWNLINK] = s;
 			continue;
 		}
 		for (g = 0; g < N_GROUP_SECTIONS; g++)
@@ -470,6 +587,7 @@ static void load_all(struct loader *ld, const config_t *lc)
 	load_rules(ld);
 	load_subscriptions(ld);
 	load_topology(ld);
+	load_downlink(ld);
 	check_mapping(ld);
 }
 
@@ -532,7 +650,10 @@ void config_free(struct bridge_config *cfg)
 		cfgval_free(&schema[g], schema_at(cfg, schema[g].base));
 	if (cfg->rules != NULL)
 		rules_free(cfg->rules);
-	for (int id = S_EXCHANGES; id <= S_BINDINGS; id++) {
+	for (size_t i = 0; cfg->downlink_topics != NULL && i < cfg->n_downlink; i++)
+		dlmap_template_free(&cfg->downlink_topics[i]);
+	free(cfg->downlink_topics);
+	for (int id = S_EXCHANGES; id <= S_DOWNLINK; id++) {
 		const struct section *sec = &schema[id];
 
 		cfgval_free_list(sec, *(void **)schema_at(cfg, sec->off_vec),
@@ -554,7 +675,7 @@ void config_print(const struct bridge_config *cfg, FILE *out)
 		fprintf(out, "# configuration from %s\n", cfg->path);
 	for (int g = 0; g < N_GROUP_SECTIONS; g++)
 		cfgval_print_group(cfg, (enum section_id)g, out);
-	for (int id = S_EXCHANGES; id <= S_BINDINGS; id++)
+	for (int id = S_EXCHANGES; id <= S_DOWNLINK; id++)
 		cfgval_print_list(cfg, &schema[id], out);
 	/* The rules as compiled: what -t shows is what the bridge will do with them. */
 	if (cfg->rules != NULL) {
@@ -606,7 +727,7 @@ unsigned config_diff(const struct bridge_config *a, const struct bridge_config *
 
 	for (int g = 0; g < N_GROUP_SECTIONS; g++)
 		diff |= cfgval_diff_group(a, b, (enum section_id)g);
-	for (int id = S_EXCHANGES; id <= S_BINDINGS; id++)
+	for (int id = S_EXCHANGES; id <= S_DOWNLINK; id++)
 		if (!same_list(&schema[id], a, b))
 			diff |= schema[id].reload;
 	/* Exchanges to check passively on connect are part of what AMQP sets up. */

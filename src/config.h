@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfgerr.h"     /* struct config_errors, config_errors_init(), config_errors_free() */
+#include "cfgerr.h"
+#include "dlmap.h"     /* struct config_errors, config_errors_init(), config_errors_free() */
 #include "rules.h"
 #include "settings.h"   /* the settings of each group, as loaded */
 
@@ -22,6 +23,10 @@ struct bridge_config {
 	struct bridge_settings bridge;
 	struct rules *rules;        /* compiled `rules` list; never NULL after config_load */
 	struct topology topology;
+	/* The `downlink` list, and each entry's compiled topic (NULL parts: no template). */
+	struct downlink_entry *downlink;
+	size_t n_downlink;
+	struct dlmap_template *downlink_topics;
 	/*
 	 * Exchanges the rules publish to that neither are amqp.exchange nor
 	 * declared in `topology` nor "" (the default exchange): checked

@@ -687,3 +687,73 @@ fail:
 	out->props = NULL;
 	return r;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The shape of a template */
+
+struct dlmap_sbuf {
+	char *buf;
+	size_t size, len, level;    /* `level`: where the current level starts */
+	bool ok;
+};
+
+static void dlmap__sput(struct dlmap_sbuf *s, char ch)
+{
+	if (s->len + 1 < s->size)
+		s->buf[s->len++] = ch;
+	else
+		s->ok = false;
+}
+
+/* Replaces the current level with `wild`. */
+static void dlmap__swild(struct dlmap_sbuf *s, char wild)
+{
+	s->len = s->level;
+	dlmap__sput(s, wild);
+}
+
+bool dlmap_shape(const struct dlmap_template *t, char *buf, size_t size)
+{
+	struct dlmap_sbuf s = { buf, size, 0, 0, size > 1 };
+	bool wild = false;
+
+	if (t == NULL) {
+		snprintf(buf, size, "#");
+		return size > 1;
+	}
+	for (size_t k = 0; k < t->n_parts && s.ok; k++) {
+		const struct dlmap_part *p = &t->parts[k];
+
+		if (p->kind == DP_KEY) {
+			/* Any number of levels from here on. */
+			dlmap__swild(&s, '#');
+			wild = false;
+			break;
+		}
+		if (p->kind != DP_LITERAL) {
+			wild = true;
+			continue;
+		}
+		for (size_t i = 0; i < p->len; i++) {
+			char ch = p->text[i];
+
+			if (ch == '+' || ch == '#')
+				return false;
+			if (ch == '/') {
+				if (wild)
+					dlmap__swild(&s, '+');
+				wild = false;
+				dlmap__sput(&s, '/');
+				s.level = s.len;
+			} else if (!wild) {
+				dlmap__sput(&s, ch);
+			}
+		}
+	}
+	if (wild)
+		dlmap__swild(&s, '+');
+	if (!s.ok || s.len == 0)
+		return false;
+	buf[s.len] = '\0';
+	return true;
+}

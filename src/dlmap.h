@@ -134,6 +134,16 @@ int dlmap_compile(const char *tmpl, dlmap_report_fn *report, void *ctx, struct d
 
 void dlmap_template_free(struct dlmap_template *t);
 
+/*
+ * The topics template `t` can give, as an MQTT topic filter, for the
+ * echo check: a level holding {N} or {header:NAME} is '+', and from a
+ * {key} on the rest is '#' (a key fills any number of levels); a NULL
+ * template (the routing key translated back) is "#".  Writes it into
+ * buf[0..size).  Returns false when it does not fit, or when literal text
+ * of the template holds '+' or '#', which no topic name may.
+ */
+bool dlmap_shape(const struct dlmap_template *t, char *buf, size_t size);
+
 enum dlmap_retain {
 	DLMAP_RETAIN_NO = 0,
 	DLMAP_RETAIN_YES,

@@ -23,7 +23,8 @@ void gate_fini(struct gate *g)
  */
 static uint64_t gate_read_budget(const struct gate *g, bool send_room)
 {
-	if (!g->mqtt_up || !g->amqp_ready || g->hold || g->poisoned || g->must_drop || !send_room)
+	if (!g->mqtt_up || !g->amqp_ready || (g->hold && !g->downlink_busy) || g->poisoned ||
+	    g->must_drop || !send_room)
 		return 0;
 	if (guard_probing(&g->guard))
 		return ctrack_outstanding(&g->track) > 0 ? 0 : 1;
@@ -38,7 +39,7 @@ void gate_decide(struct gate *g, bool send_room, struct gate_decision *d)
 	if (g->amqp_ready)
 		guard_on_settled(&g->guard, ctrack_outstanding(&g->track));
 	d->drop = g->mqtt_up && (g->must_drop || g->poisoned);
-	d->close = g->mqtt_up && !d->drop && (!g->amqp_ready || g->hold);
+	d->close = g->mqtt_up && !d->drop && (!g->amqp_ready || (g->hold && !g->downlink_busy));
 	d->read = d->drop ? 0 : gate_read_budget(g, send_room);
 	d->flush = g->mqtt_up && !g->poisoned && !g->must_drop && ctrack_outstanding(&g->track) == 0;
 	d->connect = !g->mqtt_up && g->amqp_ready && !g->hold && ctrack_outstanding(&g->track) == 0;
@@ -47,6 +48,11 @@ void gate_decide(struct gate *g, bool send_room, struct gate_decision *d)
 void gate_hold(struct gate *g, bool hold)
 {
 	g->hold = hold;
+}
+
+void gate_downlink_busy(struct gate *g, bool busy)
+{
+	g->downlink_busy = busy;
 }
 
 void gate_configure(struct gate *g, uint64_t cap, unsigned poison_failures)

@@ -39,6 +39,11 @@ struct gate {
 	bool hold;                  /* the bridge keeps MQTT from reading and connecting */
 	bool poisoned;              /* a message read on the connection cannot be confirmed */
 	bool must_drop;             /* the connection must end without a flush */
+	/*
+	 * The downlink awaits PUBACKs: while held, MQTT keeps reading (the
+	 * PUBACKs come on the same socket) and does not close yet.
+	 */
+	bool downlink_busy;
 };
 
 /* What the links may do now. */
@@ -63,6 +68,9 @@ void gate_decide(struct gate *g, bool send_room, struct gate_decision *d);
 
 /* While held: no reads and no new MQTT connection; flushes continue. */
 void gate_hold(struct gate *g, bool hold);
+
+/* Whether the downlink awaits PUBACKs (dlink_busy()): a hold waits for them. */
+void gate_downlink_busy(struct gate *g, bool busy);
 
 /* A reload's new cap and poison threshold. */
 void gate_configure(struct gate *g, uint64_t cap, unsigned poison_failures);

@@ -270,6 +270,12 @@ struct mosquitto *mclient_new(const struct mqtt_settings *cfg, void *userdata)
 		log_debug("mqtt: libmosquitto's wake-up socket pair stays open (unknown layout)");
 	/* A PUBACK leaves at once; those of one flush leave together (mclient_cork()). */
 	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	/*
+	 * The downlink's messages in flight are bounded by its queues'
+	 * prefetch, not by libmosquitto's default of 20; an MQTT 5 broker's
+	 * Receive Maximum, from CONNACK, still applies.
+	 */
+	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
 	if (cfg->protocol == MQTT_PROTOCOL_5) {
 		mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 		/* The broker then holds at most inflight_max unacknowledged messages for us. */

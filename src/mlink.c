@@ -1,6 +1,7 @@
 #include "mlink.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "closer.h"
+#include "filter.h"
 #include "log.h"
 #include "resolve.h"
 #include "mclient.h"
@@ -97,7 +99,7 @@ static void mlink_break(struct mlink *m)
  * (MSUBS_UNSUB) for `filters`, which it takes over in every case, and
  * remembers the request until the broker answers it.  Returns 0 or -1.
  */
-static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
+static int mlink_request(struct mlink *m, int kind, char **filters, size_t n, int options)
 {
 	int mid, rc;
 
@@ -109,7 +111,7 @@ static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
 	if (kind == MSUBS_UNSUB)
 		rc = mosquitto_unsubscribe_multiple(m->mosq, &mid, (int)n, filters, NULL);
 	else
-		rc = mosquitto_subscribe_multiple(m->mosq, &mid, (int)n, filters, 1, 0, NULL);
+		rc = mosquitto_subscribe_multiple(m->mosq, &mid, (int)n, filters, 1, options, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		log_error("mqtt: cannot %s: %s", kind == MSUBS_UNSUB ? "unsubscribe" : "subscribe",
 		          mosquitto_strerror(rc));
@@ -118,6 +120,46 @@ static int mlink_request(struct mlink *m, int kind, char **filters, size_t n)
 	}
 	msubs_req_add(&m->subs, mid, kind, filters, n);
 	return 0;
+}
+
+/*
+ * SUBSCRIBE for `filters` (taken over in every case), as mlink_request().
+ * With MQTT 5 each filter carries No Local, so that the broker never sends
+ * the bridge the downlink's own messages; MQTT 5 forbids it on a shared
+ * subscription, so those go in a request of their own, without it (the
+ * configuration check guards them as it does MQTT 3.1.1).
+ */
+static int mlink_subscribe(struct mlink *m, int kind, char **filters, size_t n)
+{
+	char **own, **shared;
+	size_t n_shared = 0, k = 0, j = 0;
+
+	if (!filters || m->cfg->protocol != MQTT_PROTOCOL_5)
+		return mlink_request(m, kind, filters, n, 0);
+	for (size_t i = 0; i < n; i++)
+		n_shared += filter_unshared(filters[i]) != filters[i];
+	if (n_shared == 0 || n_shared == n)
+		return mlink_request(m, kind, filters, n, n_shared ? 0 : MQTT_SUB_OPT_NO_LOCAL);
+	own = calloc(n - n_shared, sizeof(*own));
+	shared = calloc(n_shared, sizeof(*shared));
+	if (!own || !shared) {
+		free(own);
+		free(shared);
+		msubs_strv_free(filters, n);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (filter_unshared(filters[i]) != filters[i])
+			shared[j++] = filters[i];
+		else
+			own[k++] = filters[i];
+	}
+	free(filters);
+	if (mlink_request(m, kind, own, k, MQTT_SUB_OPT_NO_LOCAL) != 0) {
+		msubs_strv_free(shared, j);
+		return -1;
+	}
+	return mlink_request(m, kind == MSUBS_INITIAL ? MSUBS_SUB : kind, shared, j, 0);
 }
 
 const char *mlink_fail_name(enum mlink_fail f)
@@ -190,6 +232,9 @@ static void mlink_went_down(struct mlink *m, enum ml_end how)
 		backoff_reset(&m->backoff);
 	m->broken = false;
 	m->read_budget = 0;
+	if (m->publishes > 0)
+		m->renew = true;
+	m->publishes = 0;
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
 	msubs_reqs_clear(&m->subs);
 	resolve_abandon(&m->resolve);
@@ -230,7 +275,6 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	char where[FAILOVER_WHERE_MAX];
 
 	(void)mosq;
-	(void)props;
 	if (rc != 0) {
 		m->refused = true;
 		/* libmosquitto closes the connection after this; on_disconnect follows. */
@@ -244,6 +288,9 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 	loop_timer_disarm(m->loop, &m->connect_timer);
 	mclient_tls_connected(m->mosq);
 	m->connects++;
+	m->max_packet = 0;
+	if (props)
+		mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &m->max_packet, false);
 	mlink_event(m, LOG_LVL_INFO, "connected", "mqtt: connected to %s as '%s' (session %s%s)",
 	            mlink_node(m)->name, m->cfg->client_id, session_present ? "resumed" : "new",
 	            failover_where(&m->fo, where, sizeof(where), "; ", ""));
@@ -256,8 +303,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		m->had_session |= UINT64_C(1) << m->fo.cur;
 	failover_connected(&m->fo);
 	msubs_reqs_clear(&m->subs);
-	if (mlink_request(m, MSUBS_INITIAL, msubs_strv_dup(m->subs.subs, m->subs.n_subs),
-	                  m->subs.n_subs) != 0) {
+	if (mlink_subscribe(m, MSUBS_INITIAL, msubs_strv_dup(m->subs.subs, m->subs.n_subs),
+	                    m->subs.n_subs) != 0) {
 		mlink_break(m);
 		return;
 	}
@@ -265,7 +312,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags,
 		for (size_t i = 0; i < m->subs.n_unsubs; i++)
 			log_info("mqtt: unsubscribing from '%s' (no longer configured)", m->subs.unsubs[i]);
 		if (mlink_request(m, MSUBS_UNSUB, msubs_strv_dup(m->subs.unsubs, m->subs.n_unsubs),
-		                  m->subs.n_unsubs) != 0) {
+		                  m->subs.n_unsubs, 0) != 0) {
 			mlink_break(m);
 			return;
 		}
@@ -341,6 +388,32 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 	 * for mlink_prepare().
 	 */
 	errno = mlink_may_read(m) ? 0 : EAGAIN;
+}
+
+static void on_publish(struct mosquitto *mosq, void *arg, int mid, int reason,
+                       const mosquitto_property *props)
+{
+	struct mlink *m = arg;
+
+	(void)mosq;
+	(void)props;
+	if (m->state != ML_DOWN && m->h.published)
+		m->h.published(m->arg, mid, reason);
+}
+
+int mlink_publish(struct mlink *m, const char *topic, const void *payload, size_t len, int qos,
+                  bool retain, const mosquitto_property *props, int *mid)
+{
+	int rc;
+
+	if (m->state != ML_ACTIVE || m->broken)
+		return MOSQ_ERR_NO_CONN;
+	if (len > INT_MAX)
+		return MOSQ_ERR_PAYLOAD_SIZE;
+	m->publishes++;
+	rc = mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, qos, retain,
+	                          m->cfg->protocol == MQTT_PROTOCOL_5 ? props : NULL);
+	return rc;
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
@@ -554,6 +627,8 @@ static void mlink_on_connect_timeout(void *arg)
 	mlink_attempt_failed(m, mlink_handshaking(m) ? "TLS handshake with" : "connecting to", why);
 }
 
+static int mlink_client_new(struct mlink *m);
+
 static void mlink_on_retry(void *arg)
 {
 	struct mlink *m = arg;
@@ -565,6 +640,16 @@ static void mlink_on_retry(void *arg)
 		loop_timer_arm(m->loop, &m->retry_timer, MLINK_GATE_POLL_MS);
 		m->gate_wait = !m->connect_ok;
 		return;
+	}
+	/* Outside libmosquitto's callbacks: the old client may go. */
+	if (m->renew) {
+		mosquitto_destroy(m->mosq);
+		if (mlink_client_new(m) != 0) {
+			m->mosq = NULL;
+			m->renew = true;
+			mlink_schedule(m, ML_END_LOCAL, false, false);
+			return;
+		}
 	}
 	mlink_attempt(m);
 }
@@ -580,6 +665,8 @@ static int mlink_client_new(struct mlink *m)
 	mosquitto_unsubscribe_callback_set(m->mosq, on_unsubscribe);
 	mosquitto_message_v5_callback_set(m->mosq, on_message);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+	mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+	m->renew = false;
 	return 0;
 }
 
@@ -643,11 +730,11 @@ int mlink_set_subscriptions(struct mlink *m, char *const *filters, size_t n)
 		log_info("mqtt: unsubscribing from '%s'%s", removed[i],
 		         live ? "" : " on the next connection");
 	/* Subscribe first: a filter replaced by an overlapping one never leaves a gap. */
-	if (live && n_added > 0 && mlink_request(m, MSUBS_SUB, added, n_added) != 0)
+	if (live && n_added > 0 && mlink_subscribe(m, MSUBS_SUB, added, n_added) != 0)
 		mlink_break(m);
 	else if (!live || n_added == 0)
 		msubs_strv_free(added, n_added);
-	if (live && n_removed > 0 && mlink_request(m, MSUBS_UNSUB, removed, n_removed) != 0)
+	if (live && n_removed > 0 && mlink_request(m, MSUBS_UNSUB, removed, n_removed, 0) != 0)
 		mlink_break(m);
 	else if (!live || n_removed == 0)
 		msubs_strv_free(removed, n_removed);

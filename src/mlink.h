@@ -69,6 +69,12 @@ struct mlink_handlers {
 	void (*up)(void *arg);          /* subscribed: forwarding */
 	void (*down)(void *arg);        /* the connection is gone */
 	void (*primary_back)(void *arg); /* on a standby address, the first one answers again */
+	/*
+	 * A message of mlink_publish() got there: its PUBACK arrived (QoS 1),
+	 * with the broker's reason code (MQTT 5; 0 for 3.1.1), or it was
+	 * written to the socket (QoS 0, reason 0).
+	 */
+	void (*published)(void *arg, int mid, int reason);
 };
 
 
@@ -119,6 +125,17 @@ struct mlink {
 	struct resolve resolve;
 	uint64_t attempts;        /* which of the broker's addresses the next attempt takes */
 	struct msubs subs;        /* subscriptions and requests in flight */
+	/* What the broker's CONNACK allows (MQTT 5); 0: MQTT's own maximum. */
+	uint32_t max_packet;
+	/*
+	 * Messages published on the connection.  libmosquitto would keep the
+	 * unacknowledged ones in flight across a reconnect without sending
+	 * them again, and count them against the broker's receive maximum;
+	 * their senders take them back themselves (mlink_publish()), so the
+	 * next connection starts with a new client.
+	 */
+	uint64_t publishes;
+	bool renew;               /* create the client anew before the next attempt */
 };
 
 int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
@@ -178,6 +195,16 @@ const struct endpoint *mlink_node(const struct mlink *m);
 
 /* The next connection takes the first address (the link is DOWN after a drain). */
 void mlink_to_primary(struct mlink *m);
+
+/*
+ * Publishes a message: queued behind the gate like every packet, so it
+ * leaves at the next flush.  The published handler reports it with *mid.
+ * Returns a MOSQ_ERR_* code; MOSQ_ERR_NO_CONN when the session is not
+ * ACTIVE.  A message not yet reported when the connection goes is never
+ * reported: the caller owns giving it back.
+ */
+int mlink_publish(struct mlink *m, const char *topic, const void *payload, size_t len, int qos,
+                  bool retain, const mosquitto_property *props, int *mid);
 
 /* Whether a connection exists, or a clean close is still completing. */
 bool mlink_connected(const struct mlink *m);

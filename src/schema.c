@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "dlmap.h"
 #include "failover.h"
 
 /* AMQP 0-9-1 short strings (exchange, queue and vhost names) carry at most 255 bytes. */
@@ -27,7 +28,8 @@ _Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_target) 
                && sizeof(enum log_format) == sizeof(int)
                && sizeof(enum failover_order) == sizeof(int)
                && sizeof(enum unmatched_policy) == sizeof(int)
-               && sizeof(enum rule_persist) == sizeof(int),
+               && sizeof(enum rule_persist) == sizeof(int)
+               && sizeof(enum dlmap_retain) == sizeof(int),
                "SK_CHOICE values are stored as int");
 
 static const char *dot_replacement_rule(const char *value)
@@ -282,6 +284,22 @@ static const struct setting binding_rows[] = {
 };
 #undef ROWS_OF
 
+/* Indexed by enum dlmap_retain. */
+static const char *const retain_names[] = { "never", "always", "header", NULL };
+
+#define ROWS_OF struct downlink_entry
+static const struct setting downlink_rows[] = {
+	{ .name = "queue", .kind = SK_STRING, .flags = SF_REQUIRED | SF_NONEMPTY, ON(queue),
+	  .max = SHORTSTR_MAX },
+	{ .name = "topic", .kind = SK_STRING, .flags = SF_NONEMPTY, ON(topic), .max = MQTT_STR_MAX },
+	{ .name = "prefetch", .kind = SK_INT, ON(prefetch), .min = 1, .max = 65535, .def = 100 },
+	{ .name = "qos", .kind = SK_INT, ON(qos), .min = 0, .max = 1, .def = 1 },
+	{ .name = "retain", .kind = SK_CHOICE, ON(retain), .def = DLMAP_RETAIN_HEADER,
+	  .choices = retain_names },
+	{ .name = "allow_echo", .kind = SK_BOOL, ON(allow_echo), .def = false },
+};
+#undef ROWS_OF
+
 #define ROWS(v) .rows = (v), .n = sizeof(v) / sizeof((v)[0])
 #define GROUP(m) .base = offsetof(struct bridge_config, m)
 #define LIST(T, vec, n) .list = true, .size = sizeof(T), .off_line = offsetof(T, line), \
@@ -312,11 +330,16 @@ const struct section schema[N_SECTIONS] = {
 	[S_BINDINGS] = { .name = "topology.bindings", ROWS(binding_rows), .reload = CFG_DIFF_AMQP,
 	                 .what = "topology binding",
 	                 LIST(struct topo_binding, topology.bindings, topology.n_bindings) },
+	/* A change reconnects AMQP, which opens the consumer channel anew. */
+	[S_DOWNLINK] = { .name = "downlink", ROWS(downlink_rows), .reload = CFG_DIFF_AMQP,
+	                 .what = "downlink entry",
+	                 LIST(struct downlink_entry, downlink, n_downlink) },
 };
 
 #define FITS(v) (sizeof(v) / sizeof((v)[0]) <= SCHEMA_ROWS_MAX)
 _Static_assert(FITS(mqtt_rows) && FITS(amqp_rows) && FITS(bridge_rows) && FITS(rule_rows)
-               && FITS(exchange_rows) && FITS(queue_rows) && FITS(binding_rows),
+               && FITS(exchange_rows) && FITS(queue_rows) && FITS(binding_rows)
+               && FITS(downlink_rows),
                "a section's rows must fit the loader's masks");
 
 int schema_find(const struct section *sec, const char *name)

@@ -5,8 +5,8 @@
  * its range or length, its default, the values it accepts, how it relates
  * to another setting, and what a change of it means to a running bridge.
  * Rows come in sections: the groups mqtt, amqp and bridge, and the lists
- * of groups rules, topology.exchanges, topology.queues and
- * topology.bindings, whose rows describe one element.  Loading, the
+ * of groups rules, topology.exchanges, topology.queues,
+ * topology.bindings and downlink, whose rows describe one element.  Loading, the
  * defaults, the checks, -t, the reload diff, config_free() and the
  * documentation test are walks over these rows.
  */
@@ -86,6 +86,7 @@ struct setting {
 enum section_id {
 	S_MQTT, S_AMQP, S_BRIDGE,                   /* the groups */
 	S_RULES, S_EXCHANGES, S_QUEUES, S_BINDINGS, /* the lists of groups */
+	S_DOWNLINK,
 	N_SECTIONS
 };
 #define N_GROUP_SECTIONS (S_BRIDGE + 1)

@@ -1,5 +1,7 @@
 #include "scrape.h"
 
+#include <stddef.h>
+
 #include "procstat.h"
 
 #define NS "mqtt_amqp_bridge_"
@@ -141,9 +143,53 @@ static void scrape_process(struct expo *e)
 	      "seconds.", procstat_start_time());
 }
 
+/* The downlink, by queue: nothing without a `downlink` list. */
+static void scrape_downlink(const struct scrape_view *v, struct expo *e)
+{
+	const struct dlink *d = v->dl;
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} fam[] = {
+		{ NS "downlink_received_total", "Deliveries from the queue, redeliveries included.",
+		  offsetof(struct dlink_counts, received) },
+		{ NS "downlink_redelivered_total", "Deliveries RabbitMQ flagged as redelivered.",
+		  offsetof(struct dlink_counts, redelivered) },
+		{ NS "downlink_published_total", "Messages the MQTT broker acknowledged (QoS 1) or "
+		  "that were written (QoS 0), then acknowledged to RabbitMQ.",
+		  offsetof(struct dlink_counts, published) },
+		{ NS "downlink_requeued_total", "Deliveries given back to the queue unpublished "
+		  "(the bridge was stopping).", offsetof(struct dlink_counts, requeued) },
+	};
+	struct expo_label l[2] = { { "queue", NULL }, { "reason", NULL } };
+
+	if (d == NULL || d->n == 0)
+		return;
+	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		expo_family(e, fam[k].name, "counter", fam[k].help);
+		for (size_t i = 0; i < d->n; i++) {
+			l[0].value = d->queues[i].name;
+			expo_u64(e, fam[k].name, l, 1,
+			         *(const uint64_t *)((const char *)&d->counts[i] + fam[k].off));
+		}
+	}
+	expo_family(e, NS "downlink_rejected_total", "counter", "Deliveries rejected to the "
+	            "queue's dead-letter exchange, by reason.");
+	for (size_t i = 0; i < d->n; i++) {
+		l[0].value = d->queues[i].name;
+		for (int r = 0; r < DL_REJ_N; r++) {
+			l[1].value = dlink_reject_name((enum dlink_reject)r);
+			expo_u64(e, NS "downlink_rejected_total", l, 2, d->counts[i].rejected[r]);
+		}
+	}
+	gauge(e, NS "downlink_in_flight", "Messages published to MQTT awaiting their PUBACK.",
+	      (double)d->in_flight);
+}
+
 void scrape_write(const struct scrape_view *v, struct expo *e)
 {
 	scrape_messages(v, e);
+	scrape_downlink(v, e);
 	scrape_links(v, e);
 	scrape_flow(v, e);
 	scrape_process(e);

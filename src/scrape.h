@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "alink.h"
+#include "dlink.h"
 #include "expo.h"
 #include "gate.h"
 #include "mlink.h"
@@ -20,6 +21,7 @@ struct scrape_view {
 	const struct gate *gate;
 	const struct mlink *mqtt;
 	const struct alink *amqp;
+	const struct dlink *dl;
 	bool ready;                 /* what /readyz says */
 	uint64_t inflight_max;      /* mqtt.inflight_max in force */
 };

@@ -158,4 +158,18 @@ struct topology {
 	size_t n_bindings;
 };
 
+/*
+ * One element of the optional `downlink` list: a queue consumed and
+ * published to MQTT (dlmap.h says how a delivery becomes a message).
+ */
+struct downlink_entry {
+	int line;
+	char *queue;
+	char *topic;                /* the topic template; NULL: the routing key translated back */
+	int prefetch;               /* deliveries of the queue unacknowledged at most */
+	int qos;                    /* 0 or 1 */
+	int retain;                 /* enum dlmap_retain */
+	bool allow_echo;            /* an uplink subscription may match its topics (MQTT 3.1.1) */
+};
+
 #endif

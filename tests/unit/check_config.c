@@ -2114,6 +2114,8 @@ START_TEST(test_setting_at)
 		{ "topology.queues", "arguments" },
 		{ "topology.bindings", "exchange" }, { "topology.bindings", "queue" },
 		{ "topology.bindings", "match" }, { "topology.bindings", "key" },
+		{ "downlink", "queue" }, { "downlink", "topic" }, { "downlink", "prefetch" },
+		{ "downlink", "qos" }, { "downlink", "retain" }, { "downlink", "allow_echo" },
 	};
 	const size_t n_want = sizeof(want) / sizeof(want[0]);
 	const char *group, *name;

@@ -1,0 +1,440 @@
+#include "dlink.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mqtt_protocol.h>
+
+#include "log.h"
+
+/* The rejection log: this many lines per window, then one line for the rest. */
+#define DLINK_LOG_BURST 10
+#define DLINK_LOG_WINDOW_MS 10000
+/* After RabbitMQ closed the consumer channel (a missing queue): the first retry. */
+#define DLINK_RETRY_MIN_MS 1000
+#define DLINK_RETRY_MAX_MS 30000
+
+const char *dlink_reject_name(enum dlink_reject r)
+{
+	static const char *const names[DL_REJ_N] = { "topic", "field", "too_large", "mqtt_refused" };
+
+	return names[r];
+}
+
+static enum dlink_reject reject_of(enum dlmap_result r)
+{
+	switch (r) {
+	case DLMAP_ERR_NO_WORD:
+	case DLMAP_ERR_NO_HEADER:
+	case DLMAP_ERR_HEADER_TYPE:
+	case DLMAP_ERR_LEVELS:
+		return DL_REJ_FIELD;
+	case DLMAP_ERR_TOO_LARGE:
+		return DL_REJ_TOO_LARGE;
+	default:
+		return DL_REJ_TOPIC;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages in flight, by packet identifier */
+
+static size_t slot_of(const struct dlink *d, int mid)
+{
+	return ((size_t)mid * 2654435761u) & (d->cap - 1);
+}
+
+static void flights_clear(struct dlink *d)
+{
+	for (size_t i = 0; i < d->cap; i++)
+		d->table[i].mid = -1;
+	d->in_flight = 0;
+}
+
+/* Packet identifiers are unique among the messages in flight (the prefetch bounds them). */
+static void flight_put(struct dlink *d, int mid, uint64_t gen, uint64_t tag, size_t queue)
+{
+	size_t i = slot_of(d, mid);
+
+	while (d->table[i].mid != -1 && d->table[i].mid != mid)
+		i = (i + 1) & (d->cap - 1);
+	if (d->table[i].mid == -1)
+		d->in_flight++;
+	d->table[i] = (struct dlink_flight){ gen, tag, (uint32_t)queue, mid };
+}
+
+/* Takes the flight of `mid` out of the table; false when there is none. */
+static bool flight_take(struct dlink *d, int mid, struct dlink_flight *out)
+{
+	size_t i = slot_of(d, mid);
+
+	while (d->table[i].mid != mid) {
+		if (d->table[i].mid == -1)
+			return false;
+		i = (i + 1) & (d->cap - 1);
+	}
+	*out = d->table[i];
+	d->table[i].mid = -1;
+	d->in_flight--;
+	/*
+	 * Linear probing: re-seat the rest of the run, so that no lookup stops
+	 * short at the hole.  Each lands at or before its old slot.
+	 */
+	for (size_t j = (i + 1) & (d->cap - 1); d->table[j].mid != -1; ) {
+		struct dlink_flight f = d->table[j];
+
+		d->table[j].mid = -1;
+		d->in_flight--;
+		flight_put(d, f.mid, f.gen, f.tag, f.queue);
+		j = (j + 1) & (d->cap - 1);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void dlink_on_retry(void *arg)
+{
+	struct dlink *d = arg;
+
+	d->failed = false;
+}
+
+static void dlink_free_queues(struct dlink *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free((char *)d->queues[i].name);
+	free(d->queues);
+	free(d->counts);
+	free(d->table);
+	d->queues = NULL;
+	d->counts = NULL;
+	d->table = NULL;
+	d->n = d->cap = d->in_flight = 0;
+}
+
+int dlink_configure(struct dlink *d, const struct bridge_config *cfg)
+{
+	size_t n = cfg->n_downlink, cap = 16, total = 0;
+	struct acons_queue *queues;
+	struct dlink_counts *counts;
+	struct dlink_flight *table;
+
+	if (d->queues != NULL && n == d->n) {
+		bool same = true;
+
+		for (size_t i = 0; i < n && same; i++)
+			same = strcmp(d->queues[i].name, cfg->downlink[i].queue) == 0
+			       && d->queues[i].prefetch == (uint16_t)cfg->downlink[i].prefetch;
+		if (same) {
+			d->cfg = cfg;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		total += (size_t)cfg->downlink[i].prefetch;
+	while (cap < 2 * total)
+		cap *= 2;
+	queues = calloc(n ? n : 1, sizeof(*queues));
+	counts = calloc(n ? n : 1, sizeof(*counts));
+	table = calloc(cap, sizeof(*table));
+	if (!queues || !counts || !table) {
+		free(queues);
+		free(counts);
+		free(table);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		queues[i].name = strdup(cfg->downlink[i].queue);
+		queues[i].prefetch = (uint16_t)cfg->downlink[i].prefetch;
+		if (!queues[i].name) {
+			for (size_t j = 0; j < i; j++)
+				free((char *)queues[j].name);
+			free(queues);
+			free(counts);
+			free(table);
+			return -1;
+		}
+		/* A queue consumed before keeps its counts. */
+		for (size_t j = 0; j < d->n; j++)
+			if (strcmp(d->queues[j].name, queues[i].name) == 0)
+				counts[i] = d->counts[j];
+	}
+	dlink_free_queues(d);
+	d->queues = queues;
+	d->counts = counts;
+	d->table = table;
+	d->cap = cap;
+	d->n = n;
+	flights_clear(d);
+	d->cfg = cfg;
+	return 0;
+}
+
+int dlink_init(struct dlink *d, const struct bridge_config *cfg, struct alink *amqp,
+               struct mlink *mqtt, struct loop *loop)
+{
+	memset(d, 0, sizeof(*d));
+	d->amqp = amqp;
+	d->mqtt = mqtt;
+	d->loop = loop;
+	d->retry_ms = DLINK_RETRY_MIN_MS;
+	loop_timer_init(&d->retry_timer, dlink_on_retry, d);
+	d->topic = malloc(DLMAP_TOPIC_MAX + 1);
+	if (!d->topic || dlink_configure(d, cfg) != 0) {
+		free(d->topic);
+		d->topic = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void dlink_fini(struct dlink *d)
+{
+	loop_timer_disarm(d->loop, &d->retry_timer);
+	dlink_free_queues(d);
+	free(d->topic);
+	d->topic = NULL;
+}
+
+static bool amqp_up(const struct dlink *d)
+{
+	return d->amqp->state == AL_READY || d->amqp->state == AL_BLOCKED;
+}
+
+/* Every message in flight goes back to RabbitMQ with the channel: nothing to wait for. */
+static void dlink_give_back(struct dlink *d, const char *why)
+{
+	if (d->in_flight > 0)
+		log_info("downlink: %zu message(s) published to MQTT without a PUBACK yet go back to "
+		         "RabbitMQ (%s), which delivers them again", d->in_flight, why);
+	flights_clear(d);
+}
+
+void dlink_update(struct dlink *d, bool run, int drain_s)
+{
+	enum acons_state cs = d->amqp->cons.state;
+
+	if (d->n == 0)
+		return;
+	if (!amqp_up(d)) {
+		/* The channel went with the connection. */
+		if (d->in_flight > 0)
+			dlink_give_back(d, "the AMQP connection is gone");
+		d->accepting = false;
+		d->stopping = !run;
+		return;
+	}
+	if (d->mqtt->state != ML_ACTIVE) {
+		/* While MQTT is down nothing is consumed, and nothing stays unacknowledged. */
+		if (cs != AC_CLOSED && cs != AC_CLOSING) {
+			dlink_give_back(d, "the MQTT connection is gone");
+			alink_consume_close(d->amqp);
+		}
+		flights_clear(d);
+		d->accepting = false;
+		return;
+	}
+	if (run) {
+		d->stopping = false;
+		d->accepting = true;
+		if (cs == AC_CLOSED && !d->failed)
+			alink_consume(d->amqp, d->queues, d->n);
+		return;
+	}
+	/* Stopping: no new deliveries; the PUBACKs of those published are awaited. */
+	d->accepting = false;
+	if (!d->stopping) {
+		d->stopping = true;
+		d->stop_deadline_ms = loop_now_ms() + (uint64_t)drain_s * 1000u;
+		if (cs != AC_CLOSED && cs != AC_CLOSING && d->in_flight > 0)
+			log_info("downlink: stopping: no new deliveries; waiting up to %d s for the "
+			         "PUBACKs of %zu message(s)", drain_s, d->in_flight);
+	}
+	if (cs == AC_STARTING || cs == AC_CONSUMING || cs == AC_OPENING)
+		alink_consume_cancel(d->amqp);
+	cs = d->amqp->cons.state;
+	if (cs == AC_CLOSED || cs == AC_CLOSING)
+		return;
+	if (d->in_flight == 0) {
+		alink_consume_close(d->amqp);
+	} else if (loop_now_ms() >= d->stop_deadline_ms) {
+		log_warn("downlink: no PUBACK for %zu message(s) within %d s (bridge.drain_timeout)",
+		         d->in_flight, drain_s);
+		dlink_give_back(d, "stopping");
+		alink_consume_close(d->amqp);
+	}
+}
+
+bool dlink_busy(const struct dlink *d)
+{
+	return d->in_flight > 0 && amqp_up(d) && d->mqtt->state == ML_ACTIVE;
+}
+
+static bool dlink_log_allowed(struct dlink *d)
+{
+	uint64_t now = loop_now_ms();
+
+	if (now - d->log_window_ms >= DLINK_LOG_WINDOW_MS) {
+		if (d->log_suppressed > 0)
+			log_warn("downlink: %" PRIu64 " more message(s) rejected in the last %d s without "
+			         "a line each (see the metrics)", d->log_suppressed,
+			         DLINK_LOG_WINDOW_MS / 1000);
+		d->log_window_ms = now;
+		d->log_lines = 0;
+		d->log_suppressed = 0;
+	}
+	if (d->log_lines < DLINK_LOG_BURST) {
+		d->log_lines++;
+		return true;
+	}
+	d->log_suppressed++;
+	return false;
+}
+
+static void dlink_settle(struct dlink *d, uint64_t gen, uint64_t tag, enum acons_settle how)
+{
+	alink_settle(d->amqp, gen, tag, how);
+}
+
+/* A delivery that can never be an MQTT message: to the queue's dead-letter exchange. */
+static void dlink_reject(struct dlink *d, size_t q, uint64_t gen, uint64_t tag,
+                         amqp_bytes_t key, enum dlink_reject why, const char *detail)
+{
+	d->counts[q].rejected[why]++;
+	dlink_settle(d, gen, tag, ACONS_REJECT);
+	if (dlink_log_allowed(d)) {
+		const struct log_field f[] = {
+			LOG_STR("event", "downlink_rejected"),
+			LOG_STR("queue", d->queues[q].name),
+			LOG_STR("reason", dlink_reject_name(why)),
+		};
+
+		log_kv(LOG_LVL_WARNING, f, LOG_NFIELDS(f), "downlink: queue '%s': rejected a message "
+		       "with routing key '%.*s' to the queue's dead-letter exchange: %s",
+		       d->queues[q].name, (int)(key.len > 255 ? 255 : key.len),
+		       (const char *)key.bytes, detail);
+	}
+}
+
+/* libmosquitto's refusals that are the message's doing, not the connection's. */
+static bool refusal_is_message(int rc)
+{
+	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE ||
+	       rc == MOSQ_ERR_MALFORMED_UTF8 || rc == MOSQ_ERR_INVAL ||
+	       rc == MOSQ_ERR_DUPLICATE_PROPERTY || rc == MOSQ_ERR_QOS_NOT_SUPPORTED;
+}
+
+void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv)
+{
+	const struct downlink_entry *e = &d->cfg->downlink[dv->queue];
+	const struct dlmap_template *t = &d->cfg->downlink_topics[dv->queue];
+	struct dlmap_entry me = { e->topic != NULL ? t : NULL, e->qos, (enum dlmap_retain)e->retain };
+	struct dlmap_link ml = { d->mqtt->cfg->protocol == MQTT_PROTOCOL_5, d->mqtt->max_packet };
+	struct dlmap_delivery md = { dv->routing_key, dv->props, dv->body_len };
+	struct dlink_counts *c = &d->counts[dv->queue];
+	struct dlmap_out out;
+	char detail[512];
+	enum dlmap_result r;
+	int mid = 0, rc;
+
+	c->received++;
+	c->redelivered += dv->redelivered;
+	if (!d->accepting) {
+		c->requeued++;
+		dlink_settle(d, dv->gen, dv->tag, ACONS_REQUEUE);
+		return;
+	}
+	r = dlmap_map(&me, &ml, &md, d->topic, &out, detail, sizeof(detail));
+	if (r == DLMAP_ERR_NOMEM) {
+		log_error("downlink: out of memory; the message goes back to its queue");
+		c->requeued++;
+		dlink_settle(d, dv->gen, dv->tag, ACONS_REQUEUE);
+		return;
+	}
+	if (r != DLMAP_OK) {
+		dlink_reject(d, dv->queue, dv->gen, dv->tag, dv->routing_key, reject_of(r), detail);
+		return;
+	}
+	rc = mlink_publish(d->mqtt, d->topic, dv->body, dv->body_len, out.qos, out.retain, out.props,
+	                   &mid);
+	mosquitto_property_free_all(&out.props);
+	if (rc == MOSQ_ERR_SUCCESS) {
+		flight_put(d, mid, dv->gen, dv->tag, dv->queue);
+		return;
+	}
+	if (refusal_is_message(rc)) {
+		snprintf(detail, sizeof(detail), "libmosquitto refused to publish it to '%.200s': %s",
+		         d->topic, mosquitto_strerror(rc));
+		dlink_reject(d, dv->queue, dv->gen, dv->tag, dv->routing_key, DL_REJ_MQTT_REFUSED,
+		             detail);
+		return;
+	}
+	/* The connection is going (or memory ran out): RabbitMQ keeps it. */
+	log_debug("downlink: cannot publish to '%s' now: %s", d->topic, mosquitto_strerror(rc));
+	c->requeued++;
+	dlink_settle(d, dv->gen, dv->tag, ACONS_REQUEUE);
+}
+
+void dlink_on_published(struct dlink *d, int mid, int reason)
+{
+	struct dlink_flight f;
+
+	if (d->n == 0 || !flight_take(d, mid, &f))
+		return;
+	if (reason >= 0x80) {
+		char detail[256];
+		amqp_bytes_t none = { 0, "" };
+
+		snprintf(detail, sizeof(detail), "the MQTT broker refused it (PUBACK reason code "
+		         "0x%02x: %s)", (unsigned)reason, mosquitto_reason_string(reason));
+		dlink_reject(d, f.queue, f.gen, f.tag, none, DL_REJ_MQTT_REFUSED, detail);
+		return;
+	}
+	d->counts[f.queue].published++;
+	dlink_settle(d, f.gen, f.tag, ACONS_ACK);
+}
+
+void dlink_on_consuming(struct dlink *d)
+{
+	char list[1024];
+	size_t len = 0;
+
+	d->retry_ms = DLINK_RETRY_MIN_MS;
+	for (size_t i = 0; i < d->n; i++)
+		len += (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
+		                        "%s'%s' (prefetch %u)", i ? ", " : "", d->queues[i].name,
+		                        d->queues[i].prefetch);
+	log_info("downlink: consuming %s", list);
+}
+
+void dlink_on_closed(struct dlink *d, const char *why)
+{
+	if (d->in_flight > 0)
+		dlink_give_back(d, why ? "RabbitMQ closed the channel" : "the channel closed");
+	flights_clear(d);
+	if (why == NULL)
+		return;
+	log_error("downlink: RabbitMQ closed the consumer channel: %s; trying again in %u ms", why,
+	          d->retry_ms);
+	d->failed = true;
+	loop_timer_arm(d->loop, &d->retry_timer, d->retry_ms);
+	d->retry_ms = d->retry_ms * 2 > DLINK_RETRY_MAX_MS ? DLINK_RETRY_MAX_MS : d->retry_ms * 2;
+}
+
+void dlink_totals(const struct dlink *d, struct dlink_counts *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < d->n; i++) {
+		const struct dlink_counts *c = &d->counts[i];
+
+		t->received += c->received;
+		t->redelivered += c->redelivered;
+		t->published += c->published;
+		t->requeued += c->requeued;
+		for (int k = 0; k < DL_REJ_N; k++)
+			t->rejected[k] += c->rejected[k];
+	}
+}
