@@ -16,6 +16,7 @@
 #include "bridge.h"
 #include "log.h"
 #include "props.h"
+#include "dlroute.h"
 #include "route.h"
 #include "rules.h"
 #include "topic.h"
@@ -25,7 +26,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "Usage: mqtt-amqp-bridge [-c FILE] [-t [-q]] [-r TOPIC]... [-v] [-V] [-h]\n"
+	        "Usage: mqtt-amqp-bridge [-c FILE] [-t [-q]] [-r TOPIC]...\n"
+	        "                        [-d ROUTING_KEY [-H NAME=VALUE]...]... [-v] [-V] [-h]\n"
 	        "Forward MQTT messages to an AMQP 0-9-1 exchange, acknowledging each one\n"
 	        "to the MQTT broker only after RabbitMQ has confirmed it.\n"
 	        "\n"
@@ -35,6 +37,13 @@ static void usage(FILE *out)
 	        "                     reload runs this before it signals the bridge)\n"
 	        "  -r, --route TOPIC  print where a message on TOPIC would go, without\n"
 	        "                     connecting, and exit (may be repeated)\n"
+	        "  -d, --downlink-route ROUTING_KEY\n"
+	        "                     print what each downlink entry would publish to MQTT\n"
+	        "                     for a delivery with ROUTING_KEY, and exit (may be\n"
+	        "                     repeated)\n"
+	        "  -H, --header NAME=VALUE\n"
+	        "                     with -d, a string header of the delivery (may be\n"
+	        "                     repeated)\n"
 	        "  -v, --verbose      log debug messages (overrides bridge.log_level)\n"
 	        "  -V, --version      print the version and exit\n"
 	        "  -h, --help         print this help and exit\n");
@@ -170,6 +179,8 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
 		{ "route", required_argument, NULL, 'r' },
+		{ "downlink-route", required_argument, NULL, 'd' },
+		{ "header", required_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -181,21 +192,27 @@ int main(int argc, char **argv)
 	struct config_errors errs;
 	struct bridge_config *cfg;
 	struct bridge bridge;
-	const char **routes;
-	size_t n_routes = 0;
+	const char **routes, **dl_routes;
+	char **headers;
+	size_t n_routes = 0, n_dl_routes = 0, n_headers = 0;
 	int opt, status;
 
-	routes = calloc((size_t)argc, sizeof(*routes));
+	/* Each list holds at most every argument. */
+	routes = calloc((size_t)argc * 3, sizeof(*routes));
 	if (!routes) {
 		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: out of memory");
 		return 1;
 	}
-	while ((opt = getopt_long(argc, argv, "c:tqr:vVh", longopts, NULL)) != -1) {
+	dl_routes = routes + argc;
+	headers = (char **)(routes + 2 * argc);
+	while ((opt = getopt_long(argc, argv, "c:tqr:d:H:vVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': test = true; break;
 		case 'q': quiet = true; break;
 		case 'r': routes[n_routes++] = optarg; break;
+		case 'd': dl_routes[n_dl_routes++] = optarg; break;
+		case 'H': headers[n_headers++] = optarg; break;
 		case 'v': verbose = true; break;
 		case 'V':
 			printf("mqtt-amqp-bridge %s\n", PACKAGE_VERSION);
@@ -218,6 +235,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (n_headers > 0 && n_dl_routes == 0) {
+		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: -H only applies to -d");
+		usage(stderr);
+		free(routes);
+		return 2;
+	}
 	if (quiet && !test) {
 		log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: -q only applies to -t");
 		usage(stderr);
@@ -232,7 +255,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	config_errors_init(&errs);
-	check = test || n_routes > 0;
+	check = test || n_routes > 0 || n_dl_routes > 0;
 	if ((check ? config_check : config_load)(path, cfg, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_plain(LOG_LVL_ERROR, "%s", errs.msg[i]);
@@ -254,6 +277,14 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < n_routes; i++)
 			if (print_route(cfg, routes[i], stdout) != 0)
 				status = 2;
+		for (size_t i = 0; i < n_dl_routes; i++) {
+			int rc = dlroute_print(cfg, dl_routes[i], headers, n_headers, stdout);
+
+			if (rc < 0)
+				log_plain(LOG_LVL_ERROR, "mqtt-amqp-bridge: out of memory");
+			if (rc != 0)
+				status = rc < 0 ? 1 : 2;
+		}
 		config_free(cfg);
 		free(cfg);
 		free(routes);
