@@ -299,10 +299,34 @@ static void dlink_settle(struct dlink *d, uint64_t gen, uint64_t tag, enum acons
 	alink_settle(d->amqp, gen, tag, how);
 }
 
-/* A delivery that can never be an MQTT message: to the queue's dead-letter exchange. */
-static void dlink_reject(struct dlink *d, size_t q, uint64_t gen, uint64_t tag,
-                         amqp_bytes_t key, enum dlink_reject why, const char *detail)
+/*
+ * A routing key for a log line: printable ASCII as it is, every other byte
+ * (a key is any bytes) as \xNN, cut at 255 bytes.
+ */
+static void show_key(amqp_bytes_t key, char *out, size_t size)
 {
+	const unsigned char *p = key.bytes;
+	size_t n = key.len > 255 ? 255 : key.len, len = 0;
+
+	for (size_t i = 0; i < n && len + 5 < size; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			out[len++] = (char)p[i];
+		else
+			len += (size_t)snprintf(out + len, size - len, "\\x%02x", p[i]);
+	}
+	out[len] = '\0';
+}
+
+/*
+ * A delivery that can never be an MQTT message: to the queue's dead-letter
+ * exchange.  `key` is NULL when the delivery is no longer at hand (a
+ * refusing PUBACK).
+ */
+static void dlink_reject(struct dlink *d, size_t q, uint64_t gen, uint64_t tag,
+                         const amqp_bytes_t *key, enum dlink_reject why, const char *detail)
+{
+	char shown[255 * 4 + 1] = "";
+
 	d->counts[q].rejected[why]++;
 	dlink_settle(d, gen, tag, ACONS_REJECT);
 	if (dlink_log_allowed(d)) {
@@ -312,10 +336,11 @@ static void dlink_reject(struct dlink *d, size_t q, uint64_t gen, uint64_t tag,
 			LOG_STR("reason", dlink_reject_name(why)),
 		};
 
-		log_kv(LOG_LVL_WARNING, f, LOG_NFIELDS(f), "downlink: queue '%s': rejected a message "
-		       "with routing key '%.*s' to the queue's dead-letter exchange: %s",
-		       d->queues[q].name, (int)(key.len > 255 ? 255 : key.len),
-		       (const char *)key.bytes, detail);
+		if (key != NULL)
+			show_key(*key, shown, sizeof(shown));
+		log_kv(LOG_LVL_WARNING, f, LOG_NFIELDS(f), "downlink: queue '%s': rejected a message%s%s%s "
+		       "to the queue's dead-letter exchange: %s", d->queues[q].name,
+		       key ? " with routing key '" : "", shown, key ? "'" : "", detail);
 	}
 }
 
@@ -355,7 +380,7 @@ void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv)
 		return;
 	}
 	if (r != DLMAP_OK) {
-		dlink_reject(d, dv->queue, dv->gen, dv->tag, dv->routing_key, reject_of(r), detail);
+		dlink_reject(d, dv->queue, dv->gen, dv->tag, &dv->routing_key, reject_of(r), detail);
 		return;
 	}
 	rc = mlink_publish(d->mqtt, d->topic, dv->body, dv->body_len, out.qos, out.retain, out.props,
@@ -368,7 +393,7 @@ void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv)
 	if (refusal_is_message(rc)) {
 		snprintf(detail, sizeof(detail), "libmosquitto refused to publish it to '%.200s': %s",
 		         d->topic, mosquitto_strerror(rc));
-		dlink_reject(d, dv->queue, dv->gen, dv->tag, dv->routing_key, DL_REJ_MQTT_REFUSED,
+		dlink_reject(d, dv->queue, dv->gen, dv->tag, &dv->routing_key, DL_REJ_MQTT_REFUSED,
 		             detail);
 		return;
 	}
@@ -386,11 +411,10 @@ void dlink_on_published(struct dlink *d, int mid, int reason)
 		return;
 	if (reason >= 0x80) {
 		char detail[256];
-		amqp_bytes_t none = { 0, "" };
 
 		snprintf(detail, sizeof(detail), "the MQTT broker refused it (PUBACK reason code "
 		         "0x%02x: %s)", (unsigned)reason, mosquitto_reason_string(reason));
-		dlink_reject(d, f.queue, f.gen, f.tag, none, DL_REJ_MQTT_REFUSED, detail);
+		dlink_reject(d, f.queue, f.gen, f.tag, NULL, DL_REJ_MQTT_REFUSED, detail);
 		return;
 	}
 	d->counts[f.queue].published++;

@@ -301,7 +301,43 @@ static const struct {
 	{ "bad-topo-binding-key-long.conf",
 	  ":14: topology binding 1: 'key' must be at most 255 bytes long (it has 256)" },
 	{ "bad-topo-binding-no-queue.conf", ":11: topology binding 1: missing required setting 'queue'" },
-	{ "bad-topo-binding-unknown.conf", ":15: topology binding 1: unknown setting 'durable'" },
+	{ "bad-topo-binding-unknown.conf", ":15: topology binding 1: unknown setting 'durable'" },	{ "bad-downlink-echo-key.conf",
+	  ":11: downlink entry 1: its topics (#) can match the uplink subscription "
+	  "'fleet/#': the bridge would forward its own messages back to RabbitMQ; narrow "
+	  "the topic or the subscription, use mqtt.protocol = \"5\" (No Local), or set "
+	  "allow_echo = true if this is intended" },
+	{ "bad-downlink-echo-shared.conf",
+	  ":11: downlink entry 1: its topics (devices/+/commands) can match the uplink "
+	  "subscription '$share/g/devices/+/commands', a shared subscription (MQTT 5 "
+	  "allows no No Local there): the bridge would forward its own messages back to "
+	  "RabbitMQ; narrow the topic or the subscription, subscribe without $share, or "
+	  "set allow_echo = true if this is intended" },
+	{ "bad-downlink-echo.conf",
+	  ":11: downlink entry 1: its topics (devices/+/commands) can match the uplink "
+	  "subscription 'devices/#': the bridge would forward its own messages back to "
+	  "RabbitMQ; narrow the topic or the subscription, use mqtt.protocol = \"5\" (No "
+	  "Local), or set allow_echo = true if this is intended" },
+	{ "bad-downlink-no-queue.conf",
+	  ":11: downlink entry 1: missing required setting 'queue'" },
+	{ "bad-downlink-prefetch.conf",
+	  ":11: downlink entry 1: 'prefetch' must be between 1 and 65535 (not 0)" },
+	{ "bad-downlink-qos.conf",
+	  ":11: downlink entry 1: 'qos' must be between 0 and 1 (not 2)" },
+	{ "bad-downlink-queue-twice.conf",
+	  ":12: downlink entry 2: queue 'commands' is already consumed by downlink entry 1 "
+	  "(line 11)" },
+	{ "bad-downlink-retain.conf",
+	  ":11: downlink entry 1: 'retain' must be a string (in double quotes)" },
+	{ "bad-downlink-template.conf",
+	  ":11: downlink entry 1: topic template 'devices/{id}/commands': unknown "
+	  "placeholder '{id}' (known: {1}, {2}, ..., {key}, {header:NAME}; '{{' and '}}' "
+	  "for braces)" },
+	{ "bad-downlink-type.conf",
+	  ":10: 'downlink' must be a list of groups: downlink = ( { queue = ...; ... }, "
+	  "... );" },
+	{ "bad-downlink-wildcard.conf",
+	  ":11: downlink entry 1: topic \"devices/+/commands\": '+' and '#' are wildcards, "
+	  "which no topic name may hold" },
 };
 
 #define N_SINGLE (sizeof(single) / sizeof(single[0]))
