@@ -924,6 +924,120 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* The shape of a template (the echo check's topic filter) */
+
+/* The shape of `tmpl` in a buffer of `size` bytes; NULL when dlmap_shape() refuses. */
+static const char *shape_of(const char *tmpl, size_t size)
+{
+	static char buf[256];
+	struct dlmap_template t;
+	struct fx f;
+	bool ok;
+
+	ck_assert_uint_le(size, sizeof(buf));
+	fx_init(&f, "k");
+	ck_assert_int_eq(dlmap_compile(tmpl, count_report, &f, &t), 0);
+	ck_assert_int_eq(f.reports, 0);
+	memset(buf, '@', sizeof(buf));
+	ok = dlmap_shape(&t, buf, size);
+	dlmap_template_free(&t);
+	fx_fini(&f);
+	if (ok)
+		ck_assert_uint_lt(strlen(buf), size);
+	return ok ? buf : NULL;
+}
+
+static void expect_shape(const char *tmpl, const char *want)
+{
+	const char *got = shape_of(tmpl, 256);
+
+	ck_assert_msg(got != NULL, "\"%s\": refused, wanted \"%s\"", tmpl, want);
+	ck_assert_msg(strcmp(got, want) == 0, "\"%s\": \"%s\", wanted \"%s\"", tmpl, got, want);
+}
+
+static void expect_no_shape(const char *tmpl)
+{
+	const char *got = shape_of(tmpl, 256);
+
+	ck_assert_msg(got == NULL, "\"%s\": shape \"%s\", wanted a refusal", tmpl, got);
+}
+
+/* No template: the routing key translated back can give any topic. */
+START_TEST(test_shape_no_template)
+{
+	char buf[8];
+
+	memset(buf, '@', sizeof(buf));
+	ck_assert(dlmap_shape(NULL, buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "#");
+	ck_assert(dlmap_shape(NULL, buf, 2));
+	ck_assert_str_eq(buf, "#");
+	ck_assert(!dlmap_shape(NULL, buf, 1));
+	ck_assert(!dlmap_shape(NULL, buf, 0));
+}
+END_TEST
+
+/* A level with {N} or {header:NAME} in it is '+'; from {key} on, '#'. */
+START_TEST(test_shape_levels)
+{
+	expect_shape("devices/{1}/commands", "devices/+/commands");
+	expect_shape("a/x{1}y/b", "a/+/b");
+	expect_shape("a/{1}{2}/b", "a/+/b");
+	expect_shape("a/{1}", "a/+");
+	expect_shape("{1}/{2}", "+/+");
+	expect_shape("{header:id}", "+");
+	expect_shape("d/{header:id}/x{header:kind}", "d/+/+");
+	expect_shape("a/{key}/c", "a/#");
+	expect_shape("a/x{key}", "a/#");
+	expect_shape("{key}", "#");
+	expect_shape("{key}/c", "#");
+	expect_shape("plain/topic", "plain/topic");
+	/* Empty levels stay levels. */
+	expect_shape("a//{1}/", "a//+/");
+	expect_shape("/{1}", "/+");
+}
+END_TEST
+
+/* Literal braces are literal text: they stay, one each. */
+START_TEST(test_shape_braces)
+{
+	expect_shape("{{x}}", "{x}");
+	expect_shape("d/{{}}/{1}", "d/{}/+");
+	expect_shape("a/{{{1}}}/b", "a/+/b");
+}
+END_TEST
+
+/* A wildcard in the literal text: no topic name may hold it. */
+START_TEST(test_shape_wildcards)
+{
+	expect_no_shape("devices/+/commands");
+	expect_no_shape("a/#");
+	expect_no_shape("a/b+");
+	expect_no_shape("+");
+	expect_no_shape("#");
+	expect_no_shape("{1}/#");
+	expect_no_shape("x{1}+/y");
+}
+END_TEST
+
+/* A buffer too small for the shape and its NUL: refused, never overrun. */
+START_TEST(test_shape_small_buffer)
+{
+	/* "devices/+/commands" is 18 bytes. */
+	ck_assert_ptr_null(shape_of("devices/{1}/commands", 18));
+	ck_assert_ptr_nonnull(shape_of("devices/{1}/commands", 19));
+	ck_assert_str_eq(shape_of("devices/{1}/commands", 19), "devices/+/commands");
+	ck_assert_ptr_null(shape_of("plain", 5));
+	ck_assert_ptr_nonnull(shape_of("plain", 6));
+	ck_assert_ptr_null(shape_of("{1}", 1));
+	ck_assert_ptr_nonnull(shape_of("{1}", 2));
+	ck_assert_ptr_null(shape_of("a/{key}", 3));
+	ck_assert_ptr_nonnull(shape_of("a/{key}", 4));
+	ck_assert_ptr_null(shape_of("x", 0));
+}
+END_TEST
+
 START_TEST(test_strerror)
 {
 	for (int r = DLMAP_OK; r <= DLMAP_ERR_NOMEM; r++) {
@@ -967,6 +1081,11 @@ static Suite *dlmap_suite(void)
 		{ "mqtt311_no_properties", test_mqtt311_no_properties },
 		{ "packet_size", test_packet_size },
 		{ "too_large", test_too_large },
+		{ "shape_no_template", test_shape_no_template },
+		{ "shape_levels", test_shape_levels },
+		{ "shape_braces", test_shape_braces },
+		{ "shape_wildcards", test_shape_wildcards },
+		{ "shape_small_buffer", test_shape_small_buffer },
 		{ "strerror", test_strerror },
 	};
 
