@@ -313,6 +313,97 @@ START_TEST(test_probing)
 }
 END_TEST
 
+/*
+ * A hold while the downlink awaits PUBACKs: they come on the MQTT socket,
+ * so the connection neither closes nor stops reading until they are in;
+ * then the hold closes it as usual.
+ */
+START_TEST(test_hold_downlink_busy)
+{
+	both_up();
+	gate_hold(&g, true);
+	gate_downlink_busy(&g, true);
+	decide();
+	ck_assert(!d.close);
+	ck_assert(!d.drop);
+	ck_assert_uint_eq(d.read, CAP);
+	ck_assert(d.flush);
+	/* A hold still keeps a new connection from starting. */
+	ck_assert(!d.connect);
+	/* The PUBACKs are in: the hold takes effect. */
+	gate_downlink_busy(&g, false);
+	decide();
+	ck_assert(d.close);
+	ck_assert_uint_eq(d.read, 0);
+	ck_assert(d.flush);
+}
+END_TEST
+
+/* Without the downlink a hold closes MQTT and stops its reads at once. */
+START_TEST(test_hold_downlink_idle)
+{
+	both_up();
+	gate_downlink_busy(&g, false);
+	gate_hold(&g, true);
+	decide();
+	ck_assert(d.close);
+	ck_assert_uint_eq(d.read, 0);
+	ck_assert(!d.drop);
+}
+END_TEST
+
+static bool same_decision(const struct gate_decision *a, const struct gate_decision *b)
+{
+	return a->read == b->read && a->flush == b->flush && a->connect == b->connect &&
+	       a->drop == b->drop && a->close == b->close;
+}
+
+/* The decision now with the downlink busy and with it idle: they must agree. */
+static void expect_busy_irrelevant(void)
+{
+	struct gate_decision idle;
+
+	gate_downlink_busy(&g, false);
+	decide();
+	idle = d;
+	gate_downlink_busy(&g, true);
+	decide();
+	ck_assert(same_decision(&idle, &d));
+}
+
+/* Without a hold, a busy downlink changes no decision. */
+START_TEST(test_downlink_busy_alone)
+{
+	/* Neither side up, then AMQP alone: the same connect answer either way. */
+	expect_busy_irrelevant();
+	gate_amqp_up(&g);
+	expect_busy_irrelevant();
+	ck_assert(d.connect);
+	/* Up and idle: reads, flushes, does not close. */
+	gate_mqtt_up(&g);
+	expect_busy_irrelevant();
+	ck_assert(!d.close);
+	ck_assert_uint_eq(d.read, CAP);
+	/* A message unconfirmed: no flush either way. */
+	read_publish();
+	expect_busy_irrelevant();
+	ck_assert(!d.flush);
+	ck_assert(!d.close);
+	/* AMQP lost with it unconfirmed: dropped either way. */
+	gate_amqp_down(&g);
+	expect_busy_irrelevant();
+	ck_assert(d.drop);
+	/* AMQP lost with nothing unconfirmed: closed either way. */
+	gate_mqtt_down(&g);
+	gate_amqp_up(&g);
+	gate_mqtt_up(&g);
+	gate_amqp_down(&g);
+	expect_busy_irrelevant();
+	ck_assert(d.close);
+	ck_assert_uint_eq(d.read, 0);
+}
+END_TEST
+
 static Suite *gate_suite(void)
 {
 	Suite *s = suite_create("gate");
@@ -330,6 +421,9 @@ static Suite *gate_suite(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_shutdown);
 	tcase_add_test(tc, test_probing);
+	tcase_add_test(tc, test_hold_downlink_busy);
+	tcase_add_test(tc, test_hold_downlink_idle);
+	tcase_add_test(tc, test_downlink_busy_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }
