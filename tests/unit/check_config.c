@@ -54,6 +54,9 @@ static void assert_empty(const struct bridge_config *cfg)
 	ck_assert_ptr_null(cfg->topology.exchanges);
 	ck_assert_ptr_null(cfg->topology.queues);
 	ck_assert_ptr_null(cfg->topology.bindings);
+	ck_assert_ptr_null(cfg->downlink);
+	ck_assert_ptr_null(cfg->downlink_topics);
+	ck_assert_uint_eq(cfg->n_downlink, 0);
 	ck_assert_ptr_null(cfg->check_exchanges);
 	ck_assert_ptr_null(cfg->warnings);
 }
@@ -2218,6 +2221,228 @@ START_TEST(test_print_mapping)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* The downlink */
+
+/* A good list: every value given is kept, every one left out is its default. */
+START_TEST(test_downlink_load)
+{
+	struct bridge_config cfg;
+	const struct dlmap_part *p;
+
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"fleet/#\" ]; };\n"
+	                  "amqp = { host = \"h\"; };\n"
+	                  "downlink = (\n"
+	                  "\t{ queue = \"commands\"; topic = \"devices/{1}/commands\"; },\n"
+	                  "\t{ queue = \"alerts\"; topic = \"alerts/{header:site}/{key}\"; prefetch = 7;\n"
+	                  "\t  qos = 0; retain = \"always\"; allow_echo = true; },\n"
+	                  "\t{ queue = \"plain\"; retain = \"never\"; prefetch = 65535; qos = 1;\n"
+	                  "\t  allow_echo = true; }\n"
+	                  ");\n"),
+	        &cfg);
+	ck_assert_uint_eq(cfg.n_downlink, 3);
+	ck_assert_ptr_nonnull(cfg.downlink);
+	ck_assert_ptr_nonnull(cfg.downlink_topics);
+
+	ck_assert_int_eq(cfg.downlink[0].line, 4);
+	ck_assert_str_eq(cfg.downlink[0].queue, "commands");
+	ck_assert_str_eq(cfg.downlink[0].topic, "devices/{1}/commands");
+	ck_assert_int_eq(cfg.downlink[0].prefetch, 100);
+	ck_assert_int_eq(cfg.downlink[0].qos, 1);
+	ck_assert_int_eq(cfg.downlink[0].retain, DLMAP_RETAIN_HEADER);
+	ck_assert(!cfg.downlink[0].allow_echo);
+
+	ck_assert_int_eq(cfg.downlink[1].line, 5);
+	ck_assert_str_eq(cfg.downlink[1].queue, "alerts");
+	ck_assert_str_eq(cfg.downlink[1].topic, "alerts/{header:site}/{key}");
+	ck_assert_int_eq(cfg.downlink[1].prefetch, 7);
+	ck_assert_int_eq(cfg.downlink[1].qos, 0);
+	ck_assert_int_eq(cfg.downlink[1].retain, DLMAP_RETAIN_YES);
+	ck_assert(cfg.downlink[1].allow_echo);
+
+	ck_assert_str_eq(cfg.downlink[2].queue, "plain");
+	ck_assert_ptr_null(cfg.downlink[2].topic);
+	ck_assert_int_eq(cfg.downlink[2].prefetch, 65535);
+	ck_assert_int_eq(cfg.downlink[2].qos, 1);
+	ck_assert_int_eq(cfg.downlink[2].retain, DLMAP_RETAIN_NO);
+	ck_assert(cfg.downlink[2].allow_echo);
+
+	/* The templates compiled: "devices/", {1}, "/commands". */
+	ck_assert_uint_eq(cfg.downlink_topics[0].n_parts, 3);
+	p = cfg.downlink_topics[0].parts;
+	ck_assert_int_eq(p[0].kind, DP_LITERAL);
+	ck_assert_uint_eq(p[0].len, 8);
+	ck_assert(memcmp(p[0].text, "devices/", 8) == 0);
+	ck_assert_int_eq(p[1].kind, DP_WORD);
+	ck_assert_uint_eq(p[1].word, 1);
+	ck_assert_int_eq(p[2].kind, DP_LITERAL);
+	ck_assert(memcmp(p[2].text, "/commands", 9) == 0);
+	/* "alerts/", {header:site}, "/", {key}. */
+	ck_assert_uint_eq(cfg.downlink_topics[1].n_parts, 4);
+	p = cfg.downlink_topics[1].parts;
+	ck_assert_int_eq(p[1].kind, DP_HEADER);
+	ck_assert_uint_eq(p[1].len, 4);
+	ck_assert(memcmp(p[1].text, "site", 4) == 0);
+	ck_assert_int_eq(p[3].kind, DP_KEY);
+	/* No template: no parts, the routing key translated back. */
+	ck_assert_uint_eq(cfg.downlink_topics[2].n_parts, 0);
+	config_free(&cfg);
+	assert_empty(&cfg);
+
+	/* No list: nothing allocated. */
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"a\" ]; };\namqp = { host = \"h\"; };\n"),
+	        &cfg);
+	ck_assert_uint_eq(cfg.n_downlink, 0);
+	ck_assert_ptr_null(cfg.downlink);
+	ck_assert_ptr_null(cfg.downlink_topics);
+	config_free(&cfg);
+}
+END_TEST
+
+/*
+ * Topics an uplink subscription can match: fine with MQTT 5 (No Local
+ * keeps the bridge's own messages from it), and with MQTT 3.1.1 when the
+ * entry says the echo is intended.
+ */
+START_TEST(test_downlink_echo_allowed)
+{
+	static const char *const texts[] = {
+		"mqtt = { host = \"h\"; protocol = \"5\"; subscribe = [ \"devices/#\" ]; };\n"
+		"amqp = { host = \"h\"; };\n"
+		"downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\"; },\n"
+		"             { queue = \"all\"; } );\n",
+		"mqtt = { host = \"h\"; protocol = \"3.1.1\"; subscribe = [ \"devices/#\" ]; };\n"
+		"amqp = { host = \"h\"; };\n"
+		"downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\";\n"
+		"               allow_echo = true; },\n"
+		"             { queue = \"all\"; allow_echo = true; } );\n",
+		/* Shared with MQTT 5 is refused (bad-downlink-echo-shared.conf), but allowed here. */
+		"mqtt = { host = \"h\"; protocol = \"5\"; subscribe = [ \"$share/g/devices/#\" ]; };\n"
+		"amqp = { host = \"h\"; };\n"
+		"downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\";\n"
+		"               allow_echo = true; } );\n",
+		/* With MQTT 3.1.1 a topic the subscriptions cannot match needs nothing. */
+		"mqtt = { host = \"h\"; protocol = \"3.1.1\"; subscribe = [ \"fleet/#\", \"+/up\" ]; };\n"
+		"amqp = { host = \"h\"; };\n"
+		"downlink = ( { queue = \"commands\"; topic = \"devices/{1}/down\"; } );\n",
+	};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct bridge_config cfg;
+
+		load_ok(write_raw(texts[i]), &cfg);
+		ck_assert_uint_ge(cfg.n_downlink, 1);
+		config_free(&cfg);
+	}
+	/* The same as the second without allow_echo: both entries refused. */
+	expect_errors(write_raw("mqtt = { host = \"h\"; protocol = \"3.1.1\"; subscribe = [ \"devices/#\" ]; };\n"
+	                        "amqp = { host = \"h\"; };\n"
+	                        "downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\"; },\n"
+	                        "             { queue = \"all\"; } );\n"),
+	              (const char *const[]){
+	                  ":3: downlink entry 1: its topics (devices/+/commands) can match the uplink "
+	                  "subscription 'devices/#'...",
+	                  ":4: downlink entry 2: its topics (#) can match the uplink subscription "
+	                  "'devices/#'...",
+	              }, 2);
+}
+END_TEST
+
+/* The base for the downlink's config_diff() cases. */
+static const char dl_diff_base[] =
+	"mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\n"
+	"amqp = { host = \"h\"; };\n"
+	"downlink = ( { queue = \"q\"; topic = \"d/{1}\"; prefetch = 10; qos = 1; retain = \"header\"; } );\n";
+
+static void load_dl_variant(struct bridge_config *cfg, const char *from, const char *to)
+{
+	char text[2048];
+	const char *at = strstr(dl_diff_base, from);
+
+	ck_assert_ptr_nonnull(at);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - dl_diff_base), dl_diff_base, to,
+	         at + strlen(from));
+	load_ok(write_raw(text), cfg);
+}
+
+/* Any change to the downlink reopens the consumer channel: an AMQP change, and only that. */
+START_TEST(test_downlink_diff)
+{
+	static const struct {
+		const char *from, *to;
+		unsigned want;
+	} cases[] = {
+		{ "queue = \"q\"", "queue = \"q2\"", CFG_DIFF_AMQP },
+		{ "\"d/{1}\"", "\"d/{2}\"", CFG_DIFF_AMQP },
+		/* No template: "#", which an echo check with MQTT 3.1.1 refuses unless allowed. */
+		{ "topic = \"d/{1}\"; ", "allow_echo = true; ", CFG_DIFF_AMQP },
+		{ "prefetch = 10", "prefetch = 11", CFG_DIFF_AMQP },
+		{ "qos = 1", "qos = 0", CFG_DIFF_AMQP },
+		{ "\"header\"", "\"never\"", CFG_DIFF_AMQP },
+		{ "retain = \"header\";", "retain = \"header\"; allow_echo = true;", CFG_DIFF_AMQP },
+		{ " } );", " }, { queue = \"q2\"; topic = \"e/{1}\"; } );", CFG_DIFF_AMQP },
+		/* Defaults written out are the same settings. */
+		{ "retain = \"header\";", "retain = \"header\"; allow_echo = false;", 0 },
+		/* A moved line declares nothing new. */
+		{ "downlink = (", "\ndownlink = (", 0 },
+	};
+	struct bridge_config a, b;
+	char no_downlink[256];
+
+	load_dl_variant(&a, "mqtt", "mqtt");
+	load_dl_variant(&b, "mqtt", "mqtt");
+	ck_assert_uint_eq(config_diff(&a, &b), 0);
+	config_free(&b);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_dl_variant(&b, cases[i].from, cases[i].to);
+		ck_assert_msg(config_diff(&a, &b) == cases[i].want && config_diff(&b, &a) == cases[i].want,
+		              "case %zu (%s -> %s): diff %#x, wanted %#x", i, cases[i].from, cases[i].to,
+		              config_diff(&a, &b), cases[i].want);
+		config_free(&b);
+	}
+	/* The list gone altogether. */
+	snprintf(no_downlink, sizeof(no_downlink), "%.*s",
+	         (int)(strstr(dl_diff_base, "downlink") - dl_diff_base), dl_diff_base);
+	load_ok(write_raw(no_downlink), &b);
+	ck_assert_uint_eq(config_diff(&a, &b), CFG_DIFF_AMQP);
+	ck_assert_uint_eq(config_diff(&b, &a), CFG_DIFF_AMQP);
+	config_free(&b);
+	config_free(&a);
+}
+END_TEST
+
+/* -t lists every downlink entry with all its settings, defaults included. */
+START_TEST(test_downlink_print)
+{
+	struct bridge_config cfg;
+	char *text;
+
+	load_ok(write_raw("mqtt = { host = \"h\"; subscribe = [ \"fleet/#\" ]; };\n"
+	                  "amqp = { host = \"h\"; };\n"
+	                  "downlink = (\n"
+	                  "\t{ queue = \"commands\"; topic = \"devices/{1}/commands\"; },\n"
+	                  "\t{ queue = \"all\"; prefetch = 5; qos = 0; retain = \"always\"; allow_echo = true; }\n"
+	                  ");\n"),
+	        &cfg);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\ndownlink entry 1 (line 4): queue = \"commands\"; topic = \"devices/{1}/commands\"; "
+	        "prefetch = 100; qos = 1; retain = \"header\"; allow_echo = false;\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	        "\ndownlink entry 2 (line 5): queue = \"all\"; topic = (unset); prefetch = 5; qos = 0; "
+	        "retain = \"always\"; allow_echo = true;\n"));
+	ck_assert_ptr_null(strstr(text, "downlink entry 3"));
+	free(text);
+	config_free(&cfg);
+
+	load_ok(conf_path("good-minimal.conf"), &cfg);
+	text = print_to_string(&cfg);
+	ck_assert_ptr_null(strstr(text, "downlink"));
+	free(text);
+	config_free(&cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -2275,6 +2500,10 @@ static Suite *config_suite(void)
 		{ "mapping_errors_all", test_mapping_errors_all },
 		{ "mapping_numbers", test_mapping_numbers },
 		{ "diff", test_diff },
+		{ "downlink_load", test_downlink_load },
+		{ "downlink_echo_allowed", test_downlink_echo_allowed },
+		{ "downlink_diff", test_downlink_diff },
+		{ "downlink_print", test_downlink_print },
 	};
 
 	tc = tcase_create("single_error");
