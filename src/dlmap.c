@@ -725,7 +725,12 @@ bool dlmap_shape(const struct dlmap_template *t, char *buf, size_t size)
 		const struct dlmap_part *p = &t->parts[k];
 
 		if (p->kind == DP_KEY) {
-			/* Any number of levels from here on. */
+			/* Any number of levels from here on; the literal text after it still counts. */
+			for (size_t j = k + 1; j < t->n_parts; j++)
+				if (t->parts[j].kind == DP_LITERAL &&
+				    (memchr(t->parts[j].text, '+', t->parts[j].len) != NULL ||
+				     memchr(t->parts[j].text, '#', t->parts[j].len) != NULL))
+					return false;
 			dlmap__swild(&s, '#');
 			wild = false;
 			break;

@@ -2348,6 +2348,17 @@ START_TEST(test_downlink_echo_allowed)
 }
 END_TEST
 
+/* A wildcard in a template is refused wherever it stands, after a {key} too. */
+START_TEST(test_downlink_wildcard_after_key)
+{
+	expect_error(write_raw("mqtt = { host = \"h\"; subscribe = [ \"fleet/#\" ]; };\n"
+	                       "amqp = { host = \"h\"; };\n"
+	                       "downlink = ( { queue = \"q\"; topic = \"x/{key}/+\"; } );\n"),
+	             ":3: downlink entry 1: topic \"x/{key}/+\": '+' and '#' are wildcards, which no "
+	             "topic name may hold");
+}
+END_TEST
+
 /* The base for the downlink's config_diff() cases. */
 static const char dl_diff_base[] =
 	"mqtt = { host = \"h\"; subscribe = [ \"a/#\" ]; };\n"
@@ -2502,6 +2513,7 @@ static Suite *config_suite(void)
 		{ "diff", test_diff },
 		{ "downlink_load", test_downlink_load },
 		{ "downlink_echo_allowed", test_downlink_echo_allowed },
+		{ "downlink_wildcard_after_key", test_downlink_wildcard_after_key },
 		{ "downlink_diff", test_downlink_diff },
 		{ "downlink_print", test_downlink_print },
 	};

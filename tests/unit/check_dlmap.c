@@ -1018,6 +1018,10 @@ START_TEST(test_shape_wildcards)
 	expect_no_shape("#");
 	expect_no_shape("{1}/#");
 	expect_no_shape("x{1}+/y");
+	/* Also after a {key}: every topic the template gives would hold it. */
+	expect_no_shape("a/{key}/+");
+	expect_no_shape("{key}#");
+	expect_no_shape("a/{key}/{1}/b#c");
 }
 END_TEST
 
