@@ -248,6 +248,8 @@ static int acons_method(struct acons *c, const amqp_method_t *m, char *why, size
 		const amqp_basic_cancel_t *k = m->decoded;
 		char text[384];
 		size_t q = queue_of(c, k->consumer_tag);
+		/* Closing or cancelling already: the bridge is stopping the channel anyway. */
+		bool stopping = c->state == AC_CLOSING || c->state == AC_CANCELLING;
 
 		snprintf(text, sizeof(text), "RabbitMQ cancelled the consumer of queue '%s' (was it "
 		         "deleted?)", q != (size_t)-1 ? c->queues[q].name : "?");
@@ -256,7 +258,8 @@ static int acons_method(struct acons *c, const amqp_method_t *m, char *why, size
 			snprintf(why, why_size, "cannot encode channel.close");
 			return -1;
 		}
-		snprintf(c->close_why, sizeof(c->close_why), "%s", text);
+		if (!stopping)
+			snprintf(c->close_why, sizeof(c->close_why), "%s", text);
 		return 0;
 	}
 	case AMQP_CHANNEL_CLOSE_METHOD: {

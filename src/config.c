@@ -462,7 +462,7 @@ static void load_downlink(struct loader *ld)
 		const config_setting_t *el = config_setting_get_elem(ld->top[S_DOWNLINK], (unsigned)i);
 		struct downlink_entry *e = &cfg->downlink[i];
 		struct dlmap_template *t = &cfg->downlink_topics[i];
-		char shape[1024];
+		char *shape;
 		int problems = 0;
 
 		if (!(bad[i] & queue_refused)) {
@@ -488,14 +488,19 @@ static void load_downlink(struct loader *ld)
 		}
 		if (problems > 0)
 			continue;
-		if (!dlmap_shape(e->topic != NULL ? t : NULL, shape, sizeof(shape))) {
-			if (e->topic != NULL && strpbrk(e->topic, "+#") != NULL)
-				load_error(ld, load_member_or(el, "topic"), "downlink entry %zu: topic \"%s\": "
-				           "'+' and '#' are wildcards, which no topic name may hold", i + 1,
-				           e->topic);
+		/* A shape is never longer than its template (a placeholder becomes one byte). */
+		shape = malloc((e->topic != NULL ? strlen(e->topic) : 0) + 2);
+		if (shape == NULL) {
+			load_oom(ld);
 			continue;
 		}
-		dl_check_echo(ld, el, i, shape);
+		if (dlmap_shape(e->topic != NULL ? t : NULL, shape, (e->topic ? strlen(e->topic) : 0) + 2))
+			dl_check_echo(ld, el, i, shape);
+		else
+			load_error(ld, load_member_or(el, "topic"), "downlink entry %zu: topic \"%s\": "
+			           "'+' and '#' are wildcards, which no topic name may hold", i + 1,
+			           e->topic ? e->topic : "");
+		free(shape);
 	}
 	free(bad);
 }

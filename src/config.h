@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfgerr.h"
-#include "dlmap.h"     /* struct config_errors, config_errors_init(), config_errors_free() */
+#include "cfgerr.h"     /* struct config_errors, config_errors_init(), config_errors_free() */
+#include "dlmap.h"      /* struct dlmap_template, the downlink's compiled topics */
 #include "rules.h"
 #include "settings.h"   /* the settings of each group, as loaded */
 

@@ -427,10 +427,10 @@ void dlink_on_consuming(struct dlink *d)
 	size_t len = 0;
 
 	d->retry_ms = DLINK_RETRY_MIN_MS;
-	for (size_t i = 0; i < d->n; i++)
-		len += (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
-		                        "%s'%s' (prefetch %u)", i ? ", " : "", d->queues[i].name,
-		                        d->queues[i].prefetch);
+	list[0] = '\0';
+	for (size_t i = 0; i < d->n && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s'%s' (prefetch %u)",
+		                        i ? ", " : "", d->queues[i].name, d->queues[i].prefetch);
 	log_info("downlink: consuming %s", list);
 }
 

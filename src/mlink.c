@@ -411,6 +411,7 @@ int mlink_publish(struct mlink *m, const char *topic, const void *payload, size_
 	if (len > INT_MAX)
 		return MOSQ_ERR_PAYLOAD_SIZE;
 	m->publishes++;
+	m->queued_publishes++;
 	rc = mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, qos, retain,
 	                          m->cfg->protocol == MQTT_PROTOCOL_5 ? props : NULL);
 	return rc;
@@ -906,7 +907,7 @@ void mlink_prepare(struct mlink *m)
 		/* Everything read so far is confirmed (QoS 0 messages queue no PUBACK). */
 		uint64_t n = m->h.flushed(m->arg);
 		/* Not behind DISCONNECT: the socket closes under libmosquitto then. */
-		bool cork = n > 1 && m->state != ML_DRAINING;
+		bool cork = (n > 1 || m->queued_publishes > 1) && m->state != ML_DRAINING;
 
 		if (n > 0)
 			backoff_reset(&m->backoff);
@@ -920,6 +921,7 @@ void mlink_prepare(struct mlink *m)
 			if (cork)
 				mclient_cork(m->fd, false);
 		}
+		m->queued_publishes = 0;
 	}
 	if (mlink_may_read(m) && mlink_ssl_pending(m)) {
 		mlink_read(m);

@@ -136,6 +136,7 @@ struct mlink {
 	 */
 	uint64_t publishes;
 	bool renew;               /* create the client anew before the next attempt */
+	uint64_t queued_publishes; /* published since the last flush: they leave together */
 };
 
 int mlink_init(struct mlink *m, const struct mqtt_settings *cfg, const struct bridge_settings *bs,
