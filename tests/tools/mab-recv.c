@@ -83,6 +83,8 @@ struct recv_state {
 	/* tally */
 	struct seqset seen;
 	uint64_t received, distinct, duplicates, corrupt, wrong_topic, unexpected;
+	bool times;             /* --times: print when the first and the last came */
+	double t_first;         /* the first new message, else 0 */
 	double t_last;          /* the last new message (or the SUBACK) */
 	double t_all;           /* when all COUNT had arrived, else 0 */
 };
@@ -138,6 +140,9 @@ static void usage(FILE *out)
 		"                           space after the colon\n"
 		"      --no-ack             never send a PUBACK (nor anything else once the\n"
 		"                           SUBSCRIBE is out; no reconnect)\n"
+		"      --times              before the summary, print \"times first=T all=T\": when\n"
+		"                           the first new message came and when all COUNT had\n"
+		"                           (wall clock, seconds since the epoch; 0: never)\n"
 		"      --ready-file PATH    create PATH once the subscription is in place (SUBACK;\n"
 		"                           CONNACK when there is no filter)\n"
 		"  -h, --help\n"
@@ -429,6 +434,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 	switch (seqset_add(&st->seen, seq)) {
 	case 1:
 		st->distinct++;
+		if (st->t_first == 0)
+			st->t_first = tool_now_s();
 		if (st->count) {
 			st->t_last = tool_now_s();
 			if (st->distinct == st->count)
@@ -518,7 +525,8 @@ static int noack_step(struct mosquitto *mosq, struct recv_state *st, bool *writi
 
 int main(int argc, char **argv)
 {
-	enum { O_PERSISTENT = 256, O_RAP, O_RECEIVE_MAX, O_TOPIC, O_ANY, O_DUMP, O_NOACK, O_READY };
+	enum { O_PERSISTENT = 256, O_RAP, O_RECEIVE_MAX, O_TOPIC, O_ANY, O_DUMP, O_NOACK, O_READY,
+	       O_TIMES };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "filter", required_argument, NULL, 't' },
@@ -537,6 +545,7 @@ int main(int argc, char **argv)
 		{ "any-payload", no_argument, NULL, O_ANY },
 		{ "dump", no_argument, NULL, O_DUMP },
 		{ "no-ack", no_argument, NULL, O_NOACK },
+		{ "times", no_argument, NULL, O_TIMES },
 		{ "ready-file", required_argument, NULL, O_READY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -594,6 +603,7 @@ int main(int argc, char **argv)
 		case O_ANY: st.any_payload = true; break;
 		case O_DUMP: st.dump = true; break;
 		case O_NOACK: st.no_ack = true; break;
+		case O_TIMES: st.times = true; break;
 		case O_READY: st.ready_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: bad = -1; break;
@@ -730,6 +740,16 @@ int main(int argc, char **argv)
 	if (st.count > st.distinct)
 		missing = st.count - st.distinct;
 	fflush(stdout);
+	if (st.times) {
+		/* Measured on the monotonic clock; printed on the wall clock, which scripts can read. */
+		struct timespec wall;
+		double off;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		off = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - tool_now_s();
+		printf("times first=%.6f all=%.6f\n", st.t_first ? st.t_first + off : 0,
+		       st.t_all ? st.t_all + off : 0);
+	}
 	printf("received=%" PRIu64 " distinct=%" PRIu64 " duplicates=%" PRIu64 " missing=%" PRIu64
 	       " corrupt=%" PRIu64 " wrong_topic=%" PRIu64, st.received, st.distinct, st.duplicates,
 	       missing, st.corrupt, st.wrong_topic);
