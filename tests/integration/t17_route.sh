@@ -12,7 +12,8 @@
 # bridge.dot_replacement; the default exchange; a shared subscription; a
 # rule's static headers and x-mqtt-topic; the delivery mode a rule sets;
 # a shadowed rule is never chosen and -t warns about it; without
-# mqtt.subscribe the rules' filters are subscribed.
+# mqtt.subscribe the rules' filters are subscribed; --downlink-route with
+# headers, a topology binding that takes the key or not, a rejection.
 set -uo pipefail
 # shellcheck source=../lib/brokers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
@@ -176,6 +177,48 @@ grep -Ei 'shadow|never match' "$MAB_TMP/err" | grep -q "$CONF:12: rule 5 " ||
 	fail "-t gives no warning that rule 5 (line 12) is shadowed: $(tr '\n' '|' <"$MAB_TMP/err")"
 grep -Eqi 'shadow|never match' <(grep -v 'rule 5 ' "$MAB_TMP/err") &&
 	fail "-t calls another rule than 5 shadowed: $(tr '\n' '|' <"$MAB_TMP/err")"
+
+# --downlink-route: each downlink entry's MQTT message for a routing key,
+# or why it would be rejected; whether the topology binds the key.
+cat >"$CONF" <<-EOF
+	mqtt = { host = "127.0.0.1"; port = $MQTT_PORT; client_id = "bridge-t17"; protocol = "5";
+	         subscribe = [ "fleet/#" ]; };
+	amqp = { host = "127.0.0.1"; port = $AMQP_TRAP_PORT; exchange = "telemetry"; };
+	topology = {
+	    exchanges = ( { name = "commands"; } );
+	    queues = ( { name = "commands"; } );
+	    bindings = ( { exchange = "commands"; queue = "commands"; key = "dev.*"; } );
+	};
+	downlink = (
+	    { queue = "commands"; topic = "devices/{2}/commands"; },
+	    { queue = "byid"; topic = "x/{header:id}"; qos = 0; retain = "always"; }
+	);
+EOF
+run -c "$CONF" --downlink-route dev.p7 -H id=abc -H colour=red --downlink-route dev
+want="routing key 'dev.p7' with the headers given:
+  downlink entry 1 (line 10): queue 'commands'
+    topology binding (line 7): exchange 'commands', key 'dev.*': takes the key
+    => topic 'devices/p7/commands', QoS 1, retain no
+    user property: id = 'abc'
+    user property: colour = 'red'
+  downlink entry 2 (line 11): queue 'byid'
+    (the topology binds nothing to this queue: its bindings are RabbitMQ's)
+    => topic 'x/abc', QoS 0, retain yes
+    user property: id = 'abc'
+    user property: colour = 'red'
+routing key 'dev' with the headers given:
+  downlink entry 1 (line 10): queue 'commands'
+    topology binding (line 7): exchange 'commands', key 'dev.*': does not take the key"
+got=$(head -n 14 "$MAB_TMP/out")
+[[ $got == "$want" ]] ||
+	fail "--downlink-route printed: $(diff <(echo "$want") <(echo "$got") | tr '\n' '|')"
+grep -q "^    => rejected to the queue's dead-letter exchange: " <(sed -n 15p "$MAB_TMP/out") ||
+	fail "--downlink-route did not reject 'dev' for {2}: $(sed -n 15p "$MAB_TMP/out")"
+status=0
+"$BRIDGE_BIN" -c "$CONF" -d dev -H novalue >/dev/null 2>"$MAB_TMP/err" || status=$?
+((status == 2)) && grep -q "expected NAME=VALUE" "$MAB_TMP/err" ||
+	fail "-H without '=' gave status $status: $(cat "$MAB_TMP/err")"
+mab_log "--downlink-route: as expected"
 
 # Nothing connected to the watcher meanwhile.
 if tail -n +"$((mosq_from + 1))" "$MOSQ_LOG" | grep -q 'New connection from'; then
