@@ -12,7 +12,9 @@
 #    its device's messages and the broker queues the rest for it, while
 #    another subscriber gets every device's messages: the bridge's ack
 #    means the MQTT broker took the message, so that subscriber stalls
-#    neither the other one nor the queue.
+#    neither the other one nor the queue;
+#  - a reload that changes the topic template reconnects AMQP, and the
+#    next commands go to the new topic.
 set -uo pipefail
 # shellcheck source=../lib/brokers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
@@ -96,9 +98,25 @@ mab_log "silent subscriber: $(tail -n 1 "$MAB_TMP/noack.out")"
 [[ -n $got ]] && ((got >= 1 && got <= 20)) ||
 	fail "the silent subscriber got '$got' messages; Receive Maximum 20 allows 1 to 20"
 
+# --- a reload that changes the topic -----------------------------------------
+sed -i 's|topic = "devices/{1}/commands"|topic = "devices/{1}/inbox"|' "$MAB_TMP/bridge.conf"
+consumings() { grep -c "downlink: consuming 'commands'" "$BRIDGE_LOG"; }
+consumed_again() { (($(consumings) > before)); }
+before=$(consumings)
+kill -HUP "$BRIDGE_PID"
+wait_until 60 consumed_again ||
+	fail "the downlink did not consume again after the reload"
+recv -t 'devices/+/inbox' -s 30000 -n 100 --topic 'devices/dev%d/inbox' -T 10 -I 30 \
+	--ready-file "$MAB_TMP/ready.5" >"$MAB_TMP/recv.5.out" 2>"$MAB_TMP/recv.5.err" &
+RECV=$!
+recv_wait_ready "$MAB_TMP/ready.5"
+cmd -x commands -k 'dev%d' -T 10 -s 30000 -n 100 >/dev/null || fail "mab-cmd failed"
+wait "$RECV" || fail "after the reload: $(tail -n 3 "$MAB_TMP/recv.5.err" "$MAB_TMP/recv.5.out")"
+mab_log "reload: the new topic in force: $(tail -n 1 "$MAB_TMP/recv.5.out")"
+
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 published=$(stats_field down_published)
 rejected=$(stats_field down_rejected)
-((published >= N + 1005)) || fail "stats: down_published=$published, expected at least $((N + 1005))"
+((published >= N + 1105)) || fail "stats: down_published=$published, expected at least $((N + 1105))"
 ((rejected == 0)) || fail "stats: down_rejected=$rejected, expected 0"
 pass "$SUMMARY"
