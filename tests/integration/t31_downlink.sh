@@ -13,6 +13,9 @@
 #    another subscriber gets every device's messages: the bridge's ack
 #    means the MQTT broker took the message, so that subscriber stalls
 #    neither the other one nor the queue;
+#  - an entry with qos = 0 and retain = "always" publishes at QoS 0,
+#    retained; with the default retain = "header", a bool header
+#    x-mqtt-retain true retains the message and false does not;
 #  - a reload that changes the topic template reconnects AMQP, and the
 #    next commands go to the new topic.
 set -uo pipefail
@@ -26,8 +29,9 @@ mab_init t31
 # shellcheck source=../lib/downlink.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/downlink.sh"
 mosq_start || fail "mosquitto did not start"
-BR_PROTOCOL=5 BR_TAIL="$(dl_topology)
-downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\"; prefetch = 200; } );" \
+BR_PROTOCOL=5 BR_TAIL="$(dl_topology alerts)
+downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\"; prefetch = 200; },
+             { queue = \"alerts\"; topic = \"alerts/{1}\"; qos = 0; retain = \"always\"; } );" \
 	bridge_conf "$MAB_TMP/bridge.conf" "$ID"
 bridge_start "$MAB_TMP/bridge.conf"
 wait_until 30 grep -q "downlink: consuming 'commands'" "$BRIDGE_LOG" ||
@@ -98,6 +102,29 @@ mab_log "silent subscriber: $(tail -n 1 "$MAB_TMP/noack.out")"
 [[ -n $got ]] && ((got >= 1 && got <= 20)) ||
 	fail "the silent subscriber got '$got' messages; Receive Maximum 20 allows 1 to 20"
 
+# --- QoS 0 and the retain flag ------------------------------------------------
+# Entry "alerts" publishes at QoS 0 and always retained; "commands" takes
+# the retain flag from a bool header x-mqtt-retain.  Retained messages are
+# checked as a new subscriber gets them from the broker.
+cmd -x '' -k alerts -s 40000 -n 1 -S 32 >/dev/null || fail "mab-cmd failed (alerts)"
+cmd -x commands -k dev7 -s 40001 -n 1 -S 32 --header-bool x-mqtt-retain=true >/dev/null ||
+	fail "mab-cmd failed (x-mqtt-retain)"
+cmd -x commands -k dev8 -s 40002 -n 1 -S 32 --header-bool x-mqtt-retain=false >/dev/null ||
+	fail "mab-cmd failed (x-mqtt-retain false)"
+wait_until 30 test "$(queue_ready alerts)" = 0 || fail "queue alerts still holds its message"
+wait_until 30 test "$(queue_ready commands)" = 0 || fail "queue commands still holds messages"
+recv --dump -t 'alerts/#' -t 'devices/+/commands' -I 3 -w 30 --any-payload \
+	>"$MAB_TMP/retained.raw" 2>"$MAB_TMP/retained.err" || true
+grep -v '^received=' "$MAB_TMP/retained.raw" | grep -E '^(topic|retain|seq):' | paste -sd' ' |
+	sed 's/ topic:/\ntopic:/g' | sort >"$MAB_TMP/retained.got"
+printf '%s\n' "topic: alerts/alerts retain: 1 seq: 40000" \
+	"topic: devices/dev7/commands retain: 1 seq: 40001" >"$MAB_TMP/retained.want"
+diff -u "$MAB_TMP/retained.want" "$MAB_TMP/retained.got" >&2 ||
+	fail "the retained messages differ from what was expected (diff above)"
+grep -q '^qos: 0$' <(grep -A1 '^topic: alerts/alerts$' "$MAB_TMP/retained.raw") ||
+	fail "the alerts entry did not publish at QoS 0: $(cat "$MAB_TMP/retained.raw")"
+mab_log "QoS 0 and retain: as expected"
+
 # --- a reload that changes the topic -----------------------------------------
 sed -i 's|topic = "devices/{1}/commands"|topic = "devices/{1}/inbox"|' "$MAB_TMP/bridge.conf"
 consumings() { grep -c "downlink: consuming 'commands'" "$BRIDGE_LOG"; }
@@ -117,6 +144,6 @@ mab_log "reload: the new topic in force: $(tail -n 1 "$MAB_TMP/recv.5.out")"
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
 published=$(stats_field down_published)
 rejected=$(stats_field down_rejected)
-((published >= N + 1105)) || fail "stats: down_published=$published, expected at least $((N + 1105))"
+((published >= N + 1108)) || fail "stats: down_published=$published, expected at least $((N + 1108))"
 ((rejected == 0)) || fail "stats: down_rejected=$rejected, expected 0"
 pass "$SUMMARY"
