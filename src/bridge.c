@@ -28,7 +28,11 @@ static void br_enter(struct bridge *b, enum bridge_state s, const char *why)
 		return;
 	log_info("bridge: %s -> %s (%s)", state_names[b->state], state_names[s], why);
 	b->state = s;
-	/* Outside RUNNING nothing new is read and MQTT does not reconnect. */
+	/*
+	 * Outside RUNNING MQTT does not reconnect, and nothing new is read
+	 * once the downlink has its PUBACKs: they come on the same socket as
+	 * new messages, which are forwarded as usual meanwhile (gate.h).
+	 */
 	gate_hold(&b->gate, s != BR_RUNNING);
 	if (s == BR_DONE)
 		b->loop.stop = true;

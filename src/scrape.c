@@ -184,6 +184,9 @@ static void scrape_downlink(const struct scrape_view *v, struct expo *e)
 	}
 	gauge(e, NS "downlink_in_flight", "Messages published to MQTT awaiting their PUBACK.",
 	      (double)d->in_flight);
+	gauge(e, NS "downlink_consuming", "1 while the downlink's consumers are registered on "
+	      "every queue; 0 while MQTT or AMQP is down, the bridge stops, or RabbitMQ closed the "
+	      "channel (a missing queue).", v->amqp->cons.state == AC_CONSUMING);
 }
 
 void scrape_write(const struct scrape_view *v, struct expo *e)

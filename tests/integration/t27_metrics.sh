@@ -36,7 +36,10 @@ prom_require
 mosq_start || fail "mosquitto did not start"
 sink_setup_main
 http_setup
-bridge_conf "$MAB_TMP/bridge.conf" "$ID"
+# A downlink too, so that its families are in the scrape the rules are checked against.
+BR_TAIL='topology = { queues = ( { name = "commands"; } ); };
+downlink = ( { queue = "commands"; topic = "devices/{1}/commands"; } );' \
+	bridge_conf "$MAB_TMP/bridge.conf" "$ID"
 http_require "$MAB_TMP/bridge.conf"
 bridge_start "$MAB_TMP/bridge.conf"
 http_wait_code 10 /healthz 200 || fail "/healthz answered $HTTP_CODE, not 200, within 10 s of start"
