@@ -588,21 +588,13 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: bad = -1; break;
 		}
-		if (bad) {
-			fprintf(stderr, "try '" PROG " --help'\n");
-			return 2;
-		}
+		if (bad)
+			return tool_try_help(PROG);
 	}
-	if (optind != argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
-	if (o.port == 0 || !o.exchange || o.count == 0) {
-		fprintf(stderr, PROG ": --port, --exchange and --count are required\n");
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
+	if (optind != argc)
+		return tool_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+	if (o.port == 0 || !o.exchange || o.count == 0)
+		return tool_usage_error(PROG, "--port, --exchange and --count are required");
 	last = (uint64_t)o.start + (uint64_t)o.count - 1;
 	if (strlen(o.exchange) > SHORTSTR_MAX) {
 		fprintf(stderr, PROG ": --exchange: at most %d bytes\n", SHORTSTR_MAX);

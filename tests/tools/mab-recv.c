@@ -608,21 +608,13 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: bad = -1; break;
 		}
-		if (bad) {
-			fprintf(stderr, "try '" PROG " --help'\n");
-			return 2;
-		}
+		if (bad)
+			return tool_try_help(PROG);
 	}
-	if (optind != argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
-	if (port == 0 || (st.nfilters == 0 && !persistent)) {
-		fprintf(stderr, PROG ": --port and --filter are required\n");
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
+	if (optind != argc)
+		return tool_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+	if (port == 0 || (st.nfilters == 0 && !persistent))
+		return tool_usage_error(PROG, "--port and --filter are required");
 	if (persistent && !id) {
 		fprintf(stderr, PROG ": --persistent needs --id\n");
 		return 2;

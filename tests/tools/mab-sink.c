@@ -206,17 +206,13 @@ static int cmd_setup(struct common *c, int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: bad = common_option(c, ch); break;
 		}
-		if (bad) {
-			fprintf(stderr, "try '" PROG " --help'\n");
-			return 2;
-		}
+		if (bad)
+			return tool_try_help(PROG);
 	}
 	if (optind != argc || c->port == 0 || (!c->queue && !declare_x) ||
-	    ((nkeys || nargs || purge) && !c->queue)) {
-		fprintf(stderr, PROG ": setup needs --port and --queue (or --declare-exchange alone)\n");
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
+	    ((nkeys || nargs || purge) && !c->queue))
+		return tool_usage_error(PROG,
+					"setup needs --port and --queue (or --declare-exchange alone)");
 	if (strcmp(xtype, "topic") && strcmp(xtype, "direct") && strcmp(xtype, "fanout") &&
 	    strcmp(xtype, "headers")) {
 		fprintf(stderr, PROG ": --exchange-type: unknown type '%s'\n", xtype);
@@ -632,16 +628,11 @@ static int cmd_consume(struct common *c, int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: bad = common_option(c, ch); break;
 		}
-		if (bad) {
-			fprintf(stderr, "try '" PROG " --help'\n");
-			return 2;
-		}
+		if (bad)
+			return tool_try_help(PROG);
 	}
-	if (optind != argc || c->port == 0 || !c->queue || count < 0) {
-		fprintf(stderr, PROG ": consume needs --port, --queue and --count\n");
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
+	if (optind != argc || c->port == 0 || !c->queue || count < 0)
+		return tool_usage_error(PROG, "consume needs --port, --queue and --count");
 	if (payload_topic_check(ex.pattern) != 0) {
 		fprintf(stderr, PROG ": --topic: bad pattern '%s'\n", ex.pattern);
 		return 2;
@@ -793,16 +784,11 @@ static int cmd_count(struct common *c, int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: bad = common_option(c, ch); break;
 		}
-		if (bad) {
-			fprintf(stderr, "try '" PROG " --help'\n");
-			return 2;
-		}
+		if (bad)
+			return tool_try_help(PROG);
 	}
-	if (optind != argc || c->port == 0 || !c->queue) {
-		fprintf(stderr, PROG ": count needs --port and --queue\n");
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
+	if (optind != argc || c->port == 0 || !c->queue)
+		return tool_usage_error(PROG, "count needs --port and --queue");
 	conn = open_conn(c);
 	if (!conn)
 		return 1;
@@ -979,16 +965,11 @@ static int cmd_dump(struct common *c, int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: bad = common_option(c, ch); break;
 		}
-		if (bad) {
-			fprintf(stderr, "try '" PROG " --help'\n");
-			return 2;
-		}
+		if (bad)
+			return tool_try_help(PROG);
 	}
-	if (optind != argc || c->port == 0 || !c->queue) {
-		fprintf(stderr, PROG ": dump needs --port and --queue\n");
-		fprintf(stderr, "try '" PROG " --help'\n");
-		return 2;
-	}
+	if (optind != argc || c->port == 0 || !c->queue)
+		return tool_usage_error(PROG, "dump needs --port and --queue");
 
 	conn = open_conn(c);
 	if (!conn)

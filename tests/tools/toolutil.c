@@ -1,6 +1,7 @@
 #include "toolutil.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,6 +26,24 @@ int tool_parse_ll(const char *prog, const char *s, long long min, long long max,
 	}
 	*out = v;
 	return 0;
+}
+
+int tool_try_help(const char *prog)
+{
+	fprintf(stderr, "try '%s --help'\n", prog);
+	return 2;
+}
+
+int tool_usage_error(const char *prog, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return tool_try_help(prog);
 }
 
 double tool_now_s(void)

@@ -15,6 +15,16 @@
 int tool_parse_ll(const char *prog, const char *s, long long min, long long max,
                   const char *opt, long long *out);
 
+/*
+ * The end of a usage error: prints "try 'PROG --help'" to stderr and
+ * returns 2, the tools' exit status for one.
+ */
+int tool_try_help(const char *prog);
+
+/* Prints "PROG: " and the message to stderr, then as tool_try_help. */
+int tool_usage_error(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Seconds on the monotonic clock. */
 double tool_now_s(void);
 
