@@ -31,12 +31,8 @@
  * nacked or returned) within the time limit; 1 on a broker error, a nack, a
  * return or a time-out; 2 on a usage error.
  */
-/* ppoll(), to wait for confirms with a sub-millisecond limit in --rate mode. */
-#define _GNU_SOURCE
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,14 +44,13 @@
 #include <amqp_ssl_socket.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
-#include <amqp_tcp_socket.h>
 
+#include "apub.h"
 #include "payload.h"
 #include "toolutil.h"
 
 #define PROG "mab-blast"
 #define HOST "127.0.0.1"
-#define CHANNEL 1
 #define TOPIC_BUF 1024
 /* Payloads are made before the clock starts when they fit in this much. */
 #define PREMADE_MAX (64u * 1024 * 1024)
@@ -92,16 +87,13 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Progress of the confirm stream. */
-struct confirms {
-	uint64_t published;     /* the last delivery tag used */
-	uint64_t settled;       /* tags 1..settled are acked or nacked */
-	uint64_t done;          /* tags acked or nacked, also beyond `settled` */
-	unsigned char *seen;    /* one bit per tag: acked or nacked */
-	uint64_t acked;
-	uint64_t nacked;
-	uint64_t returned;
-	bool failed;            /* a broker or protocol error was reported */
+/* What publishing needs beyond the options. */
+struct blast {
+	const struct opts *o;
+	amqp_basic_properties_t props;
+	size_t size;
+	bool premade;           /* buf holds every payload, not just one */
+	unsigned char *buf;
 };
 
 static void usage(FILE *out)
@@ -197,7 +189,7 @@ static amqp_connection_state_t tls_open(const struct opts *o)
 			tool_reply_text(r, buf, sizeof(buf)));
 		goto fail;
 	}
-	amqp_channel_open(conn, CHANNEL);
+	amqp_channel_open(conn, APUB_CHANNEL);
 	if (tool_check_rpc(PROG, conn, "channel.open") != 0)
 		goto fail;
 	return conn;
@@ -207,270 +199,92 @@ fail:
 }
 
 /*
- * Connects, logs in and opens the channel in confirm mode, declaring the
- * exchange, queue and binding when asked.  Returns NULL on failure
- * (reported).
+ * Makes the payloads (all of them when they fit in PREMADE_MAX) and the
+ * properties.  Returns 0, or -1 after a message.
  */
-static amqp_connection_state_t blast_open(const struct opts *o)
+static int blast_init(struct blast *b)
 {
-	amqp_connection_state_t conn = o->tls_ca ? tls_open(o) :
-		tool_amqp_open(PROG, (int)o->port, o->vhost, o->user, o->pass);
-	struct timeval tv = { .tv_sec = 10 };
+	const struct opts *o = b->o;
 
-	if (!conn)
-		return NULL;
-	amqp_set_rpc_timeout(conn, &tv);
-	if (o->declare) {
-		amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(o->exchange),
-				      amqp_cstring_bytes(o->xtype), 0, 1, 0, 0, amqp_empty_table);
-		if (tool_check_rpc(PROG, conn, "exchange.declare") != 0)
-			goto fail;
-		amqp_queue_declare(conn, CHANNEL, amqp_cstring_bytes(o->queue), 0, 1, 0, 0,
-				   amqp_empty_table);
-		if (tool_check_rpc(PROG, conn, "queue.declare") != 0)
-			goto fail;
-		amqp_queue_bind(conn, CHANNEL, amqp_cstring_bytes(o->queue), amqp_cstring_bytes(o->exchange),
-				amqp_cstring_bytes(o->binding), amqp_empty_table);
-		if (tool_check_rpc(PROG, conn, "queue.bind") != 0)
-			goto fail;
-	}
-	amqp_confirm_select(conn, CHANNEL);
-	if (tool_check_rpc(PROG, conn, "confirm.select") != 0)
-		goto fail;
-	return conn;
-fail:
-	amqp_destroy_connection(conn);
-	return NULL;
-}
-
-static bool is_seen(const struct confirms *c, uint64_t tag)
-{
-	return c->seen[tag >> 3] & (1u << (tag & 7));
-}
-
-/* Marks one tag acked or nacked (once). */
-static void mark(struct confirms *c, uint64_t tag, bool ack)
-{
-	if (is_seen(c, tag))
-		return;
-	c->seen[tag >> 3] |= (unsigned char)(1u << (tag & 7));
-	c->done++;
-	if (ack)
-		c->acked++;
-	else
-		c->nacked++;
-}
-
-/*
- * Settles `tag` (and every smaller tag with `multiple`).  Confirms may come
- * out of order (AMQP allows it, and RabbitMQ does it with 64 KiB persistent
- * messages, which go through its message store: a single confirm for a
- * tag while older ones are still open).  Returns -1 on a confirm for a tag
- * never published, or a second single confirm for one tag.
- */
-static int settle(struct confirms *c, uint64_t tag, bool multiple, bool ack)
-{
-	if (tag == 0 || tag > c->published) {
-		fprintf(stderr, PROG ": confirm for delivery tag %" PRIu64 " (published %" PRIu64
-			", settled %" PRIu64 ")\n", tag, c->published, c->settled);
-		return -1;
-	}
-	if (multiple) {
-		for (uint64_t t = c->settled + 1; t <= tag; t++)
-			mark(c, t, ack);
-	} else {
-		if (tag <= c->settled || is_seen(c, tag)) {
-			fprintf(stderr, PROG ": second confirm for delivery tag %" PRIu64 "\n", tag);
-			return -1;
-		}
-		mark(c, tag, ack);
-	}
-	while (c->settled < c->published && is_seen(c, c->settled + 1))
-		c->settled++;
-	return 0;
-}
-
-/* Handles one frame; returns -1 on a broker or protocol error (reported). */
-static int on_frame(struct confirms *c, const amqp_frame_t *f)
-{
-	if (f->frame_type != AMQP_FRAME_METHOD)
-		return 0;       /* the content of a basic.return */
-	switch (f->payload.method.id) {
-	case AMQP_BASIC_ACK_METHOD: {
-		const amqp_basic_ack_t *m = f->payload.method.decoded;
-
-		return settle(c, m->delivery_tag, m->multiple, true);
-	}
-	case AMQP_BASIC_NACK_METHOD: {
-		const amqp_basic_nack_t *m = f->payload.method.decoded;
-
-		return settle(c, m->delivery_tag, m->multiple, false);
-	}
-	case AMQP_BASIC_RETURN_METHOD: {
-		const amqp_basic_return_t *m = f->payload.method.decoded;
-
-		if (c->returned++ == 0)
-			fprintf(stderr, PROG ": message returned: %u %.*s (is the queue bound?)\n",
-				m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		return 0;
-	}
-	case AMQP_CONNECTION_BLOCKED_METHOD:
-		fprintf(stderr, PROG ": broker blocked publishing\n");
-		return 0;
-	case AMQP_CONNECTION_UNBLOCKED_METHOD:
-		fprintf(stderr, PROG ": broker unblocked publishing\n");
-		return 0;
-	case AMQP_CHANNEL_CLOSE_METHOD: {
-		const amqp_channel_close_t *m = f->payload.method.decoded;
-
-		fprintf(stderr, PROG ": broker closed the channel: %u %.*s\n", m->reply_code,
-			(int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		return -1;
-	}
-	case AMQP_CONNECTION_CLOSE_METHOD: {
-		const amqp_connection_close_t *m = f->payload.method.decoded;
-
-		fprintf(stderr, PROG ": broker closed the connection: %u %.*s\n", m->reply_code,
-			(int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		return -1;
-	}
-	default:
-		return 0;
-	}
-}
-
-/*
- * Handles every frame that can be had without waiting: those rabbitmq-c
- * already holds and those the kernel has received.  Returns -1 on error.
- */
-static int read_ready(amqp_connection_state_t conn, struct confirms *c)
-{
-	struct timeval zero = { 0, 0 };
-	amqp_frame_t f;
-
-	for (;;) {
-		int rc = amqp_simple_wait_frame_noblock(conn, &f, &zero);
-
-		if (rc == AMQP_STATUS_TIMEOUT)
-			break;
-		if (rc != AMQP_STATUS_OK) {
-			fprintf(stderr, PROG ": reading confirms: %s\n", amqp_error_string2(rc));
-			return -1;
-		}
-		if (on_frame(c, &f) != 0)
-			return -1;
-	}
-	amqp_maybe_release_buffers(conn);
-	return 0;
-}
-
-/*
- * True when a frame can be read now without blocking, waiting up to
- * timeout_ns for one.  Over TLS too, poll() sees every record not yet
- * read: OpenSSL reads no further ahead than the record it decrypts.
- */
-static bool readable(amqp_connection_state_t conn, int fd, uint64_t timeout_ns)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000u),
-			       .tv_nsec = (long)(timeout_ns % 1000000000u) };
-
-	if (amqp_data_in_buffer(conn) || amqp_frames_enqueued(conn))
-		return true;
-	return ppoll(&p, 1, &ts, NULL) > 0;
-}
-
-/*
- * Publishes o->count messages keeping at most o->window unconfirmed, and
- * reads confirms between publishes whenever some are waiting.  Returns 0
- * once every message is settled (acked or nacked), with the time from the
- * first publish to the last confirm in *seconds; -1 on a broker error or
- * when o->timeout passes (reported).
- */
-static int blast(const struct opts *o, amqp_connection_state_t conn, struct confirms *c,
-		 double *seconds)
-{
-	amqp_basic_properties_t props = { 0 };
-	char topic[TOPIC_BUF];
-	size_t size = (size_t)o->size;
-	bool premade = (uint64_t)o->count * size <= PREMADE_MAX;
-	unsigned char *buf;
-	int fd = amqp_get_sockfd(conn);
-	double t0, deadline;
-	int status = -1;
-	/* Nanoseconds between two messages in --rate mode. */
-	uint64_t step_ns = o->rate > 0 ? 1000000000u / (uint64_t)o->rate : 0;
-
+	b->size = (size_t)o->size;
 	/*
 	 * Making a payload costs about a microsecond, a few per cent of the
 	 * per-message budget; the bridge never pays it, so neither should the
 	 * ceiling when memory allows.
 	 */
-	buf = malloc(premade ? (size_t)o->count * size : size);
-	if (!buf) {
+	b->premade = (uint64_t)o->count * b->size <= PREMADE_MAX;
+	b->buf = malloc(b->premade ? (size_t)o->count * b->size : b->size);
+	if (!b->buf) {
 		fprintf(stderr, PROG ": out of memory\n");
 		return -1;
 	}
-	if (premade)
+	if (b->premade)
 		for (uint64_t seq = 0; seq < (uint64_t)o->count; seq++)
-			payload_make(seq, size, buf + seq * size);
-	props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-	props.delivery_mode = o->transient ? 1 : 2;
+			payload_make(seq, b->size, b->buf + seq * b->size);
+	b->props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+	b->props.delivery_mode = o->transient ? 1 : 2;
+	return 0;
+}
 
-	t0 = tool_now_s();
-	deadline = t0 + (double)o->timeout;
-	while (c->settled < (uint64_t)o->count) {
-		if (tool_now_s() >= deadline) {
-			fprintf(stderr, PROG ": time limit of %lld s reached with %" PRIu64
-				" of %lld confirmed\n", o->timeout, c->settled, o->count);
-			goto out;
-		}
-		if (c->published < (uint64_t)o->count &&
-		    c->published - c->done < (uint64_t)o->window) {
-			uint64_t seq = c->published;
-			unsigned char *body = premade ? buf + seq * size : buf;
-			int rc;
+/* Publishes message seq; the clock for --stamp is read as late as can be. */
+static int publish_one(void *arg, struct apub *p, uint64_t seq)
+{
+	struct blast *b = arg;
+	const struct opts *o = b->o;
+	unsigned char *body = b->premade ? b->buf + seq * b->size : b->buf;
+	char topic[TOPIC_BUF];
 
-			if (step_ns) {
-				/* Not yet this message's turn: read confirms meanwhile. */
-				double due = t0 + (double)(seq * step_ns) / 1e9, left = due - tool_now_s();
+	payload_topic(o->pattern, (uint64_t)o->topics, seq, topic, sizeof(topic));
+	payload_key(topic);
+	if (!b->premade)
+		payload_make(seq, b->size, body);
+	if (o->stamp)
+		payload_stamp(body, b->size, realtime_ns());
+	return apub_publish(p, seq, o->exchange, topic, &b->props, (amqp_bytes_t){ b->size, body });
+}
 
-				if (left > 0) {
-					uint64_t wait_ns = left > 0.1 ? 100000000u : (uint64_t)(left * 1e9);
+/* One return is enough to show a missing binding; the summary line counts them all. */
+static void on_return(void *arg, const amqp_basic_return_t *m, uint64_t nth)
+{
+	(void)arg;
+	if (nth == 0)
+		fprintf(stderr, PROG ": message returned: %u %.*s (is the queue bound?)\n",
+			m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+}
 
-					if (readable(conn, fd, wait_ns) && read_ready(conn, c) != 0)
-						goto out;
-					continue;
-				}
-			}
-			payload_topic(o->pattern, (uint64_t)o->topics, seq, topic, sizeof(topic));
-			payload_key(topic);
-			if (!premade)
-				payload_make(seq, size, body);
-			if (o->stamp)
-				payload_stamp(body, size, realtime_ns());
-			rc = amqp_basic_publish(conn, CHANNEL, amqp_cstring_bytes(o->exchange),
-						amqp_cstring_bytes(topic), 1, 0, &props,
-						(amqp_bytes_t){ size, body });
-			if (rc != AMQP_STATUS_OK) {
-				fprintf(stderr, PROG ": publish seq %" PRIu64 ": %s\n", seq,
-					amqp_error_string2(rc));
-				goto out;
-			}
-			c->published++;
-			if (readable(conn, fd, 0) && read_ready(conn, c) != 0)
-				goto out;
-			continue;
-		}
-		/* The window is full (or everything is out): wait for confirms. */
-		if (readable(conn, fd, 100000000u) && read_ready(conn, c) != 0)
-			goto out;
+/*
+ * Connects, logs in and puts the channel in confirm mode for p, declaring
+ * the exchange, queue and binding when asked.  Returns 0, or -1 after a
+ * message.
+ */
+static int blast_open(struct apub *p, struct blast *b)
+{
+	static const struct apub_ops ops = { .publish = publish_one, .returned = on_return };
+	const struct opts *o = b->o;
+	amqp_connection_state_t conn = o->tls_ca ? tls_open(o) :
+		tool_amqp_open(PROG, (int)o->port, o->vhost, o->user, o->pass);
+
+	if (!conn || apub_init(p, PROG, conn, (uint64_t)o->count, &ops, b) != 0)
+		return -1;
+	if (o->declare) {
+		amqp_exchange_declare(conn, APUB_CHANNEL, amqp_cstring_bytes(o->exchange),
+				      amqp_cstring_bytes(o->xtype), 0, 1, 0, 0, amqp_empty_table);
+		if (tool_check_rpc(PROG, conn, "exchange.declare") != 0)
+			goto fail;
+		amqp_queue_declare(conn, APUB_CHANNEL, amqp_cstring_bytes(o->queue), 0, 1, 0, 0,
+				   amqp_empty_table);
+		if (tool_check_rpc(PROG, conn, "queue.declare") != 0)
+			goto fail;
+		amqp_queue_bind(conn, APUB_CHANNEL, amqp_cstring_bytes(o->queue),
+				amqp_cstring_bytes(o->exchange), amqp_cstring_bytes(o->binding),
+				amqp_empty_table);
+		if (tool_check_rpc(PROG, conn, "queue.bind") != 0)
+			goto fail;
 	}
-	*seconds = tool_now_s() - t0;
-	status = 0;
-out:
-	free(buf);
-	return status;
+	return 0;
+fail:
+	apub_fini(p, false);
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -506,10 +320,11 @@ int main(int argc, char **argv)
 		.pattern = "fleet/dev%d/temp", .topics = 1, .size = 100, .window = 1000,
 		.timeout = 300, .declare = true,
 	};
-	struct confirms c = { 0 };
-	amqp_connection_state_t conn;
+	struct blast b = { .o = &o };
+	struct apub p;
+	enum apub_status run = APUB_FAILED;
 	char topic[TOPIC_BUF];
-	double seconds = 0;
+	double t0, seconds = 0;
 	int ch, status = 1;
 
 	while ((ch = getopt_long(argc, argv, "p:n:V:u:P:x:q:k:t:T:z:W:w:r:Sh", lopts, NULL)) != -1) {
@@ -577,30 +392,27 @@ int main(int argc, char **argv)
 	 * leave rabbitmq-c waiting in send() with no time limit.
 	 */
 	alarm((unsigned)o.timeout + 30);
-	/* One bit per delivery tag, 1..count. */
-	c.seen = calloc((size_t)o.count / 8 + 1, 1);
-	if (!c.seen) {
-		fprintf(stderr, PROG ": out of memory\n");
+	if (blast_open(&p, &b) != 0)
 		return 1;
+	if (blast_init(&b) == 0) {
+		t0 = tool_now_s();
+		run = apub_run(&p, (uint64_t)o.window, (uint64_t)o.rate, (double)o.timeout);
+		seconds = tool_now_s() - t0;
 	}
-	conn = blast_open(&o);
-	if (!conn) {
-		free(c.seen);
-		return 1;
-	}
-	if (blast(&o, conn, &c, &seconds) == 0) {
+	if (run == APUB_TIMED_OUT)
+		fprintf(stderr, PROG ": time limit of %lld s reached with %" PRIu64 " of %lld confirmed\n",
+			o.timeout, p.settled, o.count);
+	if (run == APUB_DONE) {
 		printf("published=%" PRIu64 " confirmed=%" PRIu64 " nacked=%" PRIu64 " returned=%" PRIu64
-		       " seconds=%.3f msgs_per_s=%.0f\n", c.published, c.acked, c.nacked, c.returned,
-		       seconds, seconds > 0 ? (double)c.acked / seconds : 0.0);
-		if (c.nacked == 0 && c.returned == 0)
+		       " seconds=%.3f msgs_per_s=%.0f\n", p.published, p.acked, p.nacked, p.returned,
+		       seconds, seconds > 0 ? (double)p.acked / seconds : 0.0);
+		if (p.nacked == 0 && p.returned == 0)
 			status = 0;
-		amqp_channel_close(conn, CHANNEL, AMQP_REPLY_SUCCESS);
-		amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
 	} else {
 		printf("published=%" PRIu64 " confirmed=%" PRIu64 " nacked=%" PRIu64 " returned=%" PRIu64
-		       " seconds=0 msgs_per_s=0\n", c.published, c.acked, c.nacked, c.returned);
+		       " seconds=0 msgs_per_s=0\n", p.published, p.acked, p.nacked, p.returned);
 	}
-	amqp_destroy_connection(conn);
-	free(c.seen);
+	apub_fini(&p, run == APUB_DONE);
+	free(b.buf);
 	return status;
 }

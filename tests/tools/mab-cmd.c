@@ -17,28 +17,23 @@
  * none was returned; 1 on a nack, a return, a broker error or when the time
  * limit passed; 2 on a usage error.
  */
-/* ppoll(), to wait for confirms with a sub-millisecond limit in --rate mode. */
-#define _GNU_SOURCE
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <amqp.h>
 
+#include "apub.h"
 #include "payload.h"
 #include "toolutil.h"
 
 #define PROG "mab-cmd"
 #define HOST "127.0.0.1"
-#define CHANNEL 1
 #define SHORTSTR_MAX 255        /* routing keys and short-string properties */
 #define TEXT_BUF 1024
 #define MAX_HEADERS 32
@@ -80,16 +75,14 @@ struct opts {
 	size_t nheaders;
 };
 
-/* Progress of the confirm stream; delivery tag t is seq start + t - 1. */
-struct confirms {
-	uint64_t published;     /* the last delivery tag used */
-	uint64_t settled;       /* tags 1..settled are acked or nacked */
-	uint64_t done;          /* tags acked or nacked, also beyond `settled` */
-	unsigned char *seen;    /* one bit per tag: acked or nacked */
-	uint64_t acked;
-	uint64_t nacked;
-	uint64_t returned;
-	uint64_t start;
+/* What publishing needs beyond the options: the parts made once. */
+struct cmd {
+	const struct opts *o;
+	amqp_basic_properties_t props;
+	amqp_table_entry_t entries[MAX_HEADERS];
+	char text[MAX_HEADERS + 2][TEXT_BUF];   /* see fill_message */
+	size_t size;
+	unsigned char *buf;     /* the payload; NULL with --body */
 };
 
 static void usage(FILE *out)
@@ -150,289 +143,133 @@ static void on_alarm(int sig)
 	_exit(1);
 }
 
-static bool is_seen(const struct confirms *c, uint64_t tag)
+/* The first few nacks and returns are named; the summary line counts them all. */
+static void on_nack(void *arg, uint64_t i, uint64_t nth)
 {
-	return c->seen[tag >> 3] & (1u << (tag & 7));
+	const struct cmd *m = arg;
+
+	if (nth < REPORT_MAX)
+		fprintf(stderr, PROG ": seq %" PRIu64 " nacked by the broker\n", (uint64_t)m->o->start + i);
 }
 
-/* Marks one tag acked or nacked (once). */
-static void mark(struct confirms *c, uint64_t tag, bool ack)
+static void on_return(void *arg, const amqp_basic_return_t *r, uint64_t nth)
 {
-	if (is_seen(c, tag))
-		return;
-	c->seen[tag >> 3] |= (unsigned char)(1u << (tag & 7));
-	c->done++;
-	if (ack) {
-		c->acked++;
-	} else {
-		if (c->nacked < REPORT_MAX)
-			fprintf(stderr, PROG ": seq %" PRIu64 " nacked by the broker\n", c->start + tag - 1);
-		c->nacked++;
-	}
-}
-
-/*
- * Settles `tag` (and every smaller open tag with `multiple`).  RabbitMQ
- * may confirm a single tag while older ones are still open.  Returns -1 on
- * a confirm for a tag never published, or a second single confirm.
- */
-static int settle(struct confirms *c, uint64_t tag, bool multiple, bool ack)
-{
-	if (tag == 0 || tag > c->published) {
-		fprintf(stderr, PROG ": confirm for delivery tag %" PRIu64 " (published %" PRIu64 ")\n",
-			tag, c->published);
-		return -1;
-	}
-	if (multiple) {
-		for (uint64_t t = c->settled + 1; t <= tag; t++)
-			mark(c, t, ack);
-	} else {
-		if (tag <= c->settled || is_seen(c, tag)) {
-			fprintf(stderr, PROG ": second confirm for delivery tag %" PRIu64 "\n", tag);
-			return -1;
-		}
-		mark(c, tag, ack);
-	}
-	while (c->settled < c->published && is_seen(c, c->settled + 1))
-		c->settled++;
-	return 0;
-}
-
-/* Handles one frame; returns -1 on a broker or protocol error (reported). */
-static int on_frame(struct confirms *c, const amqp_frame_t *f)
-{
-	if (f->frame_type != AMQP_FRAME_METHOD)
-		return 0;       /* the content of a basic.return */
-	switch (f->payload.method.id) {
-	case AMQP_BASIC_ACK_METHOD: {
-		const amqp_basic_ack_t *m = f->payload.method.decoded;
-
-		return settle(c, m->delivery_tag, m->multiple, true);
-	}
-	case AMQP_BASIC_NACK_METHOD: {
-		const amqp_basic_nack_t *m = f->payload.method.decoded;
-
-		return settle(c, m->delivery_tag, m->multiple, false);
-	}
-	case AMQP_BASIC_RETURN_METHOD: {
-		const amqp_basic_return_t *m = f->payload.method.decoded;
-
-		if (c->returned++ < REPORT_MAX)
-			fprintf(stderr, PROG ": message returned: %u %.*s (exchange '%.*s', key '%.*s')\n",
-				m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes,
-				(int)m->exchange.len, (const char *)m->exchange.bytes,
-				(int)m->routing_key.len, (const char *)m->routing_key.bytes);
-		return 0;
-	}
-	case AMQP_CONNECTION_BLOCKED_METHOD:
-		fprintf(stderr, PROG ": broker blocked publishing\n");
-		return 0;
-	case AMQP_CONNECTION_UNBLOCKED_METHOD:
-		fprintf(stderr, PROG ": broker unblocked publishing\n");
-		return 0;
-	case AMQP_CHANNEL_CLOSE_METHOD: {
-		const amqp_channel_close_t *m = f->payload.method.decoded;
-
-		fprintf(stderr, PROG ": broker closed the channel: %u %.*s\n", m->reply_code,
-			(int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		return -1;
-	}
-	case AMQP_CONNECTION_CLOSE_METHOD: {
-		const amqp_connection_close_t *m = f->payload.method.decoded;
-
-		fprintf(stderr, PROG ": broker closed the connection: %u %.*s\n", m->reply_code,
-			(int)m->reply_text.len, (const char *)m->reply_text.bytes);
-		return -1;
-	}
-	default:
-		return 0;
-	}
-}
-
-/* Handles every frame that can be had without waiting.  Returns -1 on error. */
-static int read_ready(amqp_connection_state_t conn, struct confirms *c)
-{
-	struct timeval zero = { 0, 0 };
-	amqp_frame_t f;
-
-	for (;;) {
-		int rc = amqp_simple_wait_frame_noblock(conn, &f, &zero);
-
-		if (rc == AMQP_STATUS_TIMEOUT)
-			break;
-		if (rc != AMQP_STATUS_OK) {
-			fprintf(stderr, PROG ": reading confirms: %s\n", amqp_error_string2(rc));
-			return -1;
-		}
-		if (on_frame(c, &f) != 0)
-			return -1;
-	}
-	amqp_maybe_release_buffers(conn);
-	return 0;
-}
-
-/* True when a frame can be read now, waiting up to timeout_ns for one. */
-static bool readable(amqp_connection_state_t conn, int fd, uint64_t timeout_ns)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000u),
-			       .tv_nsec = (long)(timeout_ns % 1000000000u) };
-
-	if (amqp_data_in_buffer(conn) || amqp_frames_enqueued(conn))
-		return true;
-	return ppoll(&p, 1, &ts, NULL) > 0;
+	(void)arg;
+	if (nth < REPORT_MAX)
+		fprintf(stderr, PROG ": message returned: %u %.*s (exchange '%.*s', key '%.*s')\n",
+			r->reply_code, (int)r->reply_text.len, (const char *)r->reply_text.bytes,
+			(int)r->exchange.len, (const char *)r->exchange.bytes,
+			(int)r->routing_key.len, (const char *)r->routing_key.bytes);
 }
 
 /*
- * Fills the per-message parts of props and headers for `seq`: the
- * correlation and message ids and the string header values, written into
- * text (MAX_HEADERS + 2 buffers of TEXT_BUF).  Lengths were checked up front.
+ * Makes what every message shares: the payload buffer, and the properties
+ * and headers the options ask for.  Returns 0, or -1 after a message.
  */
-static void fill_message(const struct opts *o, uint64_t seq, amqp_basic_properties_t *props,
-			 amqp_table_entry_t *entries, char (*text)[TEXT_BUF])
+static int cmd_init(struct cmd *m, const struct opts *o)
 {
-	if (o->correlation) {
-		payload_topic(o->correlation, 0, seq, text[0], TEXT_BUF);
-		props->correlation_id = amqp_cstring_bytes(text[0]);
-	}
-	if (o->message_id) {
-		payload_topic(o->message_id, 0, seq, text[1], TEXT_BUF);
-		props->message_id = amqp_cstring_bytes(text[1]);
-	}
-	for (size_t i = 0; i < o->nheaders; i++) {
-		if (o->headers[i].kind != H_STR)
-			continue;
-		payload_topic(o->headers[i].value, (uint64_t)o->topics, seq, text[2 + i], TEXT_BUF);
-		entries[i].value.value.bytes = amqp_cstring_bytes(text[2 + i]);
-	}
-}
+	amqp_basic_properties_t *props = &m->props;
 
-/*
- * Publishes o->count messages keeping at most o->window unconfirmed and
- * reads confirms whenever some are waiting.  Returns 0 once every message
- * is settled, -1 on a broker error or when o->timeout passes (reported).
- */
-static int publish_all(const struct opts *o, amqp_connection_state_t conn, struct confirms *c)
-{
-	static char text[MAX_HEADERS + 2][TEXT_BUF];
-	amqp_basic_properties_t props = { 0 };
-	amqp_table_entry_t entries[MAX_HEADERS];
-	char key[TEXT_BUF];
-	size_t size = o->body ? strlen(o->body) : (size_t)o->size;
-	unsigned char *buf = NULL;
-	int fd = amqp_get_sockfd(conn);
-	uint64_t step_ns = o->rate > 0 ? 1000000000u / (uint64_t)o->rate : 0;
-	double t0, deadline;
-	int status = -1;
-
+	m->o = o;
+	m->size = o->body ? strlen(o->body) : (size_t)o->size;
 	if (!o->body) {
-		buf = malloc(size);
-		if (!buf) {
+		m->buf = malloc(m->size);
+		if (!m->buf) {
 			fprintf(stderr, PROG ": out of memory\n");
 			return -1;
 		}
 	}
-	props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-	props.delivery_mode = o->transient ? 1 : 2;
+	props->_flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+	props->delivery_mode = o->transient ? 1 : 2;
 	if (o->content_type) {
-		props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
-		props.content_type = amqp_cstring_bytes(o->content_type);
+		props->_flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+		props->content_type = amqp_cstring_bytes(o->content_type);
 	}
 	if (o->correlation)
-		props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+		props->_flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
 	if (o->message_id)
-		props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+		props->_flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
 	if (o->reply_to) {
-		props._flags |= AMQP_BASIC_REPLY_TO_FLAG;
-		props.reply_to = amqp_cstring_bytes(o->reply_to);
+		props->_flags |= AMQP_BASIC_REPLY_TO_FLAG;
+		props->reply_to = amqp_cstring_bytes(o->reply_to);
 	}
 	if (o->expiration) {
-		props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
-		props.expiration = amqp_cstring_bytes(o->expiration);
+		props->_flags |= AMQP_BASIC_EXPIRATION_FLAG;
+		props->expiration = amqp_cstring_bytes(o->expiration);
 	}
 	for (size_t i = 0; i < o->nheaders; i++) {
 		const struct header *h = &o->headers[i];
+		amqp_table_entry_t *e = &m->entries[i];
 
-		entries[i].key = (amqp_bytes_t){ h->name_len, (void *)h->name };
+		e->key = (amqp_bytes_t){ h->name_len, (void *)h->name };
 		switch (h->kind) {
 		case H_STR:
-			entries[i].value.kind = AMQP_FIELD_KIND_UTF8;
+			e->value.kind = AMQP_FIELD_KIND_UTF8;
 			break;
 		case H_INT:
-			entries[i].value.kind = AMQP_FIELD_KIND_I64;
-			entries[i].value.value.i64 = h->i;
+			e->value.kind = AMQP_FIELD_KIND_I64;
+			e->value.value.i64 = h->i;
 			break;
 		case H_BOOL:
-			entries[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-			entries[i].value.value.boolean = h->b;
+			e->value.kind = AMQP_FIELD_KIND_BOOLEAN;
+			e->value.value.boolean = h->b;
 			break;
 		case H_BYTES:
-			entries[i].value.kind = AMQP_FIELD_KIND_BYTES;
-			entries[i].value.value.bytes = amqp_cstring_bytes(h->value);
+			e->value.kind = AMQP_FIELD_KIND_BYTES;
+			e->value.value.bytes = amqp_cstring_bytes(h->value);
 			break;
 		}
 	}
 	if (o->nheaders) {
-		props._flags |= AMQP_BASIC_HEADERS_FLAG;
-		props.headers = (amqp_table_t){ (int)o->nheaders, entries };
+		props->_flags |= AMQP_BASIC_HEADERS_FLAG;
+		props->headers = (amqp_table_t){ (int)o->nheaders, m->entries };
 	}
+	return 0;
+}
 
-	t0 = tool_now_s();
-	deadline = t0 + (double)o->timeout;
-	while (c->settled < (uint64_t)o->count) {
-		if (tool_now_s() >= deadline) {
-			fprintf(stderr, PROG ": time limit of %lld s reached with %" PRIu64
-				" of %lld settled\n", o->timeout, c->done, o->count);
-			goto out;
-		}
-		if (c->published < (uint64_t)o->count &&
-		    c->published - c->done < (uint64_t)o->window) {
-			uint64_t seq = (uint64_t)o->start + c->published;
-			amqp_bytes_t body;
-			int rc;
+/*
+ * Fills the per-message parts of the properties and headers for `seq`: the
+ * correlation and message ids and the string header values, written into
+ * m->text.  Lengths were checked up front.
+ */
+static void fill_message(struct cmd *m, uint64_t seq)
+{
+	const struct opts *o = m->o;
 
-			if (step_ns) {
-				/* Not yet this message's turn: read confirms meanwhile. */
-				double due = t0 + (double)(c->published * step_ns) / 1e9;
-				double left = due - tool_now_s();
-
-				if (left > 0) {
-					uint64_t wait_ns = left > 0.1 ? 100000000u : (uint64_t)(left * 1e9);
-
-					if (readable(conn, fd, wait_ns) && read_ready(conn, c) != 0)
-						goto out;
-					continue;
-				}
-			}
-			payload_topic(o->key, (uint64_t)o->topics, seq, key, sizeof(key));
-			fill_message(o, seq, &props, entries, text);
-			if (o->body) {
-				body = amqp_cstring_bytes(o->body);
-			} else {
-				payload_make(seq, size, buf);
-				body = (amqp_bytes_t){ size, buf };
-			}
-			rc = amqp_basic_publish(conn, CHANNEL, amqp_cstring_bytes(o->exchange),
-						amqp_cstring_bytes(key), 1, 0, &props, body);
-			if (rc != AMQP_STATUS_OK) {
-				fprintf(stderr, PROG ": publish seq %" PRIu64 ": %s\n", seq,
-					amqp_error_string2(rc));
-				goto out;
-			}
-			c->published++;
-			if (readable(conn, fd, 0) && read_ready(conn, c) != 0)
-				goto out;
+	if (o->correlation) {
+		payload_topic(o->correlation, 0, seq, m->text[0], TEXT_BUF);
+		m->props.correlation_id = amqp_cstring_bytes(m->text[0]);
+	}
+	if (o->message_id) {
+		payload_topic(o->message_id, 0, seq, m->text[1], TEXT_BUF);
+		m->props.message_id = amqp_cstring_bytes(m->text[1]);
+	}
+	for (size_t i = 0; i < o->nheaders; i++) {
+		if (o->headers[i].kind != H_STR)
 			continue;
-		}
-		/* The window is full (or everything is out): wait for confirms. */
-		if (readable(conn, fd, 100000000u) && read_ready(conn, c) != 0)
-			goto out;
+		payload_topic(o->headers[i].value, (uint64_t)o->topics, seq, m->text[2 + i], TEXT_BUF);
+		m->entries[i].value.value.bytes = amqp_cstring_bytes(m->text[2 + i]);
 	}
-	/* A basic.return comes before the ack of its message: none is pending. */
-	status = 0;
-out:
-	free(buf);
-	return status;
+}
+
+/* Publishes message i, sequence number start + i. */
+static int publish_one(void *arg, struct apub *p, uint64_t i)
+{
+	struct cmd *m = arg;
+	const struct opts *o = m->o;
+	uint64_t seq = (uint64_t)o->start + i;
+	char key[TEXT_BUF];
+	amqp_bytes_t body;
+
+	payload_topic(o->key, (uint64_t)o->topics, seq, key, sizeof(key));
+	fill_message(m, seq);
+	if (o->body) {
+		body = amqp_cstring_bytes(o->body);
+	} else {
+		payload_make(seq, m->size, m->buf);
+		body = (amqp_bytes_t){ m->size, m->buf };
+	}
+	return apub_publish(p, seq, o->exchange, key, &m->props, body);
 }
 
 /*
@@ -550,9 +387,14 @@ int main(int argc, char **argv)
 		.vhost = "/", .user = "guest", .pass = "guest", .key = "", .topics = 1,
 		.size = 64, .window = 1000, .timeout = 300,
 	};
-	struct confirms c = { 0 };
+	static const struct apub_ops ops = {
+		.publish = publish_one, .nacked = on_nack, .returned = on_return,
+	};
+	/* Static: the per-message text buffers are some 34 KiB. */
+	static struct cmd m;
+	struct apub p;
 	amqp_connection_state_t conn;
-	struct timeval rpc_tv = { .tv_sec = 10 };
+	enum apub_status run;
 	uint64_t last;
 	int ch, status = 1;
 
@@ -622,33 +464,22 @@ int main(int argc, char **argv)
 	 */
 	signal(SIGALRM, on_alarm);
 	alarm((unsigned)o.timeout + 30);
-	c.start = (uint64_t)o.start;
-	c.seen = calloc((size_t)o.count / 8 + 1, 1);
-	if (!c.seen) {
-		fprintf(stderr, PROG ": out of memory\n");
+	if (cmd_init(&m, &o) != 0)
 		return 1;
-	}
 	conn = tool_amqp_open(PROG, (int)o.port, o.vhost, o.user, o.pass);
-	if (!conn) {
-		free(c.seen);
+	if (!conn || apub_init(&p, PROG, conn, (uint64_t)o.count, &ops, &m) != 0) {
+		free(m.buf);
 		return 1;
 	}
-	amqp_set_rpc_timeout(conn, &rpc_tv);
-	amqp_confirm_select(conn, CHANNEL);
-	if (tool_check_rpc(PROG, conn, "confirm.select") != 0) {
-		amqp_destroy_connection(conn);
-		free(c.seen);
-		return 1;
-	}
-	if (publish_all(&o, conn, &c) == 0) {
-		if (c.acked == (uint64_t)o.count && c.nacked == 0 && c.returned == 0)
-			status = 0;
-		amqp_channel_close(conn, CHANNEL, AMQP_REPLY_SUCCESS);
-		amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-	}
+	run = apub_run(&p, (uint64_t)o.window, (uint64_t)o.rate, (double)o.timeout);
+	if (run == APUB_TIMED_OUT)
+		fprintf(stderr, PROG ": time limit of %lld s reached with %" PRIu64 " of %lld settled\n",
+			o.timeout, p.done, o.count);
+	if (run == APUB_DONE && p.acked == (uint64_t)o.count && p.nacked == 0 && p.returned == 0)
+		status = 0;
 	printf("published %" PRIu64 " confirmed %" PRIu64 " nacked %" PRIu64 " returned %" PRIu64 "\n",
-	       c.published, c.acked, c.nacked, c.returned);
-	amqp_destroy_connection(conn);
-	free(c.seen);
+	       p.published, p.acked, p.nacked, p.returned);
+	apub_fini(&p, run == APUB_DONE);
+	free(m.buf);
 	return status;
 }
