@@ -43,13 +43,16 @@ static amqp_table_entry_t alogin_text(const char *key, const char *val)
  * connection.start-ok with what rabbitmq-c's login sent, merged with our
  * capabilities: without announcing connection.blocked, RabbitMQ never
  * sends it; with authentication_failure_close, a refused login is a
- * connection.close that says so rather than a dropped socket.
+ * connection.close that says so rather than a dropped socket; without
+ * consumer_cancel_notify, a downlink queue deleted under its consumer
+ * would leave the consumer silently gone.
  */
 int alogin_start_ok(struct aframe *out, const struct amqp_settings *c, size_t frame_max)
 {
 	amqp_table_entry_t caps[] = {
 		alogin_bool("authentication_failure_close"), alogin_bool("exchange_exchange_bindings"),
 		alogin_bool("connection.blocked"), alogin_bool("publisher_confirms"),
+		alogin_bool("consumer_cancel_notify"),
 	};
 	amqp_table_entry_t props[7];
 	amqp_connection_start_ok_t ok;

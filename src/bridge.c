@@ -396,9 +396,10 @@ static void br_on_drain_timeout(void *arg)
 {
 	struct bridge *b = arg;
 
-	log_warn("bridge: drain timeout after %d s: %zu message(s) still unconfirmed; the MQTT "
-	         "broker will redeliver them", b->cfg->bridge.drain_timeout,
-	         gate_outstanding(&b->gate));
+	log_warn("bridge: drain timeout after %d s: %zu message(s) still unconfirmed, which the MQTT "
+	         "broker will redeliver; %zu downlink message(s) without a PUBACK, which go back to "
+	         "their queues", b->cfg->bridge.drain_timeout, gate_outstanding(&b->gate),
+	         b->dl.in_flight);
 	mlink_drop(&b->mqtt, "drain timeout");
 	br_finish(b, false, "drain timeout");
 }
@@ -693,6 +694,12 @@ static bool br_prepare(void *arg)
 		alink_read(&b->amqp);
 	/* The downlink follows the links' states; a stop waits for its PUBACKs. */
 	dlink_update(&b->dl, b->state == BR_RUNNING, b->cfg->bridge.drain_timeout);
+	if (dlink_take_redeclare(&b->dl) && b->state == BR_RUNNING) {
+		log_info("bridge: a downlink queue the topology declares is gone: reconnecting to "
+		         "RabbitMQ to declare it again, once the messages in flight are confirmed");
+		b->restart_amqp = true;
+		br_enter(b, BR_RESTARTING, "a downlink queue is gone");
+	}
 	gate_downlink_busy(&b->gate, dlink_busy(&b->dl));
 	/* The pass is over: what it published (and acknowledged) leaves in one write. */
 	alink_write(&b->amqp, false);

@@ -430,7 +430,9 @@ static void dl_check_echo(struct loader *ld, const config_setting_t *at, size_t 
 		           "RabbitMQ; narrow the topic or the subscription, %s, or set allow_echo = "
 		           "true if this is intended", i + 1, shape, f,
 		           shared ? ", a shared subscription (MQTT 5 allows no No Local there)" : "",
-		           shared ? "subscribe without $share" : "use mqtt.protocol = \"5\" (No Local)");
+		           !shared ? "use mqtt.protocol = \"5\" (No Local)"
+		           : cfg->mqtt.protocol == MQTT_PROTOCOL_5 ? "subscribe without $share"
+		           : "use mqtt.protocol = \"5\" and subscribe without $share");
 		return;
 	}
 }
@@ -445,6 +447,7 @@ static void load_downlink(struct loader *ld)
 	unsigned *bad;
 	void *vec;
 	size_t n = load_list(ld, sec, ld->top[S_DOWNLINK], &vec, &bad);
+	uint64_t total = 0;
 
 	if (n == (size_t)-1 || n == 0) {
 		free(bad);
@@ -457,6 +460,17 @@ static void load_downlink(struct loader *ld)
 		load_oom(ld);
 		free(bad);
 		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(ld->top[S_DOWNLINK], (unsigned)i);
+		struct downlink_entry *e = &cfg->downlink[i];
+
+		total += (uint64_t)e->prefetch;
+		if (total > DOWNLINK_PREFETCH_TOTAL && total - (uint64_t)e->prefetch <= DOWNLINK_PREFETCH_TOTAL)
+			load_error(ld, load_member_or(el, "prefetch"), "downlink entry %zu: the entries' "
+			           "prefetch add up to more than %d: the messages in flight on the MQTT "
+			           "connection need a packet identifier each, of 65,535", i + 1,
+			           DOWNLINK_PREFETCH_TOTAL);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *el = config_setting_get_elem(ld->top[S_DOWNLINK], (unsigned)i);

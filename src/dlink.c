@@ -53,16 +53,23 @@ static void flights_clear(struct dlink *d)
 	d->in_flight = 0;
 }
 
-/* Packet identifiers are unique among the messages in flight (the prefetch bounds them). */
-static void flight_put(struct dlink *d, int mid, uint64_t gen, uint64_t tag, size_t queue)
+/*
+ * Packet identifiers are unique among the messages in flight: the
+ * configuration keeps the prefetches' sum below the 65,535 identifiers.
+ * Returns false, changing nothing, when `mid` is taken all the same: its
+ * PUBACK could not be told from the other's.
+ */
+static bool flight_put(struct dlink *d, int mid, uint64_t gen, uint64_t tag, size_t queue)
 {
 	size_t i = slot_of(d, mid);
 
 	while (d->table[i].mid != -1 && d->table[i].mid != mid)
 		i = (i + 1) & (d->cap - 1);
-	if (d->table[i].mid == -1)
-		d->in_flight++;
+	if (d->table[i].mid == mid)
+		return false;
+	d->in_flight++;
 	d->table[i] = (struct dlink_flight){ gen, tag, (uint32_t)queue, mid };
+	return true;
 }
 
 /* Takes the flight of `mid` out of the table; false when there is none. */
@@ -87,7 +94,7 @@ static bool flight_take(struct dlink *d, int mid, struct dlink_flight *out)
 
 		d->table[j].mid = -1;
 		d->in_flight--;
-		flight_put(d, f.mid, f.gen, f.tag, f.queue);
+		(void)flight_put(d, f.mid, f.gen, f.tag, f.queue);
 		j = (j + 1) & (d->cap - 1);
 	}
 	return true;
@@ -95,11 +102,35 @@ static bool flight_take(struct dlink *d, int mid, struct dlink_flight *out)
 
 /* ------------------------------------------------------------------------ */
 
+static bool dlink_declares_a_queue(const struct dlink *d);
+
 static void dlink_on_retry(void *arg)
 {
 	struct dlink *d = arg;
 
 	d->failed = false;
+	/* A queue the topology declares is gone: declaring it again takes a new AMQP connection. */
+	if (d->queue_gone && dlink_declares_a_queue(d))
+		d->redeclare = true;
+	d->queue_gone = false;
+}
+
+/* Whether the topology declares one of the downlink's queues. */
+static bool dlink_declares_a_queue(const struct dlink *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		for (size_t k = 0; k < d->cfg->topology.n_queues; k++)
+			if (strcmp(d->cfg->topology.queues[k].name, d->queues[i].name) == 0)
+				return true;
+	return false;
+}
+
+bool dlink_take_redeclare(struct dlink *d)
+{
+	bool r = d->redeclare;
+
+	d->redeclare = false;
+	return r;
 }
 
 static void dlink_free_queues(struct dlink *d)
@@ -294,9 +325,35 @@ static bool dlink_log_allowed(struct dlink *d)
 	return false;
 }
 
-static void dlink_settle(struct dlink *d, uint64_t gen, uint64_t tag, enum acons_settle how)
+/* Returns 0 when sent, else nothing went (the delivery's channel is gone). */
+static int dlink_settle(struct dlink *d, uint64_t gen, uint64_t tag, enum acons_settle how)
 {
-	alink_settle(d->amqp, gen, tag, how);
+	return alink_settle(d->amqp, gen, tag, how);
+}
+
+/* Starts the retry timer after a failure, with a growing delay. */
+static void dlink_backoff(struct dlink *d)
+{
+	d->failed = true;
+	loop_timer_arm(d->loop, &d->retry_timer, d->retry_ms);
+	d->retry_ms = d->retry_ms * 2 > DLINK_RETRY_MAX_MS ? DLINK_RETRY_MAX_MS : d->retry_ms * 2;
+}
+
+/*
+ * Something no message can help (the MQTT broker's limits, its refusal
+ * of the moment): the delivery goes back to its queue, and consuming stops
+ * until the retry timer, rather than refuse every message one by one.
+ */
+static void dlink_pause(struct dlink *d, size_t q, uint64_t gen, uint64_t tag, const char *why)
+{
+	d->counts[q].requeued++;
+	dlink_settle(d, gen, tag, ACONS_REQUEUE);
+	if (d->failed)
+		return;
+	log_error("downlink: %s; consuming again in %u ms", why, d->retry_ms);
+	dlink_give_back(d, "the downlink pauses");
+	alink_consume_close(d->amqp);
+	dlink_backoff(d);
 }
 
 /*
@@ -327,8 +384,9 @@ static void dlink_reject(struct dlink *d, size_t q, uint64_t gen, uint64_t tag,
 {
 	char shown[255 * 4 + 1] = "";
 
+	if (dlink_settle(d, gen, tag, ACONS_REJECT) != 0)
+		return;
 	d->counts[q].rejected[why]++;
-	dlink_settle(d, gen, tag, ACONS_REJECT);
 	if (dlink_log_allowed(d)) {
 		const struct log_field f[] = {
 			LOG_STR("event", "downlink_rejected"),
@@ -349,7 +407,19 @@ static bool refusal_is_message(int rc)
 {
 	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE ||
 	       rc == MOSQ_ERR_MALFORMED_UTF8 || rc == MOSQ_ERR_INVAL ||
-	       rc == MOSQ_ERR_DUPLICATE_PROPERTY || rc == MOSQ_ERR_QOS_NOT_SUPPORTED;
+	       rc == MOSQ_ERR_DUPLICATE_PROPERTY;
+}
+
+/*
+ * PUBACK reason codes that condemn the message itself (MQTT 5, 3.4.2.1):
+ * not authorized, an invalid topic name, too large, a bad payload format.
+ * The others (unspecified, implementation specific, packet identifier in
+ * use, quota exceeded) may pass: the message goes back to its queue.
+ */
+static bool puback_condemns(int reason)
+{
+	return reason == MQTT_RC_NOT_AUTHORIZED || reason == MQTT_RC_TOPIC_NAME_INVALID ||
+	       reason == MQTT_RC_PACKET_TOO_LARGE || reason == MQTT_RC_PAYLOAD_FORMAT_INVALID;
 }
 
 void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv)
@@ -387,7 +457,21 @@ void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv)
 	                   &mid);
 	mosquitto_property_free_all(&out.props);
 	if (rc == MOSQ_ERR_SUCCESS) {
-		flight_put(d, mid, dv->gen, dv->tag, dv->queue);
+		if (!flight_put(d, mid, dv->gen, dv->tag, dv->queue)) {
+			/* Never acknowledge on a PUBACK that may be another message's: start over. */
+			log_error("downlink: packet identifier %d is in use by another message in flight; "
+			          "dropping the MQTT connection", mid);
+			c->requeued++;
+			dlink_settle(d, dv->gen, dv->tag, ACONS_REQUEUE);
+			mlink_drop(d->mqtt, "a downlink packet identifier was in use twice");
+		}
+		return;
+	}
+	if (rc == MOSQ_ERR_QOS_NOT_SUPPORTED) {
+		snprintf(detail, sizeof(detail), "the MQTT broker takes QoS 0 at most (its CONNACK's "
+		         "Maximum QoS), and downlink entry %zu (line %d) publishes at QoS 1: set its "
+		         "qos = 0", dv->queue + 1, e->line);
+		dlink_pause(d, dv->queue, dv->gen, dv->tag, detail);
 		return;
 	}
 	if (refusal_is_message(rc)) {
@@ -412,13 +496,17 @@ void dlink_on_published(struct dlink *d, int mid, int reason)
 	if (reason >= 0x80) {
 		char detail[256];
 
-		snprintf(detail, sizeof(detail), "the MQTT broker refused it (PUBACK reason code "
-		         "0x%02x: %s)", (unsigned)reason, mosquitto_reason_string(reason));
-		dlink_reject(d, f.queue, f.gen, f.tag, NULL, DL_REJ_MQTT_REFUSED, detail);
+		snprintf(detail, sizeof(detail), "the MQTT broker refused %s (PUBACK reason code "
+		         "0x%02x: %s)", puback_condemns(reason) ? "it" : "a message",
+		         (unsigned)reason, mosquitto_reason_string(reason));
+		if (puback_condemns(reason))
+			dlink_reject(d, f.queue, f.gen, f.tag, NULL, DL_REJ_MQTT_REFUSED, detail);
+		else
+			dlink_pause(d, f.queue, f.gen, f.tag, detail);
 		return;
 	}
-	d->counts[f.queue].published++;
-	dlink_settle(d, f.gen, f.tag, ACONS_ACK);
+	if (dlink_settle(d, f.gen, f.tag, ACONS_ACK) == 0)
+		d->counts[f.queue].published++;
 }
 
 void dlink_on_consuming(struct dlink *d)
@@ -443,9 +531,9 @@ void dlink_on_closed(struct dlink *d, const char *why)
 		return;
 	log_error("downlink: RabbitMQ closed the consumer channel: %s; trying again in %u ms", why,
 	          d->retry_ms);
-	d->failed = true;
-	loop_timer_arm(d->loop, &d->retry_timer, d->retry_ms);
-	d->retry_ms = d->retry_ms * 2 > DLINK_RETRY_MAX_MS ? DLINK_RETRY_MAX_MS : d->retry_ms * 2;
+	/* A queue deleted, or missing since the connection was made. */
+	d->queue_gone = strstr(why, "NOT_FOUND") != NULL || strstr(why, "cancelled") != NULL;
+	dlink_backoff(d);
 }
 
 void dlink_totals(const struct dlink *d, struct dlink_counts *t)

@@ -76,6 +76,8 @@ struct dlink {
 	bool stopping;              /* the bridge stops or restarts: cancel, wait, close */
 	uint64_t stop_deadline_ms;
 	bool failed;                /* RabbitMQ closed the channel: wait for retry_timer */
+	bool queue_gone;            /* ... because a queue was missing or deleted */
+	bool redeclare;             /* the topology must be declared again (dlink_take_redeclare) */
 	struct loop_timer retry_timer;
 	uint32_t retry_ms;
 	/* The rejection log: at most DLINK_LOG_BURST lines per DLINK_LOG_WINDOW_MS. */
@@ -114,6 +116,13 @@ void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv);
 void dlink_on_consuming(struct dlink *d);
 void dlink_on_closed(struct dlink *d, const char *why);
 void dlink_on_published(struct dlink *d, int mid, int reason);
+
+/*
+ * Whether a queue the topology declares went missing (deleted under its
+ * consumer): the topology is declared on connect, so the bridge
+ * reconnects AMQP.  True once per occurrence, after the retry delay.
+ */
+bool dlink_take_redeclare(struct dlink *d);
 
 /* Totals over the entries, for the stats line. */
 void dlink_totals(const struct dlink *d, struct dlink_counts *t);

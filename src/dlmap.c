@@ -42,6 +42,8 @@ const char *dlmap_strerror(enum dlmap_result r)
 		return "template value spans topic levels";
 	case DLMAP_ERR_TOO_LARGE:
 		return "message larger than the broker's maximum packet size";
+	case DLMAP_ERR_DOLLAR:
+		return "a '$' topic made from the routing key or a header";
 	case DLMAP_ERR_NOMEM:
 		return "out of memory";
 	}
@@ -645,6 +647,11 @@ enum dlmap_result dlmap_map(const struct dlmap_entry *e, const struct dlmap_link
 	r = dlmap__build_topic(e->tmpl, d, &tb, detail, detail_size);
 	if (r == DLMAP_OK) {
 		r = dlmap__check_topic(&tb);
+		/* A '$' first byte is the template's own only when its literal text begins with it. */
+		if (r == DLMAP_OK && tb.buf[0] == '$' &&
+		    !(e->tmpl != NULL && e->tmpl->n_parts > 0 && e->tmpl->parts[0].kind == DP_LITERAL &&
+		      e->tmpl->parts[0].len > 0 && e->tmpl->parts[0].text[0] == '$'))
+			r = DLMAP_ERR_DOLLAR;
 		if (r == DLMAP_ERR_TOPIC_TOO_LONG)
 			dlmap__detail(detail, detail_size, "the topic needs %zu bytes", tb.len);
 		else if (r != DLMAP_OK)

@@ -29,7 +29,11 @@
  * are not text, as for the plugin) makes the
  * message poison; so does any topic, templated or not, that is empty,
  * longer than 65,535 bytes, holds '+', '#' or NUL, or is not UTF-8
- * libmosquitto would publish (it refuses control characters too).
+ * libmosquitto would publish (it refuses control characters too), and a
+ * topic starting with '$' that does not come from literal text of the
+ * template: '$' topics are the broker's ($SYS, $aws/...), which a sender
+ * must not reach by choosing a key, and which no uplink subscription
+ * with a wildcard first level would show as an echo.
  *
  * Properties (MQTT 5 only; nothing for MQTT 3.1.1), after the plugin's
  * conversion of AMQP 0-9-1 messages (deps/rabbitmq_mqtt/src/mc_mqtt.erl):
@@ -93,6 +97,7 @@ enum dlmap_result {
 	DLMAP_ERR_HEADER_TYPE,      /* {header:NAME} whose value is not a string */
 	DLMAP_ERR_LEVELS,           /* a {N} or {header:NAME} value holding '/' */
 	DLMAP_ERR_TOO_LARGE,        /* the PUBLISH exceeds the maximum packet size */
+	DLMAP_ERR_DOLLAR,           /* a '$' topic the routing key or a header made */
 	DLMAP_ERR_NOMEM,            /* out of memory: not the message's fault */
 };
 

@@ -6,29 +6,87 @@
 #include <mqtt_protocol.h>
 
 #include "dlmap.h"
-#include "filter.h"
 #include "log.h"
 #include "topic.h"
 
-/* Whether binding `b` of a topology exchange takes routing key `key`. */
-static bool binding_takes(const struct bridge_config *cfg, const struct topo_binding *b,
-                          const char *key)
+/* The word of s[0..n) that starts at `at`: its length (up to the next '.' or the end). */
+static size_t word_len(const char *s, size_t n, size_t at)
 {
-	const char *type = "topic";
-	char filter[TOPIC_KEY_MAX * 2 + 2], name[TOPIC_KEY_MAX * 2 + 2];
+	const char *dot = memchr(s + at, '.', n - at);
+
+	return dot ? (size_t)(dot - (s + at)) : n - at;
+}
+
+/*
+ * A topic exchange's match of binding key p[0..pn) against routing key
+ * k[0..kn), as RabbitMQ does it: words between dots, '*' one word, '#'
+ * any number of words, none included; no rule for '$' (that is MQTT's).
+ * `pe` and `ke`: whether the pattern and the key still have a word there
+ * (an empty key has one empty word).
+ */
+static bool topic_match(const char *p, size_t pn, size_t pa, bool pe, const char *k, size_t kn,
+                        size_t ka, bool ke)
+{
+	size_t pl, kl;
+
+	if (!pe)
+		return !ke;
+	pl = word_len(p, pn, pa);
+	if (pl == 1 && p[pa] == '#') {
+		bool more = pa + pl < pn;
+
+		/* '#' takes no word, or one and stays. */
+		if (topic_match(p, pn, pa + pl + 1, more, k, kn, ka, ke))
+			return true;
+		return ke && topic_match(p, pn, pa, pe, k, kn, ka + word_len(k, kn, ka) + 1,
+		                         ka + word_len(k, kn, ka) < kn);
+	}
+	if (!ke)
+		return false;
+	kl = word_len(k, kn, ka);
+	if (!(pl == 1 && p[pa] == '*') && (pl != kl || memcmp(p + pa, k + ka, pl) != 0))
+		return false;
+	return topic_match(p, pn, pa + pl + 1, pa + pl < pn, k, kn, ka + kl + 1, ka + kl < kn);
+}
+
+/* The type of exchange `name`, as the file declares it or RabbitMQ predeclares it; NULL: unknown. */
+static const char *exchange_type(const struct bridge_config *cfg, const char *name)
+{
+	static const struct {
+		const char *name, *type;
+	} amq[] = {
+		{ "amq.direct", "direct" }, { "amq.fanout", "fanout" }, { "amq.topic", "topic" },
+		{ "amq.headers", "headers" }, { "amq.match", "headers" }, { "", "direct" },
+	};
 
 	for (size_t i = 0; i < cfg->topology.n_exchanges; i++)
-		if (strcmp(cfg->topology.exchanges[i].name, b->exchange) == 0)
-			type = cfg->topology.exchanges[i].type;
-	if (strcmp(type, "fanout") == 0 || strcmp(type, "headers") == 0)
-		return true;
+		if (strcmp(cfg->topology.exchanges[i].name, name) == 0)
+			return cfg->topology.exchanges[i].type ? cfg->topology.exchanges[i].type : "topic";
+	if (strcmp(cfg->amqp.exchange, name) == 0)
+		return cfg->amqp.exchange_type;
+	for (size_t i = 0; i < sizeof(amq) / sizeof(amq[0]); i++)
+		if (strcmp(amq[i].name, name) == 0)
+			return amq[i].type;
+	return NULL;
+}
+
+/* What binding `b` does with routing key `key`, as a phrase. */
+static const char *binding_verdict(const struct bridge_config *cfg, const struct topo_binding *b,
+                                   const char *key)
+{
+	const char *type = exchange_type(cfg, b->exchange);
+	size_t pn = strlen(b->key), kn = strlen(key);
+
+	if (type == NULL)
+		return "the exchange's type is not in the file";
+	if (strcmp(type, "fanout") == 0)
+		return "takes every key (fanout)";
+	if (strcmp(type, "headers") == 0)
+		return "matches headers, not keys";
 	if (strcmp(type, "direct") == 0)
-		return strcmp(b->key, key) == 0;
-	/* A topic exchange: '*' and '#' over '.'-separated words, as MQTT's '+' and '#' over levels. */
-	if (topic_key_to_filter(b->key, filter, sizeof(filter)) != TOPIC_OK ||
-	    topic_key_to_name(key, name, sizeof(name)) != TOPIC_OK)
-		return strcmp(b->key, key) == 0;
-	return filter_matches(filter, name, strlen(name));
+		return strcmp(b->key, key) == 0 ? "takes the key" : "does not take the key";
+	return topic_match(b->key, pn, 0, true, key, kn, 0, true) ? "takes the key"
+	                                                          : "does not take the key";
 }
 
 static void print_bindings(const struct bridge_config *cfg, const char *queue, const char *key,
@@ -43,8 +101,7 @@ static void print_bindings(const struct bridge_config *cfg, const char *queue, c
 			continue;
 		n++;
 		fprintf(out, "    topology binding (line %d): exchange '%s', key '%s': %s\n", b->line,
-		        b->exchange, b->key, binding_takes(cfg, b, key) ? "takes the key"
-		                                                        : "does not take the key");
+		        b->exchange, b->key, binding_verdict(cfg, b, key));
 	}
 	if (n == 0)
 		fprintf(out, "    (the topology binds nothing to this queue: its bindings are "

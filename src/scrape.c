@@ -158,8 +158,9 @@ static void scrape_downlink(const struct scrape_view *v, struct expo *e)
 		{ NS "downlink_published_total", "Messages the MQTT broker acknowledged (QoS 1) or "
 		  "that were written (QoS 0), then acknowledged to RabbitMQ.",
 		  offsetof(struct dlink_counts, published) },
-		{ NS "downlink_requeued_total", "Deliveries given back to the queue unpublished "
-		  "(the bridge was stopping).", offsetof(struct dlink_counts, requeued) },
+		{ NS "downlink_requeued_total", "Deliveries given back to the queue unpublished: the "
+		  "bridge was stopping, the MQTT connection going, or the MQTT broker refused for a "
+		  "reason of the moment.", offsetof(struct dlink_counts, requeued) },
 	};
 	struct expo_label l[2] = { { "queue", NULL }, { "reason", NULL } };
 

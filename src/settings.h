@@ -159,6 +159,13 @@ struct topology {
 };
 
 /*
+ * The downlink's messages in flight at most, the prefetches of all entries
+ * together: each holds an MQTT packet identifier (65,535 in all) until its
+ * PUBACK, with room to spare for the subscriptions' own.
+ */
+#define DOWNLINK_PREFETCH_TOTAL 32768
+
+/*
  * One element of the optional `downlink` list: a queue consumed and
  * published to MQTT (dlmap.h says how a delivery becomes a message).
  */

@@ -64,8 +64,9 @@ for i in 0 1 2 3 4; do
 
 	EOF
 done >"$MAB_TMP/props.expected"
-# The broker passes the expiry on less the whole seconds the message waited.
-grep -v '^received=' "$MAB_TMP/props.raw" | sed 's/^message-expiry: 59$/message-expiry: 60/' \
+# The broker passes the expiry on less the whole seconds the message waited
+# (in its queue and at the broker): a few on a slow machine.
+grep -v '^received=' "$MAB_TMP/props.raw" | sed 's/^message-expiry: 5[0-9]$/message-expiry: 60/' \
 	>"$MAB_TMP/props.dump"
 diff -u "$MAB_TMP/props.expected" "$MAB_TMP/props.dump" >&2 ||
 	fail "the MQTT messages differ from what was expected (diff above)"
@@ -84,7 +85,9 @@ mab_log "subscriber: $SUMMARY"
 wait_until 30 test "$(queue_ready commands)" = 0 || fail "queue commands still holds messages"
 
 # --- a subscriber that never acknowledges ----------------------------------
-recv --no-ack --receive-max 20 -t devices/dev0/commands --any-payload -I 5 -w 60 \
+# Idle counts from its SUBACK, before the other subscriber and the
+# publisher start: the margin is for a slow machine.
+recv --no-ack --receive-max 20 -t devices/dev0/commands --any-payload -I 20 -w 90 \
 	--ready-file "$MAB_TMP/ready.3" >"$MAB_TMP/noack.out" 2>&1 &
 NOACK=$!
 recv -t 'devices/+/commands' -s 20000 -n 1000 --topic 'devices/dev%d/commands' -T 10 -I 30 \

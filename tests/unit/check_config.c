@@ -323,7 +323,10 @@ static const struct {
 	{ "bad-downlink-no-queue.conf",
 	  ":11: downlink entry 1: missing required setting 'queue'" },
 	{ "bad-downlink-prefetch.conf",
-	  ":11: downlink entry 1: 'prefetch' must be between 1 and 65535 (not 0)" },
+	  ":11: downlink entry 1: 'prefetch' must be between 1 and 32768 (not 0)" },
+	{ "bad-downlink-prefetch-total.conf",
+	  ":12: downlink entry 2: the entries' prefetch add up to more than 32768: the messages "
+	  "in flight on the MQTT connection need a packet identifier each, of 65,535" },
 	{ "bad-downlink-qos.conf",
 	  ":11: downlink entry 1: 'qos' must be between 0 and 1 (not 2)" },
 	{ "bad-downlink-queue-twice.conf",
@@ -2236,7 +2239,7 @@ START_TEST(test_downlink_load)
 	                  "\t{ queue = \"commands\"; topic = \"devices/{1}/commands\"; },\n"
 	                  "\t{ queue = \"alerts\"; topic = \"alerts/{header:site}/{key}\"; prefetch = 7;\n"
 	                  "\t  qos = 0; retain = \"always\"; allow_echo = true; },\n"
-	                  "\t{ queue = \"plain\"; retain = \"never\"; prefetch = 65535; qos = 1;\n"
+	                  "\t{ queue = \"plain\"; retain = \"never\"; prefetch = 32000; qos = 1;\n"
 	                  "\t  allow_echo = true; }\n"
 	                  ");\n"),
 	        &cfg);
@@ -2262,7 +2265,7 @@ START_TEST(test_downlink_load)
 
 	ck_assert_str_eq(cfg.downlink[2].queue, "plain");
 	ck_assert_ptr_null(cfg.downlink[2].topic);
-	ck_assert_int_eq(cfg.downlink[2].prefetch, 65535);
+	ck_assert_int_eq(cfg.downlink[2].prefetch, 32000);
 	ck_assert_int_eq(cfg.downlink[2].qos, 1);
 	ck_assert_int_eq(cfg.downlink[2].retain, DLMAP_RETAIN_NO);
 	ck_assert(cfg.downlink[2].allow_echo);

@@ -226,6 +226,35 @@ START_TEST(test_slash_and_star)
 }
 END_TEST
 
+/* A '$' topic only from the template's own literal text, never from a key or a header. */
+START_TEST(test_dollar)
+{
+	struct fx f;
+
+	fx_init(&f, "$SYS.broker");
+	expect_poison(&f, DLMAP_ERR_DOLLAR);
+	fx_fini(&f);
+	fx_init(&f, "$aws.things.t1");
+	fx_template(&f, "{1}/things/{3}");
+	expect_poison(&f, DLMAP_ERR_DOLLAR);
+	fx_fini(&f);
+	fx_init(&f, "t1");
+	fx_template(&f, "{header:id}/x");
+	fx_header_str(&f, "id", "$share");
+	expect_poison(&f, DLMAP_ERR_DOLLAR);
+	fx_fini(&f);
+	fx_init(&f, "t1");
+	fx_template(&f, "$aws/things/{1}/shadow");
+	expect_topic(&f, "$aws/things/t1/shadow");
+	fx_fini(&f);
+	/* Not at the start: an ordinary byte. */
+	fx_init(&f, "a.$b");
+	expect_topic(&f, "a/$b");
+	fx_fini(&f);
+	ck_assert(dlmap_is_poison(DLMAP_ERR_DOLLAR));
+}
+END_TEST
+
 START_TEST(test_plain_poison)
 {
 	struct fx f;
@@ -1091,6 +1120,7 @@ static Suite *dlmap_suite(void)
 		{ "shape_wildcards", test_shape_wildcards },
 		{ "shape_small_buffer", test_shape_small_buffer },
 		{ "strerror", test_strerror },
+		{ "dollar", test_dollar },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
