@@ -11,7 +11,10 @@
 #   a 5,000-byte payload               over the maximum packet size  (too_large)
 #   a command to restricted/ID         PUBACK reason 0x87            (mqtt_refused)
 # Each lands on queue "dead" (x-death reason "rejected"), the bridge logs
-# the reason and counts it in downlink_rejected_total.
+# the reason and counts it in downlink_rejected_total.  Then a second
+# mosquitto allows QoS 0 only (MQTT 5 CONNACK Maximum QoS): no message is
+# to blame, so none is dead-lettered; the downlink gives them back and
+# pauses, with a growing delay, naming the setting to change.
 set -uo pipefail
 # shellcheck source=../lib/brokers.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/brokers.sh"
@@ -72,4 +75,22 @@ sink dump -q dead -n 6 -i 10 >"$MAB_TMP/dead.dump" || fail "cannot read queue de
 n=$(grep -c 'rejected' "$MAB_TMP/dead.dump")
 ((n >= 6)) || fail "not every dead-lettered message says x-death reason rejected: $(cat "$MAB_TMP/dead.dump")"
 bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
-pass "$SUMMARY; 6 poison messages on the dead-letter exchange"
+
+# --- a broker that takes QoS 0 only: a pause, no dead letters -----------------
+mosq_start "max_qos 0" || fail "the second mosquitto did not start"
+BR_PROTOCOL=5 BR_TAIL="$(dl_topology)
+downlink = ( { queue = \"commands\"; topic = \"devices/{1}/commands\"; } );" \
+	bridge_conf "$MAB_TMP/bridge-q0.conf" "$ID-q0"
+BRIDGE_LOG=$MAB_TMP/bridge-q0.log
+bridge_start "$MAB_TMP/bridge-q0.conf"
+cmd -x commands -k 'dev%d' -T 10 -s 300 -n 5 >/dev/null || fail "mab-cmd failed (QoS 0 broker)"
+paused_twice() { (($(grep -c "takes QoS 0 at most .* set its qos = 0; consuming again in" "$BRIDGE_LOG") >= 2)); }
+wait_until 60 paused_twice ||
+	fail "the downlink did not pause (twice) for a broker that takes QoS 0 only: $(grep downlink "$BRIDGE_LOG" | tail -n 3)"
+read -r _ unacked <<<"$(queue_state commands)"
+ready=$(queue_ready commands)
+((ready + unacked == 5)) || fail "queue commands holds $ready ready and $unacked unacknowledged, expected 5 in all"
+[[ $(queue_ready dead) == 0 ]] || fail "a QoS refusal dead-lettered $(queue_ready dead) message(s)"
+mab_log "QoS 0 broker: paused and retried, the 5 commands kept in their queue"
+bridge_stop 30 || fail "bridge exited with status $? after SIGTERM"
+pass "$SUMMARY; 6 poison messages on the dead-letter exchange; a QoS 0 broker pauses the downlink"
