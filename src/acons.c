@@ -34,6 +34,7 @@ static void acons_drop_delivery(struct acons *c)
 {
 	free(c->body);
 	c->body = NULL;
+	c->skipping = false;
 	c->body_have = 0;
 	c->stage = 0;
 }
@@ -296,7 +297,13 @@ int acons_frame(struct acons *c, const amqp_frame_t *f, char *why, size_t why_si
 			snprintf(why, why_size, "protocol error: basic.deliver without a content header");
 			return -1;
 		}
-		if (size > SIZE_MAX - 1 || !(c->body = malloc(size ? (size_t)size : 1))) {
+		if (size > SIZE_MAX - 1) {
+			snprintf(why, why_size, "a delivery of %llu bytes", (unsigned long long)size);
+			return -1;
+		}
+		/* Too large to publish: its frames are read past, never held. */
+		c->skipping = c->max_body > 0 && size > c->max_body;
+		if (!c->skipping && !(c->body = malloc(size ? (size_t)size : 1))) {
 			snprintf(why, why_size, "out of memory for a delivery of %llu bytes",
 			         (unsigned long long)size);
 			return -1;
@@ -317,7 +324,8 @@ int acons_frame(struct acons *c, const amqp_frame_t *f, char *why, size_t why_si
 			snprintf(why, why_size, "protocol error: malformed content of a delivery");
 			return -1;
 		}
-		memcpy(c->body + c->body_have, frag.bytes, frag.len);
+		if (!c->skipping)
+			memcpy(c->body + c->body_have, frag.bytes, frag.len);
 		c->body_have += frag.len;
 		if (c->body_have == c->cur.body_len)
 			acons_complete(c);

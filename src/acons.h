@@ -59,7 +59,7 @@ struct acons_delivery {
 	amqp_bytes_t exchange;
 	amqp_bytes_t routing_key;
 	const amqp_basic_properties_t *props;
-	const void *body;
+	const void *body;           /* NULL when over acons.max_body (body_len still says how long) */
 	size_t body_len;
 };
 
@@ -90,8 +90,14 @@ struct acons {
 	/* A delivery being assembled from its method, header and body frames. */
 	int stage;                  /* 0 none, 1 awaiting the header, 2 the body */
 	struct acons_delivery cur;
-	char *body;
+	char *body;                 /* NULL while skipping */
 	size_t body_have;
+	bool skipping;              /* over max_body: counted, not kept */
+	/*
+	 * The largest body worth keeping (0: any): a larger one is handed over
+	 * with `body` NULL and its length, for the caller to reject unread.
+	 */
+	size_t max_body;
 	char close_why[384];        /* CLOSING after the broker cancelled a consumer: why */
 };
 

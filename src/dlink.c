@@ -250,6 +250,8 @@ void dlink_update(struct dlink *d, bool run, int drain_s)
 
 	if (d->n == 0)
 		return;
+	/* What the MQTT broker cannot take is not worth holding in memory. */
+	d->amqp->cons.max_body = d->mqtt->max_packet ? d->mqtt->max_packet : DLMAP_PACKET_MAX;
 	if (!amqp_up(d)) {
 		/* The channel went with the connection. */
 		if (d->in_flight > 0)
@@ -448,6 +450,12 @@ void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv)
 		c->requeued++;
 		dlink_settle(d, dv->gen, dv->tag, ACONS_REQUEUE);
 		return;
+	}
+	if (r == DLMAP_OK && dv->body == NULL && dv->body_len > 0) {
+		/* Not kept as too large, though the mapping found room (cannot happen: the sizes agree). */
+		r = DLMAP_ERR_TOO_LARGE;
+		mosquitto_property_free_all(&out.props);
+		snprintf(detail, sizeof(detail), "a body of %zu bytes", dv->body_len);
 	}
 	if (r != DLMAP_OK) {
 		dlink_reject(d, dv->queue, dv->gen, dv->tag, &dv->routing_key, reject_of(r), detail);

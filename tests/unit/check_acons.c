@@ -19,6 +19,7 @@ struct seen_delivery {
 	const amqp_basic_properties_t *props;
 	unsigned char *body;
 	size_t body_len;
+	bool body_null;              /* handed over without its bytes (over max_body) */
 };
 
 struct fx {
@@ -64,9 +65,10 @@ static void on_deliver(void *arg, const struct acons_delivery *d)
 	s->routing_key = dup_bytes(d->routing_key);
 	s->props = d->props;
 	s->body_len = d->body_len;
+	s->body_null = d->body == NULL;
 	s->body = malloc(d->body_len ? d->body_len : 1);
 	ck_assert_ptr_nonnull(s->body);
-	if (d->body_len)
+	if (d->body_len && d->body)
 		memcpy(s->body, d->body, d->body_len);
 	/* dlink settles a poison message from inside the callback. */
 	if (f->settle_in_callback >= 0)
@@ -517,6 +519,40 @@ START_TEST(test_delivery_empty)
 }
 END_TEST
 
+/*
+ * A body over max_body is read past, never held: the delivery comes with
+ * its length and no bytes, for the caller to reject; the next one, within
+ * the limit, is whole again.
+ */
+START_TEST(test_delivery_over_max_body)
+{
+	amqp_basic_properties_t p = text_props("text/plain");
+	static const char big[] = "0123456789abcdef0123456789";
+
+	to_consuming();
+	fx.c.max_body = 16;
+	ck_assert_int_eq(feed_deliver(ACONS_TAG_PREFIX "1", 3, false, "x", "k.big"), 0);
+	ck_assert_int_eq(feed_header(sizeof(big) - 1, &p), 0);
+	ck_assert_ptr_null(fx.c.body);
+	ck_assert_int_eq(feed_body(big, 10), 0);
+	ck_assert_int_eq(feed_body(big + 10, sizeof(big) - 1 - 10), 0);
+	ck_assert_int_eq(fx.deliveries, 1);
+	ck_assert(fx.seen[0].body_null);
+	ck_assert_uint_eq(fx.seen[0].body_len, sizeof(big) - 1);
+	ck_assert_uint_eq(fx.seen[0].tag, 3);
+	ck_assert(!acons_assembling(&fx.c));
+	/* Another over the limit, then one within it: whole again. */
+	ck_assert_int_eq(feed_deliver(ACONS_TAG_PREFIX "1", 4, false, "x", "k.big"), 0);
+	ck_assert_int_eq(feed_header(20, &p), 0);
+	ck_assert_int_eq(feed_body(big, 20), 0);
+	deliver_whole(0, 5, "0123456789");
+	ck_assert_int_eq(fx.deliveries, 3);
+	ck_assert(fx.seen[1].body_null);
+	ck_assert(!fx.seen[2].body_null);
+	ck_assert_mem_eq(fx.seen[2].body, "0123456789", 10);
+}
+END_TEST
+
 /* A delivery for a consumer tag the channel never gave breaks the protocol. */
 START_TEST(test_delivery_unknown_tag)
 {
@@ -920,6 +956,7 @@ static Suite *acons_suite(void)
 		{ "consuming", test_consuming },
 		{ "delivery_split", test_delivery_split },
 		{ "delivery_empty", test_delivery_empty },
+		{ "delivery_over_max_body", test_delivery_over_max_body },
 		{ "delivery_unknown_tag", test_delivery_unknown_tag },
 		{ "delivery_malformed", test_delivery_malformed },
 		{ "settle", test_settle },
