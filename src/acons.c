@@ -183,8 +183,12 @@ int acons_settle(struct acons *c, uint64_t gen, uint64_t tag, enum acons_settle 
 	}
 }
 
-/* The broker ended the channel (or a consumer): it is CLOSED, deliveries requeued. */
-static void acons_lost(struct acons *c, const char *why)
+/*
+ * The channel is CLOSED, deliveries requeued: the broker ended it (or a
+ * consumer; `why` says how, `queue_gone` whether for a missing queue), or
+ * the bridge did (`why` NULL).
+ */
+static void acons_lost(struct acons *c, const char *why, bool queue_gone)
 {
 	char text[sizeof(c->close_why)];
 
@@ -194,7 +198,7 @@ static void acons_lost(struct acons *c, const char *why)
 	c->gen++;
 	acons_set_state(c, AC_CLOSED);
 	if (c->h.closed)
-		c->h.closed(c->arg, why ? text : NULL);
+		c->h.closed(c->arg, why ? text : NULL, queue_gone);
 }
 
 static void acons_complete(struct acons *c)
@@ -274,12 +278,13 @@ static int acons_method(struct acons *c, const amqp_method_t *m, char *why, size
 			snprintf(why, why_size, "cannot encode channel.close-ok");
 			return -1;
 		}
-		acons_lost(c, text);
+		acons_lost(c, text, k->reply_code == AMQP_NOT_FOUND);
 		return 0;
 	}
 	case AMQP_CHANNEL_CLOSE_OK_METHOD:
+		/* Only a cancelled consumer leaves a reason for the close the bridge sent. */
 		if (c->state == AC_CLOSING)
-			acons_lost(c, c->close_why[0] ? c->close_why : NULL);
+			acons_lost(c, c->close_why[0] ? c->close_why : NULL, c->close_why[0] != '\0');
 		return 0;
 	default:
 		log_debug("amqp: ignoring method 0x%08x on the downlink channel", m->id);

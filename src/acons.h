@@ -70,9 +70,10 @@ struct acons_handlers {
 	/*
 	 * The channel is closed and every delivery not acknowledged is back
 	 * in its queue: on the bridge's request (`why` NULL), or by the
-	 * broker (`why` says what it said).
+	 * broker (`why` says what it said; `queue_gone`: because a queue
+	 * does not exist, 404 NOT_FOUND, or was deleted under its consumer).
 	 */
-	void (*closed)(void *arg, const char *why);
+	void (*closed)(void *arg, const char *why, bool queue_gone);
 };
 
 enum acons_settle { ACONS_ACK, ACONS_REJECT, ACONS_REQUEUE };

@@ -202,11 +202,11 @@ static void br_on_consuming(void *arg)
 	dlink_on_consuming(&b->dl);
 }
 
-static void br_on_consumer_closed(void *arg, const char *why)
+static void br_on_consumer_closed(void *arg, const char *why, bool queue_gone)
 {
 	struct bridge *b = arg;
 
-	dlink_on_closed(&b->dl, why);
+	dlink_on_closed(&b->dl, why, queue_gone);
 }
 
 static void br_on_published(void *arg, int mid, int reason)

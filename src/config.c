@@ -464,20 +464,17 @@ static void load_downlink(struct loader *ld)
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *el = config_setting_get_elem(ld->top[S_DOWNLINK], (unsigned)i);
 		struct downlink_entry *e = &cfg->downlink[i];
+		struct dlmap_template *t = &cfg->downlink_topics[i];
+		char *shape;
+		int problems = 0;
 
+		/* Named once, at the entry that goes over. */
 		total += (uint64_t)e->prefetch;
 		if (total > DOWNLINK_PREFETCH_TOTAL && total - (uint64_t)e->prefetch <= DOWNLINK_PREFETCH_TOTAL)
 			load_error(ld, load_member_or(el, "prefetch"), "downlink entry %zu: the entries' "
 			           "prefetch add up to more than %d: the messages in flight on the MQTT "
 			           "connection need a packet identifier each, of 65,535", i + 1,
 			           DOWNLINK_PREFETCH_TOTAL);
-	}
-	for (size_t i = 0; i < n; i++) {
-		const config_setting_t *el = config_setting_get_elem(ld->top[S_DOWNLINK], (unsigned)i);
-		struct downlink_entry *e = &cfg->downlink[i];
-		struct dlmap_template *t = &cfg->downlink_topics[i];
-		char *shape;
-		int problems = 0;
 
 		if (!(bad[i] & queue_refused)) {
 			for (size_t j = 0; j < i; j++) {

@@ -46,8 +46,11 @@ static size_t slot_of(const struct dlink *d, int mid)
 	return ((size_t)mid * 2654435761u) & (d->cap - 1);
 }
 
+/* Empties the table: at once when nothing is in flight, as each pass asks while MQTT is down. */
 static void flights_clear(struct dlink *d)
 {
+	if (d->in_flight == 0)
+		return;
 	for (size_t i = 0; i < d->cap; i++)
 		d->table[i].mid = -1;
 	d->in_flight = 0;
@@ -193,13 +196,15 @@ int dlink_configure(struct dlink *d, const struct bridge_config *cfg)
 			if (strcmp(d->queues[j].name, queues[i].name) == 0)
 				counts[i] = d->counts[j];
 	}
+	for (size_t i = 0; i < cap; i++)
+		table[i].mid = -1;
 	dlink_free_queues(d);
 	d->queues = queues;
 	d->counts = counts;
 	d->table = table;
 	d->cap = cap;
 	d->n = n;
-	flights_clear(d);
+	d->in_flight = 0;
 	d->cfg = cfg;
 	return 0;
 }
@@ -530,7 +535,7 @@ void dlink_on_consuming(struct dlink *d)
 	log_info("downlink: consuming %s", list);
 }
 
-void dlink_on_closed(struct dlink *d, const char *why)
+void dlink_on_closed(struct dlink *d, const char *why, bool queue_gone)
 {
 	if (d->in_flight > 0)
 		dlink_give_back(d, why ? "RabbitMQ closed the channel" : "the channel closed");
@@ -539,8 +544,7 @@ void dlink_on_closed(struct dlink *d, const char *why)
 		return;
 	log_error("downlink: RabbitMQ closed the consumer channel: %s; trying again in %u ms", why,
 	          d->retry_ms);
-	/* A queue deleted, or missing since the connection was made. */
-	d->queue_gone = strstr(why, "NOT_FOUND") != NULL || strstr(why, "cancelled") != NULL;
+	d->queue_gone = queue_gone;
 	dlink_backoff(d);
 }
 

@@ -114,7 +114,7 @@ bool dlink_busy(const struct dlink *d);
 /* The handlers alink and mlink call (bridge.c passes them on). */
 void dlink_on_delivery(struct dlink *d, const struct acons_delivery *dv);
 void dlink_on_consuming(struct dlink *d);
-void dlink_on_closed(struct dlink *d, const char *why);
+void dlink_on_closed(struct dlink *d, const char *why, bool queue_gone);
 void dlink_on_published(struct dlink *d, int mid, int reason);
 
 /*

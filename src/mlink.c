@@ -232,9 +232,6 @@ static void mlink_went_down(struct mlink *m, enum ml_end how)
 		backoff_reset(&m->backoff);
 	m->broken = false;
 	m->read_budget = 0;
-	if (m->publishes > 0)
-		m->renew = true;
-	m->publishes = 0;
 	/* Unanswered requests: the next connection subscribes and unsubscribes anew. */
 	msubs_reqs_clear(&m->subs);
 	resolve_abandon(&m->resolve);
@@ -410,7 +407,7 @@ int mlink_publish(struct mlink *m, const char *topic, const void *payload, size_
 		return MOSQ_ERR_NO_CONN;
 	if (len > INT_MAX)
 		return MOSQ_ERR_PAYLOAD_SIZE;
-	m->publishes++;
+	m->renew = true;
 	m->queued_publishes++;
 	rc = mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, qos, retain,
 	                          m->cfg->protocol == MQTT_PROTOCOL_5 ? props : NULL);

@@ -128,14 +128,13 @@ struct mlink {
 	/* What the broker's CONNACK allows (MQTT 5); 0: MQTT's own maximum. */
 	uint32_t max_packet;
 	/*
-	 * Messages published on the connection.  libmosquitto would keep the
-	 * unacknowledged ones in flight across a reconnect without sending
-	 * them again, and count them against the broker's receive maximum;
-	 * their senders take them back themselves (mlink_publish()), so the
-	 * next connection starts with a new client.
+	 * The client published (mlink_publish()): create it anew before the
+	 * next attempt.  libmosquitto would keep the unacknowledged messages in
+	 * flight across a reconnect without sending them again, and count
+	 * them against the broker's receive maximum; their senders take them
+	 * back themselves.
 	 */
-	uint64_t publishes;
-	bool renew;               /* create the client anew before the next attempt */
+	bool renew;
 	uint64_t queued_publishes; /* published since the last flush: they leave together */
 };
 

@@ -32,6 +32,7 @@ struct fx {
 	int deliveries, consuming, closed;
 	char *closed_why;            /* the last closed() reason, NULL for none */
 	bool closed_null;            /* the last closed() had `why` NULL */
+	bool queue_gone;             /* what the last closed() said of the queue */
 	int settle_in_callback;      /* -1: none; else the enum acons_settle to apply */
 	int settle_rc;
 };
@@ -82,11 +83,12 @@ static void on_consuming(void *arg)
 	f->consuming++;
 }
 
-static void on_closed(void *arg, const char *why)
+static void on_closed(void *arg, const char *why, bool queue_gone)
 {
 	struct fx *f = arg;
 
 	f->closed++;
+	f->queue_gone = queue_gone;
 	free(f->closed_why);
 	f->closed_why = why ? strdup(why) : NULL;
 	f->closed_null = why == NULL;
@@ -828,6 +830,7 @@ START_TEST(test_broker_close)
 	ck_assert_int_eq(fx.closed, 1);
 	ck_assert(!fx.closed_null);
 	ck_assert_str_eq(fx.closed_why, "404 NOT_FOUND - no queue 'commands' in vhost '/'");
+	ck_assert(fx.queue_gone);
 	ck_assert_uint_gt(fx.c.gen, gen);
 	/* The delivery of that channel is not acknowledged on the next. */
 	ck_assert_int_eq(acons_settle(&fx.c, gen, 1, ACONS_ACK), 1);
@@ -849,6 +852,7 @@ START_TEST(test_broker_close_while_closing)
 	ck_assert_int_eq(fx.c.state, AC_CLOSED);
 	ck_assert_int_eq(fx.closed, 1);
 	ck_assert_str_eq(fx.closed_why, "406 PRECONDITION_FAILED - unknown delivery tag 3");
+	ck_assert(!fx.queue_gone);
 	/* The close-ok for the bridge's own close comes after: nothing more. */
 	feed_ok(AMQP_CHANNEL_CLOSE_OK_METHOD);
 	ck_assert_int_eq(fx.closed, 1);
@@ -878,6 +882,7 @@ START_TEST(test_broker_cancel)
 	ck_assert_int_eq(fx.closed, 1);
 	ck_assert(!fx.closed_null);
 	ck_assert_msg(strstr(fx.closed_why, "'q-b'") != NULL, "why: %s", fx.closed_why);
+	ck_assert(fx.queue_gone);
 	ck_assert_uint_gt(fx.c.gen, gen);
 
 	/* That reason does not stick: the next close the bridge asks for is its own. */
